@@ -1,0 +1,167 @@
+"""What an evaluation is: its target, channel, grade, evaluator and provenance.
+
+Pure data with validation; no IO. Both channels and the HTTP API build an
+``Evaluation`` and hand it to the intake; the submitter turns it back into
+store records. JSON is the one wire form (Redis outbox, API, logs of ids).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from enum import Enum
+
+import phonenumbers
+
+from ratings.grades import Grade
+
+
+class InvalidEvaluation(ValueError):
+    """An evaluation that must not be accepted; ``field`` names the culprit."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class TargetKind(str, Enum):
+    ITEM = "item"  # one completed item (办件)
+    BATCH = "batch"  # several items filed at once, rated once (seed art. 14)
+    THEME = "theme"  # 主题式/一件事: overall rating for its linked items
+    STAFF = "staff"  # a staff member, once per visit or call (seed art. 10, 14)
+
+
+class Channel(str, Enum):
+    HOTLINE = "hotline"  # keypad after a 12345 call
+    SMS = "sms"  # reply to a reminder
+    API = "api"  # any other system posting directly
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: TargetKind
+    id: str  # item id (projectNo), batch id, theme id, or visit/call id for staff
+    items: tuple[str, ...] = ()  # batch: its items; theme: linked items
+    staff_id: str | None = None  # staff: who is rated (proManager)
+
+    def __post_init__(self):
+        if not self.id or not isinstance(self.id, str):
+            raise InvalidEvaluation("target.id", "required")
+        if self.kind in (TargetKind.BATCH, TargetKind.THEME) and not self.items:
+            raise InvalidEvaluation("target.items", f"a {self.kind.value} needs its items")
+        if self.kind is TargetKind.STAFF and not self.staff_id:
+            raise InvalidEvaluation("target.staff_id", "a staff rating names the staff member")
+        if len(set(self.items)) != len(self.items):
+            raise InvalidEvaluation("target.items", "items repeat")
+
+    def record_items(self) -> tuple[str, ...]:
+        """The item ids that each get one store record (fan-out at submission)."""
+        if self.kind is TargetKind.ITEM:
+            return (self.id,)
+        if self.kind is TargetKind.STAFF:
+            return (self.id,)
+        return self.items
+
+
+def normalise_phone(raw: str, region: str = "CN") -> str:
+    """E.164 form of a phone number, or InvalidEvaluation('phone')."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidEvaluation("phone", "not a phone number") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidEvaluation("phone", "not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def mask_phone(e164: str | None) -> str:
+    """138****5678: what a console or a log may show of a number."""
+    if not e164:
+        return ""
+    national = e164[3:] if e164.startswith("+86") else e164.lstrip("+")
+    if len(national) < 7:
+        return "*" * len(national)
+    return f"{national[:3]}****{national[-4:]}"
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    target: Target
+    channel: Channel
+    grade: Grade
+    assessed_at: datetime
+    reasons: tuple[str, ...] = ()
+    comment: str = ""
+    phone: str | None = None  # E.164, set only through normalise_phone
+    assess_number: int = 1  # 1 = first, 2 = follow-up (追加评价)
+    flow_id: str | None = None
+    flow_version: str | None = None
+    source_id: str | None = None  # SIP Call-ID, SMS message id, API request id
+    voice_comment: str | None = None  # reference to a recording in the data dir
+    context: dict[str, str] = field(default_factory=dict)  # ticket, agent, task_code …
+    id: str = field(default_factory=new_id)
+
+    def __post_init__(self):
+        if self.assess_number not in (1, 2):
+            raise InvalidEvaluation("assess_number", "1 (first) or 2 (follow-up)")
+        if self.grade.needs_reason and not (self.reasons or self.comment.strip()):
+            raise InvalidEvaluation(
+                "reasons", f"{self.grade.id} needs reason codes or a comment")
+        if self.assessed_at.tzinfo is None:
+            raise InvalidEvaluation("assessed_at", "needs a time zone")
+        if len(self.comment) > 2000:
+            raise InvalidEvaluation("comment", "longer than 2000 characters")
+
+    def with_id(self, new: str) -> Evaluation:
+        return replace(self, id=new)
+
+    # -- wire form -------------------------------------------------------
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["target"] = {
+            "kind": self.target.kind.value, "id": self.target.id,
+            "items": list(self.target.items), "staff_id": self.target.staff_id}
+        data["channel"] = self.channel.value
+        data["grade"] = self.grade.id
+        data["reasons"] = list(self.reasons)
+        data["assessed_at"] = self.assessed_at.isoformat()
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Evaluation:
+        t = data["target"]
+        return cls(
+            id=data["id"],
+            target=Target(TargetKind(t["kind"]), t["id"], tuple(t.get("items") or ()),
+                          t.get("staff_id")),
+            channel=Channel(data["channel"]),
+            grade=Grade.from_id(data["grade"]),
+            assessed_at=datetime.fromisoformat(data["assessed_at"]),
+            reasons=tuple(data.get("reasons") or ()),
+            comment=data.get("comment") or "",
+            phone=data.get("phone"),
+            assess_number=int(data.get("assess_number", 1)),
+            flow_id=data.get("flow_id"),
+            flow_version=data.get("flow_version"),
+            source_id=data.get("source_id"),
+            voice_comment=data.get("voice_comment"),
+            context=dict(data.get("context") or {}),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Evaluation:
+        return cls.from_dict(json.loads(text))
