@@ -1,0 +1,352 @@
+"""A real HTTP server on loopback that plays the core rating store and fails on purpose.
+
+Theory of operation: one aiohttp app on 127.0.0.1 (random port) answers
+``POST /v1/evaluations``. It verifies the HMAC-SHA256 signature header over the
+exact body bytes (401 if wrong), needs an ``Idempotency-Key`` (400 if absent),
+checks the record the way the exchange does (422 with a reason), then stores the
+record by idempotency key: 201 the first time, 409 "already exists" after that
+(counted in ``duplicates``). Faults are queued and consumed one request at a time,
+so a test says exactly what the next N requests see:
+
+    fail_next(n, status=503)         answer 5xx
+    slow_next(n, seconds, after_store=True)  answer late (client timeouts); by default
+                                     the record IS stored first, as a real store would
+    reset_next(n, after_store=False) RST the TCP connection (SO_LINGER 0, abort)
+    conflict_next(n)                 answer 409 without storing
+    reject_next(n, reason, status)   answer 4xx with a reason, store nothing
+    reject_key(substring, reason)    reject every record whose key contains substring
+    fail_rate(p, seed)               answer 503 to a random share p of requests
+
+Two ways to drive it:
+  * in-process (same event loop as the test):  ``async with LoopbackCoreStore() as s``
+  * another process (benchmarks, kill -9 runs): ``CoreStoreProcess().start()``, which
+    runs this file as a script and talks to its control endpoints
+    (``POST /_control/faults``, ``GET /_control/stats``, ``GET /_control/records``,
+    ``POST /_control/reset``) with plain urllib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter, deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from ratings.store import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, signature_ok
+
+DEFAULT_SECRET = b"loopback-core-store-secret"
+RECORD_PATH = "/v1/evaluations"
+
+
+@dataclass
+class Fault:
+    kind: str  # "5xx" | "slow" | "reset" | "409" | "reject"
+    status: int = 0
+    seconds: float = 0.0
+    after_store: bool = False
+    reason: str = ""
+
+
+def _record_problem(payload: object) -> str | None:
+    """What the exchange would refuse in this record, or None."""
+    if not isinstance(payload, dict):
+        return "record is not a JSON object"
+    for name in ("projectNo", "satisfaction", "assessTime", "assessNumber", "pf"):
+        if payload.get(name) in (None, ""):
+            return f"{name} missing"
+    if payload["satisfaction"] not in (1, 2, 3, 4, 5):
+        return "satisfaction must be 1..5"
+    if payload["assessNumber"] not in (1, 2):
+        return "assessNumber must be 1 or 2"
+    if payload["satisfaction"] < 3 and not (payload.get("evalDetail")
+                                            or payload.get("writingEvaluation")):
+        return "a bad rating needs evalDetail or writingEvaluation"
+    return None
+
+
+class LoopbackCoreStore:
+    def __init__(self, secret: bytes = DEFAULT_SECRET, host: str = "127.0.0.1", port: int = 0):
+        self.secret = secret
+        self.host = host
+        self.port = port
+        self.records: dict[str, dict] = {}
+        self.duplicates: Counter[str] = Counter()  # key -> times it came again
+        self.requests = 0
+        self.faults_served: Counter[str] = Counter()
+        self._faults: deque[Fault] = deque()
+        self._reject_keys: dict[str, tuple[str, int]] = {}
+        self._fail_rate = 0.0
+        self._rng = random.Random(0)
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle -------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}{RECORD_PATH}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=1 << 20)
+        app.router.add_post(RECORD_PATH, self._handle_record)
+        app.router.add_post("/_control/faults", self._handle_faults)
+        app.router.add_post("/_control/reset", self._handle_reset)
+        app.router.add_get("/_control/stats", self._handle_stats)
+        app.router.add_get("/_control/records", self._handle_records)
+        return app
+
+    async def start(self) -> LoopbackCoreStore:
+        self._runner = web.AppRunner(self.app(), handle_signals=False, access_log=None,
+                                     shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> LoopbackCoreStore:
+        return await self.start()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    # -- fault API -------------------------------------------------------
+    def fail_next(self, n: int, status: int = 503) -> None:
+        self._faults.extend(Fault("5xx", status=status) for _ in range(n))
+
+    def slow_next(self, n: int, seconds: float, after_store: bool = True) -> None:
+        self._faults.extend(Fault("slow", seconds=seconds, after_store=after_store)
+                            for _ in range(n))
+
+    def reset_next(self, n: int, after_store: bool = False) -> None:
+        self._faults.extend(Fault("reset", after_store=after_store) for _ in range(n))
+
+    def conflict_next(self, n: int) -> None:
+        self._faults.extend(Fault("409") for _ in range(n))
+
+    def reject_next(self, n: int, reason: str = "invalid record", status: int = 422) -> None:
+        self._faults.extend(Fault("reject", status=status, reason=reason) for _ in range(n))
+
+    def reject_key(self, substring: str, reason: str = "invalid record",
+                   status: int = 422) -> None:
+        self._reject_keys[substring] = (reason, status)
+
+    def fail_rate(self, p: float, seed: int = 0) -> None:
+        self._fail_rate = p
+        self._rng = random.Random(seed)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+        self._reject_keys.clear()
+        self._fail_rate = 0.0
+
+    def reset(self) -> None:
+        self.clear_faults()
+        self.records.clear()
+        self.duplicates.clear()
+        self.faults_served.clear()
+        self.requests = 0
+
+    def stats(self) -> dict:
+        return {"stored": len(self.records), "duplicates": sum(self.duplicates.values()),
+                "requests": self.requests, "faults_served": dict(self.faults_served),
+                "faults_pending": len(self._faults)}
+
+    # -- the store -------------------------------------------------------
+    async def _handle_record(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        body = await request.read()
+        fault = self._faults.popleft() if self._faults else None
+        if fault is None and self._fail_rate and self._rng.random() < self._fail_rate:
+            fault = Fault("5xx", status=503)
+        if fault is not None:
+            self.faults_served[fault.kind] += 1
+            early = await self._fault_before_store(request, fault)
+            if early is not None:
+                return early
+        if not signature_ok(self.secret, body, request.headers.get(SIGNATURE_HEADER)):
+            return web.json_response({"error": "bad signature"}, status=401)
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if not key:
+            return web.json_response({"error": f"{IDEMPOTENCY_HEADER} header required"},
+                                     status=400)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return web.json_response({"error": "body is not JSON"}, status=400)
+        for substring, (reason, status) in self._reject_keys.items():
+            if substring in key:
+                return web.json_response({"error": reason}, status=status)
+        problem = _record_problem(payload)
+        if problem:
+            return web.json_response({"error": problem}, status=422)
+        if key in self.records:
+            self.duplicates[key] += 1
+            answer = web.json_response({"error": "already exists", "key": key}, status=409)
+        else:
+            self.records[key] = payload
+            answer = web.json_response({"stored": key}, status=201)
+        if fault is not None and fault.after_store:
+            if fault.kind == "slow":
+                await asyncio.sleep(fault.seconds)
+            elif fault.kind == "reset":
+                return self._reset(request)
+        return answer
+
+    async def _fault_before_store(self, request: web.Request,
+                                  fault: Fault) -> web.StreamResponse | None:
+        if fault.kind == "5xx":
+            return web.json_response({"error": "injected failure"}, status=fault.status)
+        if fault.kind == "409":
+            return web.json_response({"error": "already exists"}, status=409)
+        if fault.kind == "reject":
+            return web.json_response({"error": fault.reason}, status=fault.status)
+        if fault.kind == "slow" and not fault.after_store:
+            await asyncio.sleep(fault.seconds)
+        if fault.kind == "reset" and not fault.after_store:
+            return self._reset(request)
+        return None
+
+    @staticmethod
+    def _reset(request: web.Request) -> web.StreamResponse:
+        """Abort the connection with a TCP RST: the client sees a reset, not an answer."""
+        transport = request.transport
+        if transport is not None:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        raise ConnectionResetError("injected connection reset")
+
+    # -- control endpoints (for a store in another process) --------------
+    async def _handle_faults(self, request: web.Request) -> web.Response:
+        spec = await request.json()
+        for name, args in spec.items():
+            if name not in ("fail_next", "slow_next", "reset_next", "conflict_next",
+                            "reject_next", "reject_key", "fail_rate", "clear_faults"):
+                return web.json_response({"error": f"unknown fault {name}"}, status=400)
+            getattr(self, name)(**(args or {}))
+        return web.json_response(self.stats())
+
+    async def _handle_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response(self.stats())
+
+    async def _handle_stats(self, request: web.Request) -> web.Response:
+        stats = self.stats()
+        if request.query.get("keys"):
+            stats["duplicate_keys"] = dict(self.duplicates)
+        return web.json_response(stats)
+
+    async def _handle_records(self, request: web.Request) -> web.Response:
+        return web.json_response(self.records)
+
+
+class CoreStoreProcess:
+    """The loopback store in its own process; control and counts over HTTP."""
+
+    def __init__(self, secret: bytes = DEFAULT_SECRET, port: int = 0):
+        self.secret = secret
+        self.port = port
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{RECORD_PATH}"
+
+    def start(self, timeout: float = 15.0) -> CoreStoreProcess:
+        env = dict(os.environ, HCP_LOOPBACK_STORE_SECRET=self.secret.hex())
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--port", str(self.port)],
+            stdout=subprocess.PIPE, env=env, text=True)
+        deadline = time.monotonic() + timeout
+        line = self.proc.stdout.readline()  # "READY <port>"
+        if not line.startswith("READY") or time.monotonic() > deadline:
+            self.stop()
+            raise RuntimeError(f"loopback core store did not start: {line!r}")
+        self.port = int(line.split()[1])
+        return self
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
+                                     method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as answer:
+            return json.loads(answer.read())
+
+    def faults(self, **spec: dict) -> dict:
+        return self._call("POST", "/_control/faults", spec)
+
+    def stats(self, keys: bool = False) -> dict:
+        return self._call("GET", "/_control/stats" + ("?keys=1" if keys else ""))
+
+    def records(self) -> dict:
+        return self._call("GET", "/_control/records")
+
+    def reset(self) -> dict:
+        return self._call("POST", "/_control/reset", {})
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self.proc = None
+
+    def __enter__(self) -> CoreStoreProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+async def _serve(port: int, secret: bytes) -> None:
+    store = await LoopbackCoreStore(secret=secret, port=port).start()
+    print(f"READY {store.port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await store.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="loopback core rating store")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    secret_hex = os.environ.get("HCP_LOOPBACK_STORE_SECRET")
+    secret = bytes.fromhex(secret_hex) if secret_hex else DEFAULT_SECRET
+    asyncio.run(_serve(args.port, secret))
+
+
+if __name__ == "__main__":
+    main()
