@@ -1,0 +1,33 @@
+"""The reply-grammar interface the engine parses SMS replies through.
+
+The engine does not know how Chinese SMS replies are read (full-width digits,
+"非常满意谢谢", 满意 inside 不满意 …); the SMS channel does (sms/grammar.py) and
+passes an object with this shape to ``flows.engine.resume``. Keeping it a
+Protocol keeps ``flows`` the lowest layer.
+
+``ParsedReply`` fields the engine uses:
+  intent   "grade" | "reasons" | "comment" | "stop" | "help" | "unknown"
+           (anything else is treated like "unknown")
+  grade    a ratings.grades.Grade, or its id, or None
+  code     the reply code the evaluator quoted (several pending items), or None
+  reasons  reason codes from flows.reasons.REASON_CODES (or their Chinese labels)
+  comment  free text, "" if none
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class ParsedReplyLike(Protocol):
+    intent: str
+    grade: Any
+    code: str | None
+    reasons: Any
+    comment: str
+
+
+@runtime_checkable
+class ReplyGrammar(Protocol):
+    def parse(self, text: str) -> ParsedReplyLike: ...
