@@ -5,11 +5,25 @@ keys + outbox + status record) touches one Redis Cluster slot. No key holds a
 phone number: numbers enter keys only as an HMAC (see ``phone_ref``).
 
 Contract between intake and submitter:
-  OUTBOX          stream; each entry has fields ``id`` (evaluation id) and
-                  ``ev`` (Evaluation JSON). Consumer group OUTBOX_GROUP.
-  evaluation(id)  hash: status (accepted|submitted|dead), attempts, last_error,
-                  accepted_at, submitted_at, ev (JSON). TTL once final.
+  OUTBOX          stream; each entry has fields ``id`` (evaluation id),
+                  ``ev`` (Evaluation JSON) and ``covers`` (JSON list of the
+                  record ids this evaluation produces at the store: item ids for
+                  item/batch/theme targets, the visit/call id for staff; for a
+                  theme only the linked items not rated on their own). Consumer
+                  group OUTBOX_GROUP, created (from id 0, MKSTREAM) by the intake
+                  script on first use and by ``ensure_outbox_group``.
+  evaluation(id)  hash: id, status (accepted|submitted|dead), attempts,
+                  last_error, accepted_at, submitted_at (ISO 8601 UTC), ev (JSON),
+                  covers (JSON). Written with RECORD_TTL_S at intake; the
+                  submitter refreshes the TTL when it makes the record final.
   DEAD            stream of dead-lettered evaluations: id, reason.
+
+Intake-only keys (ratings/intake.py, ratings/lua/accept.lua):
+  item(id), batch(id), theme(id), staff(visit, staff)
+                  string: id of the first evaluation that holds the target.
+                  DEDUPE_TTL_S.
+  first(ev_id)    hash: at (epoch ms of acceptance), covers (JSON), fu (id of
+                  its follow-up, once given). DEDUPE_TTL_S.
 """
 
 from __future__ import annotations
@@ -31,6 +45,42 @@ RECORD_TTL_S = 90 * 24 * 3600
 
 def evaluation(ev_id: str) -> str:
     return f"{TAG}:ev:{ev_id}"
+
+
+def item(item_id: str) -> str:
+    return f"{TAG}:done:item:{item_id}"
+
+
+def batch(batch_id: str) -> str:
+    return f"{TAG}:done:batch:{batch_id}"
+
+
+def theme(theme_id: str) -> str:
+    return f"{TAG}:done:theme:{theme_id}"
+
+
+def staff(visit_id: str, staff_id: str) -> str:
+    # Length prefix: ("a:b", "c") and ("a", "b:c") must not share a key.
+    return f"{TAG}:done:staff:{len(visit_id)}:{visit_id}:{staff_id}"
+
+
+FIRST_PREFIX = f"{TAG}:first:"
+
+
+def first(ev_id: str) -> str:
+    return f"{FIRST_PREFIX}{ev_id}"
+
+
+async def ensure_outbox_group(redis) -> None:
+    """Create the outbox stream and its consumer group if absent (idempotent).
+
+    From id 0, so entries added before the group existed are still delivered.
+    """
+    try:
+        await redis.xgroup_create(OUTBOX, OUTBOX_GROUP, id="0", mkstream=True)
+    except Exception as exc:  # redis.ResponseError; keys.py imports no client
+        if "BUSYGROUP" not in str(exc):
+            raise
 
 
 def phone_ref(secret: bytes, e164: str) -> str:
