@@ -1,0 +1,335 @@
+"""The gateway's settings: embedded defaults < one TOML file < ``HCP_*`` environment.
+
+Every setting is declared once in ``SETTINGS`` (dotted TOML name, environment
+variable, type, default, one line of documentation). ``load`` merges the three
+layers and validates each value; a bad or unknown value raises ``ConfigError``
+naming the setting (``http.port``) and where it came from (file or variable),
+so an operator sees at start what to fix. docs/configuration.md documents the
+same table; a test keeps them in step.
+
+Secrets left unset are filled later by ``gateway.secrets`` from the data dir.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+DEFAULT_CONFIG_FILE = "hcp.toml"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; ``setting`` names it, ``source`` says where."""
+
+    def __init__(self, setting: str, message: str, source: str = ""):
+        where = f" (from {source})" if source else ""
+        super().__init__(f"setting {setting}{where}: {message}")
+        self.setting = setting
+        self.message = message
+        self.source = source
+
+
+# -- value parsers: raw (TOML value or env string) -> typed value ------------
+
+def _port(raw: Any) -> int:
+    port = _int(raw)
+    if not 0 <= port <= 65535:
+        raise ValueError("a TCP port is 0..65535 (0 picks a free one)")
+    return port
+
+
+def _int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError("expected an integer")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and re.fullmatch(r"\s*-?\d+\s*", raw):
+        return int(raw)
+    raise ValueError(f"expected an integer, got {raw!r}")
+
+
+def _positive_int(raw: Any) -> int:
+    value = _int(raw)
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _positive_float(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise ValueError("expected a number")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def _duration(raw: Any) -> timedelta:
+    """``900``, ``"15m"``, ``"48h"``, ``"15d"``; a bare number is seconds."""
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        raw = str(raw)
+    match = _DURATION.match(raw) if isinstance(raw, str) else None
+    if not match:
+        raise ValueError(f"expected a duration such as 900, 15m, 48h or 15d, got {raw!r}")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("must be longer than 0")
+    return timedelta(seconds=seconds)
+
+
+def _text(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ValueError(f"expected a string, got {raw!r}")
+    return raw
+
+
+def _optional_url(*schemes: str) -> Callable[[Any], str | None]:
+    def parse(raw: Any) -> str | None:
+        text = _text(raw).strip()
+        if not text:
+            return None
+        scheme = text.split("://", 1)[0] if "://" in text else ""
+        if scheme not in schemes:
+            raise ValueError(f"expected a {'/'.join(schemes)} URL, got {_redact_url(text)!r}")
+        return text
+    return parse
+
+
+def _redact_url(url: str) -> str:
+    return re.sub(r"//[^@/]*@", "//***@", url)
+
+
+def _secret(raw: Any) -> str | None:
+    text = _text(raw)
+    if not text:
+        return None
+    if len(text) < 16:
+        raise ValueError("a secret needs at least 16 characters")
+    return text
+
+
+def _tokens(raw: Any) -> tuple[str, ...]:
+    """A TOML list of strings, or a comma-separated environment string."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple) or not all(isinstance(t, str) for t in items):
+        raise ValueError("expected a list of token strings")
+    tokens = tuple(t.strip() for t in items if t.strip())
+    for token in tokens:
+        if len(token) < 16 or not re.fullmatch(r"[\x21-\x7e]+", token):
+            raise ValueError("each token needs at least 16 printable characters, no spaces")
+    return tokens
+
+
+def _bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _pf_code(raw: Any) -> int:
+    code = _int(raw)
+    if not 0 <= code <= 99:
+        raise ValueError("a pf channel code is a small integer such as 6 or 7")
+    return code
+
+
+def _log_level(raw: Any) -> str:
+    level = _text(raw).upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _region(raw: Any) -> str:
+    region = _text(raw).upper()
+    if not re.fullmatch(r"[A-Z]{2}", region):
+        raise ValueError("expected a two-letter region code such as CN")
+    return region
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # dotted TOML path, e.g. "http.port"
+    env: str
+    parse: Callable[[Any], Any]
+    default: Any
+    doc: str
+    secret: bool = False
+
+    @property
+    def attr(self) -> str:
+        return self.name.replace(".", "_")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", "HCP_DATA_DIR", _text, "./data",
+            "Directory for the private Redis (AOF), the local SQLite store and "
+            "generated secrets."),
+    Setting("http.host", "HCP_HTTP_HOST", _text, "127.0.0.1",
+            "Address the HTTP API listens on."),
+    Setting("http.port", "HCP_HTTP_PORT", _port, 8080,
+            "TCP port of the HTTP API (0 picks a free port and logs it)."),
+    Setting("http.max_body_bytes", "HCP_HTTP_MAX_BODY_BYTES", _positive_int, 65536,
+            "Largest request body accepted; bigger bodies get 413."),
+    Setting("http.tokens", "HCP_HTTP_TOKENS", _tokens, (),
+            "Bearer tokens accepted on /v1 (env: comma-separated). Empty: one is "
+            "generated into <data_dir>/secrets/api_token.", secret=True),
+    Setting("redis.url", "HCP_REDIS_URL", _optional_url("redis", "rediss", "unix"), None,
+            "Redis to use. Empty: a private redis-server with AOF in <data_dir>/redis."),
+    Setting("core.url", "HCP_CORE_URL", _optional_url("http", "https"), None,
+            "Core rating store endpoint. Empty: the local SQLite store "
+            "<data_dir>/core-store.sqlite3."),
+    Setting("core.hmac_secret", "HCP_CORE_HMAC_SECRET", _secret, None,
+            "Key of the HMAC-SHA256 signature header on store requests. Required with "
+            "core.url (the store must know it, so it is never generated).", secret=True),
+    Setting("core.timeout_s", "HCP_CORE_TIMEOUT_S", _positive_float, 10.0,
+            "Timeout of one store request, seconds."),
+    Setting("core.pf_hotline", "HCP_CORE_PF_HOTLINE", _pf_code, 6,
+            "``pf`` channel code sent for keypad (hotline) evaluations."),
+    Setting("core.pf_sms", "HCP_CORE_PF_SMS", _pf_code, 7,
+            "``pf`` channel code sent for SMS evaluations (one province variant uses 6)."),
+    Setting("core.pf_api", "HCP_CORE_PF_API", _pf_code, 6,
+            "``pf`` channel code sent for evaluations posted to the HTTP API."),
+    Setting("core.include_mobile", "HCP_CORE_INCLUDE_MOBILE", _bool, False,
+            "Send the evaluator's mobile number in store records (only where the "
+            "provincial contract needs it)."),
+    Setting("intake.phone_secret", "HCP_PHONE_SECRET", _secret, None,
+            "Key of the phone-number HMAC used in Redis keys. Empty: generated once "
+            "into <data_dir>/secrets/phone_secret.", secret=True),
+    Setting("intake.follow_up_window", "HCP_FOLLOW_UP_WINDOW", _duration, timedelta(days=15),
+            "How long after an evaluation one follow-up (追加评价) is accepted "
+            "(seconds, or 15m / 48h / 15d)."),
+    Setting("intake.phone_region", "HCP_PHONE_REGION", _region, "CN",
+            "Region assumed for phone numbers posted without a country code."),
+    Setting("submitter.concurrency", "HCP_SUBMIT_CONCURRENCY", _positive_int, 64,
+            "Store requests in flight per gateway process."),
+    Setting("submitter.claim_idle_s", "HCP_SUBMIT_CLAIM_IDLE_S", _positive_float, 60.0,
+            "Seconds after which an entry a dead worker held is claimed by another."),
+    Setting("shutdown.drain_timeout_s", "HCP_DRAIN_TIMEOUT_S", _positive_float, 20.0,
+            "On SIGTERM/SIGINT, how long in-flight submissions may take to finish."),
+    Setting("log.level", "HCP_LOG_LEVEL", _log_level, "INFO",
+            "DEBUG, INFO, WARNING or ERROR."),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    http_host: str
+    http_port: int
+    http_max_body_bytes: int
+    http_tokens: tuple[str, ...]
+    redis_url: str | None
+    core_url: str | None
+    core_hmac_secret: str | None
+    core_timeout_s: float
+    core_pf_hotline: int
+    core_pf_sms: int
+    core_pf_api: int
+    core_include_mobile: bool
+    intake_phone_secret: str | None
+    intake_follow_up_window: timedelta
+    intake_phone_region: str
+    submitter_concurrency: int
+    submitter_claim_idle_s: float
+    shutdown_drain_timeout_s: float
+    log_level: str
+    source_file: Path | None = None
+
+    def describe(self) -> dict:
+        """Settings as a log line may show them: secrets and URL passwords hidden."""
+        shown = {}
+        for s in SETTINGS:
+            value = getattr(self, s.attr)
+            if s.secret:
+                value = "<set>" if value else "<unset>"
+            elif isinstance(value, str) and "://" in value:
+                value = _redact_url(value)
+            elif isinstance(value, timedelta):
+                value = f"{value.total_seconds():g}s"
+            elif isinstance(value, Path):
+                value = str(value)
+            shown[s.name] = value
+        return shown
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return _flatten(tomllib.load(fh))
+    except OSError as exc:
+        raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from exc
+
+
+def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
+         cwd: str | Path | None = None) -> Config:
+    """Defaults, then the TOML file, then ``HCP_*`` variables; validated."""
+    env = os.environ if env is None else env
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    if path is None and env.get("HCP_CONFIG"):
+        path = env["HCP_CONFIG"]
+    if path is None and (base / DEFAULT_CONFIG_FILE).is_file():
+        path = base / DEFAULT_CONFIG_FILE
+    file_path = Path(path) if path is not None else None
+    if file_path is not None and not file_path.is_absolute():
+        file_path = base / file_path
+    from_file = read_file(file_path) if file_path is not None else {}
+
+    known = {s.name for s in SETTINGS}
+    for name in from_file:
+        if name not in known:
+            raise ConfigError(name, "unknown setting (see docs/configuration.md)",
+                              str(file_path))
+
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        raw, source = s.default, ""
+        if s.name in from_file:
+            raw, source = from_file[s.name], str(file_path)
+        if s.env in env:
+            raw, source = env[s.env], f"${s.env}"
+        if source:
+            try:
+                values[s.attr] = s.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(s.name, str(exc), source) from None
+        else:
+            values[s.attr] = raw
+
+    data_dir = Path(values["data_dir"])
+    values["data_dir"] = data_dir if data_dir.is_absolute() else base / data_dir
+    if values["core_url"] and not values["core_hmac_secret"]:
+        raise ConfigError("core.hmac_secret", "required when core.url is set "
+                          "(set it or $HCP_CORE_HMAC_SECRET)")
+    return Config(**values, source_file=file_path)

@@ -1,0 +1,197 @@
+"""The HTTP API (aiohttp): direct intake under /v1, plus health, readiness, metrics.
+
+    POST /v1/evaluations        body → Evaluation → intake: 201 {id}, 409 duplicate
+    GET  /v1/evaluations/{id}   accepted / submitted / dead, attempts, last error
+    GET  /healthz               the process is up
+    GET  /readyz                Redis and the core store answer (503 otherwise)
+    GET  /metrics               Prometheus text
+
+/v1 needs ``Authorization: Bearer <token>``. Every error is JSON
+``{"error": code, "field": name|null, "message": text}``; a refused request
+writes nothing. docs/openapi.yaml describes the same routes (a test compares).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway.api_request import RequestError, decode_json, parse_evaluation
+from gateway.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, str | None]]]
+
+INTAKE_KEY = web.AppKey("intake", object)
+METRICS_KEY = web.AppKey("metrics", Metrics)
+READINESS_KEY = web.AppKey("readiness", object)
+SETTINGS_KEY = web.AppKey("settings", dict)
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Status fields a caller may see; the stored evaluation (with its phone) is not one.
+STATUS_FIELDS = ("id", "status", "attempts", "last_error", "accepted_at", "submitted_at",
+                 "dead_at", "store_reason")
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None,
+                   **extra) -> web.Response:
+    body = {"error": code, "field": field, "message": message, **extra}
+    return web.json_response(body, status=status)
+
+
+def _route_name(request: web.Request) -> str:
+    info = request.match_info
+    resource = info.route.resource if info.http_exception is None else None
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler):
+    metrics = request.app[METRICS_KEY]
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        route, method = _route_name(request), request.method
+        metrics.http_latency.labels(route=route, method=method).observe(
+            time.perf_counter() - started)
+        metrics.http_requests.labels(route=route, method=method, status=str(status)).inc()
+
+
+@web.middleware
+async def json_errors_middleware(request: web.Request, handler):
+    """aiohttp's own 404/405/413 answers, in the API's JSON error shape."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+        return error_response(exc.status, codes.get(exc.status, "http_error"), exc.reason)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler):
+    if request.path.startswith("/v1/") or request.path == "/v1":
+        tokens = request.app[SETTINGS_KEY]["tokens"]
+        header = request.headers.get("Authorization", "")
+        scheme, _, presented = header.partition(" ")
+        ok = scheme.lower() == "bearer" and presented and any(
+            hmac.compare_digest(presented.strip().encode(), t.encode()) for t in tokens)
+        if not ok:
+            response = error_response(401, "unauthorized", "a valid bearer token is required")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="hcp"'
+            return response
+    return await handler(request)
+
+
+async def _read_body(request: web.Request) -> bytes:
+    limit = request.app[SETTINGS_KEY]["max_body_bytes"]
+    too_large = RequestError(413, "body_too_large", f"the body is larger than {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
+    if len(body) > limit:
+        raise too_large
+    return body
+
+
+async def post_evaluation(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS_KEY]
+    try:
+        data = decode_json(await _read_body(request))
+        ev = parse_evaluation(data, region=settings["phone_region"],
+                              request_id=request.headers.get("X-Request-Id"))
+    except RequestError as exc:
+        return web.json_response(exc.body(), status=exc.status)
+    try:
+        result = await request.app[INTAKE_KEY].accept(ev)
+    except Exception as exc:
+        log.error("intake.unavailable", extra={"error": type(exc).__name__})
+        return error_response(503, "unavailable", "the intake is not available; retry")
+    if not result.accepted:
+        reason = str(getattr(result, "reason", None) or "refused")
+        message = getattr(result, "message", None) or "already evaluated"
+        return error_response(409, "already_evaluated", message, reason=reason,
+                              id=getattr(result, "evaluation_id", None))
+    ev_id = result.evaluation_id
+    log.info("api.accepted", extra={"evaluation_id": ev_id, "channel": ev.channel.value})
+    return web.json_response({"id": ev_id, "status": "accepted"}, status=201,
+                             headers={"Location": f"/v1/evaluations/{ev_id}"})
+
+
+async def get_evaluation(request: web.Request) -> web.Response:
+    ev_id = request.match_info["id"]
+    if not _ID.match(ev_id):
+        return error_response(404, "not_found", "no such evaluation", "id")
+    try:
+        status = await request.app[INTAKE_KEY].status(ev_id)
+    except Exception as exc:
+        log.error("intake.unavailable", extra={"error": type(exc).__name__})
+        return error_response(503, "unavailable", "the intake is not available; retry")
+    if not status:
+        return error_response(404, "not_found", "no such evaluation", "id")
+    body = {"id": ev_id}
+    body.update({k: _plain(status[k]) for k in STATUS_FIELDS if k in status})
+    if "attempts" in body:
+        body["attempts"] = int(body["attempts"] or 0)
+    return web.json_response(body)
+
+
+def _plain(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Each check returns None when fine or a short reason; any reason → 503."""
+    problems = await request.app[READINESS_KEY]()
+    ready = all(v is None for v in problems.values())
+    checks = {name: ("ok" if v is None else v) for name, v in problems.items()}
+    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    metrics = request.app[METRICS_KEY]
+    redis = request.app[SETTINGS_KEY].get("redis")
+    if redis is not None:
+        await metrics.refresh_from_redis(redis)
+    return web.Response(body=metrics.render(), headers={"Content-Type": metrics.content_type})
+
+
+def make_app(intake, metrics: Metrics, tokens: tuple[str, ...], readiness: ReadinessCheck,
+             redis=None, max_body_bytes: int = 65536, phone_region: str = "CN") -> web.Application:
+    if not tokens:
+        raise ValueError("the API needs at least one bearer token")
+    app = web.Application(
+        middlewares=[metrics_middleware, json_errors_middleware, auth_middleware],
+        client_max_size=max_body_bytes)
+    app[INTAKE_KEY] = intake
+    app[METRICS_KEY] = metrics
+    app[READINESS_KEY] = readiness
+    app[SETTINGS_KEY] = {"tokens": tuple(tokens), "max_body_bytes": max_body_bytes,
+                         "phone_region": phone_region, "redis": redis}
+    app.router.add_post("/v1/evaluations", post_evaluation)
+    app.router.add_get("/v1/evaluations/{id}", get_evaluation, allow_head=False)
+    app.router.add_get("/healthz", healthz, allow_head=False)
+    app.router.add_get("/readyz", readyz, allow_head=False)
+    app.router.add_get("/metrics", metrics_handler, allow_head=False)
+    return app

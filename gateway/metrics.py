@@ -1,0 +1,110 @@
+"""Prometheus metrics of one gateway process, in a registry of its own.
+
+A registry per ``Metrics`` object (not the global one) so several apps can live
+in one test process. ``MeteredIntake`` wraps the intake every channel shares,
+so accepted/refused counts cover the IVR and SMS as well as the HTTP API.
+The outbox depth is read from Redis when /metrics is scraped.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from ratings import keys
+
+log = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.intake_accepted = Counter(
+            "hcp_intake_accepted", "Evaluations accepted by the intake", ["channel"],
+            registry=r)
+        self.intake_refused = Counter(
+            "hcp_intake_refused", "Evaluations refused by the intake (duplicates …)",
+            ["channel", "reason"], registry=r)
+        self.http_requests = Counter(
+            "hcp_http_requests", "HTTP requests answered", ["route", "method", "status"],
+            registry=r)
+        self.http_latency = Histogram(
+            "hcp_http_request_duration_seconds", "HTTP request latency",
+            ["route", "method"], buckets=LATENCY_BUCKETS, registry=r)
+        self.outbox_depth = Gauge(
+            "hcp_outbox_depth", "Outbox entries not yet acknowledged by a submitter",
+            registry=r)
+        self.dead_letters = Gauge(
+            "hcp_dead_letters", "Evaluations in the dead-letter stream", registry=r)
+        self.submitter_outcomes = Counter(
+            "hcp_submitter_outcomes", "Store submissions by outcome", ["outcome"],
+            registry=r)
+
+    def record_submission(self, outcome: str, n: int = 1) -> None:
+        self.submitter_outcomes.labels(outcome=outcome).inc(n)
+
+    async def refresh_from_redis(self, redis) -> None:
+        """Outbox depth = entries not yet delivered to the group + delivered, unacked."""
+        try:
+            depth = await outbox_depth(redis)
+            self.outbox_depth.set(depth)
+            self.dead_letters.set(await redis.xlen(keys.DEAD))
+        except Exception as exc:  # a scrape must still answer while Redis is away
+            log.warning("metrics.redis_unavailable", extra={"error": type(exc).__name__})
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+async def outbox_depth(redis) -> int:
+    try:
+        groups = await redis.xinfo_groups(keys.OUTBOX)
+    except Exception as exc:
+        if "no such key" in str(exc).lower():
+            return 0
+        raise
+    for group in groups:
+        name = group.get("name")
+        if name in (keys.OUTBOX_GROUP, keys.OUTBOX_GROUP.encode()):
+            lag = group.get("lag")
+            if lag is None:  # lag unknown (entries deleted): count the whole stream
+                return int(await redis.xlen(keys.OUTBOX))
+            return int(lag) + int(group.get("pending", 0))
+    return int(await redis.xlen(keys.OUTBOX))  # no submitter has started yet
+
+
+class MeteredIntake:
+    """The intake, counted. Same ``accept``/``status`` as the wrapped one."""
+
+    def __init__(self, intake, metrics: Metrics):
+        self._intake = intake
+        self._metrics = metrics
+
+    async def accept(self, ev):
+        result = await self._intake.accept(ev)
+        channel = ev.channel.value
+        if result.accepted:
+            self._metrics.intake_accepted.labels(channel=channel).inc()
+        else:
+            reason = str(getattr(result, "reason", None) or "refused")
+            self._metrics.intake_refused.labels(channel=channel, reason=reason).inc()
+        return result
+
+    async def status(self, evaluation_id):
+        return await self._intake.status(evaluation_id)
+
+    def __getattr__(self, name):
+        return getattr(self._intake, name)

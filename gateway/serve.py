@@ -1,0 +1,242 @@
+"""``hcp serve``: the running process, wired from the config.
+
+Theory of operation
+-------------------
+``Gateway.start`` brings the parts up in dependency order, each a component of
+``gateway.components`` (started in order, stopped in reverse):
+
+    private redis-server (only without redis.url; AOF in <data_dir>/redis)
+    → Redis client → core store (HTTP, or local SQLite) → submitter (drains the
+    outbox) → EXTRA_COMPONENTS (IVR pool, SMS scheduler, console: the lead's hook)
+    → HTTP API (last up, first down)
+
+``Gateway.run`` waits for SIGTERM or SIGINT, then stops: the HTTP listener
+closes (in-flight requests finish), extras stop, the submitter drains what it
+has in flight for up to ``shutdown.drain_timeout_s`` (whatever it does not
+finish stays pending in the outbox and is claimed on the next start), the store
+and the Redis client close, and the private redis-server flushes its AOF and
+exits. A private Redis left behind by a crashed gateway (kill -9) is found by
+its pid file and stopped before a new one starts on the same data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from gateway.components import EXTRA_COMPONENTS, Components, Context, Hook
+from gateway.config import Config
+from gateway.http_api import make_app
+from gateway.metrics import MeteredIntake, Metrics
+from gateway.private_redis import PrivateRedis
+from gateway.secrets_store import with_secrets
+
+log = logging.getLogger("gateway")
+
+LOCAL_STORE_FILE = "core-store.sqlite3"
+
+
+def build_store(config: Config):
+    """The configured core store: HTTP with core.url, else the local SQLite file."""
+    from ratings.model import Channel
+    from ratings.records import RecordOptions
+
+    pf_codes = {Channel.HOTLINE.value: config.core_pf_hotline,
+                Channel.SMS.value: config.core_pf_sms, Channel.API.value: config.core_pf_api}
+    if config.core_url:
+        from adapters.store_http import HttpCoreStore
+
+        return HttpCoreStore(config.core_url, config.core_hmac_secret.encode(),
+                             timeout=config.core_timeout_s, pf_codes=pf_codes,
+                             include_mobile=config.core_include_mobile,
+                             concurrency=config.submitter_concurrency)
+    from adapters.store_local import LocalCoreStore
+
+    return LocalCoreStore(config.data_dir / LOCAL_STORE_FILE,
+                          RecordOptions(pf_codes=pf_codes,
+                                        include_mobile=config.core_include_mobile))
+
+
+async def probe_store(config: Config, store) -> str | None:
+    """None if the store answers; else a short reason (for /readyz)."""
+    ping = getattr(store, "ping", None)
+    if ping is not None:
+        try:
+            await ping()
+            return None
+        except Exception as exc:
+            return f"store: {type(exc).__name__}"
+    if config.core_url:  # an HTTP store with no ping: can we open a connection?
+        parts = urlsplit(config.core_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(parts.hostname, port), timeout=2)
+            writer.close()
+            await writer.wait_closed()
+            return None
+        except (OSError, asyncio.TimeoutError) as exc:
+            return f"store unreachable: {type(exc).__name__}"
+    count = getattr(store, "count", None)  # the local SQLite store
+    if count is not None:
+        try:
+            await count()
+            return None
+        except Exception as exc:
+            return f"store: {type(exc).__name__}"
+    return None if os.access(config.data_dir, os.W_OK) else "data dir not writable"
+
+
+class Gateway:
+    def __init__(self, config: Config, extra=None):
+        self.config = with_secrets(config)
+        self.extra = list(EXTRA_COMPONENTS) + list(extra or ())
+        self.metrics = Metrics()
+        self.components = Components()
+        self.redis_url: str | None = None
+        self.redis = None
+        self.store = None
+        self.intake = None
+        self.submitter = None
+        self.http_port: int | None = None
+        self._stopping = asyncio.Event()
+
+    # -- parts -------------------------------------------------------------
+    async def _start_redis(self) -> None:
+        if self.config.redis_url:
+            self.redis_url = self.config.redis_url
+        else:
+            private = PrivateRedis(self.config.data_dir / "redis")
+            await self.components.start(private)
+            self.redis_url = private.url
+        client = aioredis.Redis.from_url(self.redis_url)
+
+        async def connect():
+            for attempt in range(50):  # an external Redis may still be starting
+                try:
+                    await client.ping()
+                    return
+                except (OSError, aioredis.ConnectionError):
+                    if attempt == 49:
+                        raise
+                    await asyncio.sleep(0.2)
+
+        await self.components.start(Hook("redis-client", connect, client.aclose))
+        self.redis = client
+
+    async def _start_store(self) -> None:
+        store = build_store(self.config)
+
+        async def start():
+            opener = getattr(store, "start", None)
+            if opener is not None:
+                await opener()
+
+        await self.components.start(Hook("core-store", start, store.close))
+        self.store = store
+
+    def _build_intake(self) -> None:
+        from ratings.intake import Intake
+
+        intake = Intake(self.redis, self.config.intake_phone_secret.encode(),
+                        follow_up_window=self.config.intake_follow_up_window)
+        self.intake = MeteredIntake(intake, self.metrics)
+
+    async def _start_submitter(self) -> None:
+        from gateway.submitter_component import SubmitterComponent
+
+        component = SubmitterComponent(self.redis, self.store, self.config, self.metrics)
+        await self.components.start(component)
+        self.submitter = component.submitter
+
+    async def _start_http(self) -> None:
+        app = make_app(self.intake, self.metrics, self.config.http_tokens, self.readiness,
+                       redis=self.redis, max_body_bytes=self.config.http_max_body_bytes,
+                       phone_region=self.config.intake_phone_region)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                               shutdown_timeout=5.0)
+
+        async def start():
+            await runner.setup()
+            site = web.TCPSite(runner, self.config.http_host, self.config.http_port,
+                               reuse_address=True)
+            await site.start()
+            self.http_port = _bound_port(runner)
+
+        await self.components.start(Hook("http", start, runner.cleanup))
+        log.info("http.listening", extra={"host": self.config.http_host,
+                                          "port": self.http_port})
+
+    async def readiness(self) -> dict[str, str | None]:
+        try:
+            await asyncio.wait_for(self.redis.ping(), timeout=2)
+            redis_problem = None
+        except Exception as exc:
+            redis_problem = f"redis: {type(exc).__name__}"
+        return {"redis": redis_problem, "store": await probe_store(self.config, self.store)}
+
+    # -- lifecycle -----------------------------------------------------------
+    async def start(self) -> None:
+        log.info("gateway.starting", extra={"config": self.config.describe()})
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            await self._start_redis()
+            await self._start_store()
+            self._build_intake()
+            await self._start_submitter()
+            ctx = Context(self.config, self.redis, self.redis_url, self.intake, self.store,
+                          self.metrics)
+            for factory in self.extra:
+                await self.components.start(factory(ctx))
+            await self._start_http()
+        except BaseException:
+            await self.components.stop_all()
+            raise
+        log.info("gateway.ready", extra={"port": self.http_port,
+                                         "components": self.components.names})
+
+    async def stop(self) -> None:
+        log.info("gateway.stopping")
+        await self.components.stop_all()
+        log.info("gateway.stopped")
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Start, serve until SIGTERM/SIGINT, stop gracefully."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            await self.start()
+            await self._stopping.wait()
+        finally:
+            await self.stop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log.info("gateway.signal", extra={"signal": signal.Signals(sig).name})
+        self.request_stop()
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            return address[1]
+    raise RuntimeError("the HTTP listener has no TCP address")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
