@@ -1,0 +1,126 @@
+"""Completion events: ``POST /v1/completions`` tells the gateway an item (办件) was done.
+
+The body is validated into a ``Completion`` (errors name the field, HTTP 422)
+and handed to ``Reminders.schedule``, which is idempotent: re-posting the same
+completion answers 200 with the reminder already scheduled, a new one 201.
+
+    {"item_id": "44010020261127000123", "service_code": "11440100MB2C…",
+     "service_name": "居住证签注", "department": "广州市公安局",
+     "phone": "13800138000", "completed_at": "2026-11-27T09:30:00+08:00",
+     "batch_id": null, "theme_id": null, "linked_items": []}
+
+The lead wires ``add_completion_routes(app, reminders)`` into the gateway app.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiohttp import web
+
+from ratings.model import InvalidEvaluation, normalise_phone
+
+MAX_ID = 64
+
+
+@dataclass(frozen=True)
+class Completion:
+    item_id: str
+    service_code: str
+    service_name: str
+    department: str
+    phone: str  # E.164
+    completed_at: datetime
+    batch_id: str | None = None
+    theme_id: str | None = None
+    linked_items: tuple[str, ...] = ()
+
+    @property
+    def reminder_id(self) -> str:
+        """One reminder per batch or theme (rated once, seed art. 14), else per item."""
+        if self.batch_id:
+            return f"b:{self.batch_id}"
+        if self.theme_id:
+            return f"t:{self.theme_id}"
+        return f"i:{self.item_id}"
+
+    @property
+    def target_id(self) -> str:
+        return self.batch_id or self.theme_id or self.item_id
+
+    @property
+    def items(self) -> tuple[str, ...]:
+        if not (self.batch_id or self.theme_id):
+            return (self.item_id,)
+        return tuple(dict.fromkeys((self.item_id, *self.linked_items)))
+
+
+def _text(data: dict, name: str, required: bool = True, limit: int = MAX_ID) -> str | None:
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise InvalidEvaluation(name, "required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidEvaluation(name, "must be a string")
+    value = value.strip()
+    if not value or len(value) > limit:
+        raise InvalidEvaluation(name, f"1 to {limit} characters")
+    if any(ch in value for ch in "\r\n\x00"):
+        raise InvalidEvaluation(name, "control characters")
+    return value
+
+
+def parse_completion(data: object) -> Completion:
+    if not isinstance(data, dict):
+        raise InvalidEvaluation("body", "a JSON object")
+    raw_time = _text(data, "completed_at")
+    try:
+        completed_at = datetime.fromisoformat(raw_time)
+    except ValueError as exc:
+        raise InvalidEvaluation("completed_at", "ISO 8601 date-time") from exc
+    if completed_at.tzinfo is None:
+        raise InvalidEvaluation("completed_at", "needs a time zone offset")
+    phone = data.get("phone")
+    if not isinstance(phone, str):
+        raise InvalidEvaluation("phone", "required")
+    linked = data.get("linked_items") or []
+    if not isinstance(linked, list) or not all(isinstance(x, str) and x for x in linked):
+        raise InvalidEvaluation("linked_items", "a list of item ids")
+    batch_id = _text(data, "batch_id", required=False)
+    theme_id = _text(data, "theme_id", required=False)
+    if batch_id and theme_id:
+        raise InvalidEvaluation("theme_id", "an item is in a batch or a theme, not both")
+    if linked and not (batch_id or theme_id):
+        raise InvalidEvaluation("linked_items", "only with batch_id or theme_id")
+    return Completion(
+        item_id=_text(data, "item_id"),
+        service_code=_text(data, "service_code"),
+        service_name=_text(data, "service_name", limit=100),
+        department=_text(data, "department", limit=100),
+        phone=normalise_phone(phone),
+        completed_at=completed_at,
+        batch_id=batch_id,
+        theme_id=theme_id,
+        linked_items=tuple(s.strip() for s in linked),
+    )
+
+
+def add_completion_routes(app: web.Application, reminders) -> None:
+    """``POST /v1/completions``; ``reminders`` is an ``sms.reminders.Reminders``."""
+
+    async def post_completion(request: web.Request) -> web.Response:
+        try:
+            data = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.json_response({"error": "body is not JSON", "field": "body"}, status=400)
+        try:
+            completion = parse_completion(data)
+        except InvalidEvaluation as exc:
+            return web.json_response({"error": exc.message, "field": exc.field}, status=422)
+        scheduled = await reminders.schedule(completion)
+        return web.json_response(scheduled.to_dict(), status=201 if scheduled.created else 200)
+
+    app.router.add_post("/v1/completions", post_completion)

@@ -1,0 +1,185 @@
+"""The reminder dispatcher: claim what is due, decide, send, record.
+
+Theory of operation. ``dispatch_due()`` claims a batch of due reminders (an
+atomic lease, see sms.reminders) and handles them concurrently, each through
+the same gate, in this order:
+
+  record gone            -> drop the id (cancelled and expired)
+  already evaluated      -> finish "rated"   (any channel, via Intake.is_evaluated)
+  number opted out       -> finish "optout"
+  quiet hours            -> defer to the next window opening (never dropped)
+  daily cap reached      -> defer to tomorrow's opening
+  send                   -> finish "sent" and record the message for receipts
+  Throttled / Transient  -> defer with exponential backoff; "failed" after max_attempts
+  PermanentError         -> finish "failed"
+
+The cap counter is taken before sending and given back when the send fails,
+so a failed attempt does not use up the number's day. The message id is
+derived from the reminder id, so a provider that dedupes on it sees a retry as
+the same message. ``run()`` loops until ``stop()``, which cancels and awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from dataclasses import dataclass, field
+
+from sms import keys, texts
+from sms.carrier import Carrier, OutboundSms, PermanentError, Throttled, TransientError
+from sms.deliveries import Deliveries
+from sms.optout import OptOuts
+from sms.quiet_hours import QuietHours
+from sms.reminders import (FAILED, PENDING, SENT, SKIPPED_OPTOUT, SKIPPED_RATED, Reminder,
+                           Reminders)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    quiet_hours: QuietHours = field(default_factory=QuietHours)
+    daily_cap: int = 3  # reminders per number per local day
+    max_attempts: int = 6
+    backoff_base_s: float = 60.0
+    backoff_max_s: float = 3600.0
+    batch: int = 200
+    concurrency: int = 64
+    poll_s: float = 1.0
+    signature: str = texts.DEFAULT_SIGNATURE
+    template: str | None = None  # provider template code for templated HTTP carriers
+
+
+def message_id(rid: str) -> str:
+    return hashlib.sha256(rid.encode()).hexdigest()[:24]
+
+
+class Dispatcher:
+    def __init__(self, reminders: Reminders, carrier: Carrier, intake, optouts: OptOuts,
+                 deliveries: Deliveries, policy: DispatchPolicy | None = None):
+        self.reminders = reminders
+        self.carrier = carrier
+        self.intake = intake  # anything with ``async is_evaluated(item_id) -> bool``
+        self.optouts = optouts
+        self.deliveries = deliveries
+        self.policy = policy or DispatchPolicy()
+        self.redis = reminders.redis
+        self.outcomes: dict[str, int] = {}
+        self._task: asyncio.Task | None = None
+        self._limit = asyncio.Semaphore(self.policy.concurrency)
+
+    @property
+    def now(self) -> float:
+        return self.reminders.clock()
+
+    async def dispatch_due(self) -> int:
+        """Handle one claimed batch; returns how many reminders were claimed."""
+        ids = await self.reminders.claim(self.policy.batch)
+        results = await asyncio.gather(*(self._guarded(rid) for rid in ids))
+        for outcome in results:
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        return len(ids)
+
+    async def _guarded(self, rid: str) -> str:
+        async with self._limit:
+            try:
+                return await self.handle(rid)
+            except Exception:  # the lease brings it back; never kill the loop
+                log.exception("reminder %s: unexpected error; retried after the lease", rid)
+                return "error"
+
+    async def handle(self, rid: str) -> str:
+        reminder = await self.reminders.get(rid)
+        if reminder is None or reminder.state != PENDING:
+            await self.redis.zrem(keys.DUE, rid)
+            return "gone"
+        if await self._evaluated(reminder):
+            await self.reminders.finish(rid, SKIPPED_RATED)
+            return SKIPPED_RATED
+        if await self.optouts.is_opted_out(reminder.phone):
+            await self.reminders.finish(rid, SKIPPED_OPTOUT)
+            return SKIPPED_OPTOUT
+        quiet = self.policy.quiet_hours
+        now = self.now
+        if not quiet.allows(now):
+            await self.reminders.defer(rid, quiet.next_allowed(now))
+            return "quiet"
+        cap_key = keys.daily(keys.phone_ref(self.reminders.secret, reminder.phone),
+                             quiet.day(now))
+        if not await self._take_cap(cap_key):
+            await self.reminders.defer(rid, quiet.next_day_opening(now))
+            return "capped"
+        return await self._send(reminder, cap_key)
+
+    async def _evaluated(self, reminder: Reminder) -> bool:
+        if await self.intake.is_evaluated(reminder.target_id):
+            return True
+        if len(reminder.items) > 1:  # a batch/theme whose items were each rated
+            for item in reminder.items:
+                if not await self.intake.is_evaluated(item):
+                    return False
+            return True
+        return False
+
+    async def _take_cap(self, cap_key: str) -> bool:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(cap_key)
+            pipe.expire(cap_key, keys.DAILY_TTL_S)
+            used, _ = await pipe.execute()
+        if used > self.policy.daily_cap:
+            await self.redis.decr(cap_key)
+            return False
+        return True
+
+    async def _send(self, reminder: Reminder, cap_key: str) -> str:
+        mid = message_id(reminder.id)
+        text = texts.reminder_text(reminder.service_name, reminder.code, self.policy.signature)
+        message = OutboundSms(id=mid, phone=reminder.phone, text=text,
+                              template=self.policy.template,
+                              params=texts.template_params(reminder.service_name, reminder.code))
+        try:
+            result = await self.carrier.send(message)
+        except (Throttled, TransientError) as exc:
+            await self.redis.decr(cap_key)
+            attempts = reminder.attempts + 1
+            if attempts >= self.policy.max_attempts:
+                log.warning("reminder %s: giving up after %d attempts (%s)",
+                            reminder.id, attempts, type(exc).__name__)
+                await self.reminders.finish(reminder.id, FAILED)
+                return FAILED
+            delay = self.backoff(attempts, getattr(exc, "retry_after", None))
+            await self.reminders.defer(reminder.id, self.now + delay, attempts=attempts)
+            return "retry"
+        except PermanentError as exc:
+            await self.redis.decr(cap_key)
+            log.warning("reminder %s: carrier refused it for good: %s", reminder.id, exc)
+            await self.reminders.finish(reminder.id, FAILED)
+            return FAILED
+        await self.deliveries.record(mid, reminder.id, result, self.now)
+        await self.reminders.finish(reminder.id, SENT, mid)
+        return SENT
+
+    def backoff(self, attempts: int, retry_after: float | None = None) -> float:
+        base = min(self.policy.backoff_base_s * 2 ** (attempts - 1), self.policy.backoff_max_s)
+        jittered = base * (0.5 + random.random() / 2)  # spread a burst of retries
+        return max(jittered, retry_after or 0.0)
+
+    async def run(self) -> None:
+        while True:
+            claimed = await self.dispatch_due()
+            if claimed < self.policy.batch:
+                await asyncio.sleep(self.policy.poll_s)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="sms-dispatcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None

@@ -1,0 +1,50 @@
+"""Every Redis key name and TTL of the SMS channel, in one place.
+
+Same hash tag as ratings.keys (``{hcp}``) so the Lua scripts that move several
+keys together stay in one Redis Cluster slot. Phone numbers enter keys only as
+``ratings.keys.phone_ref`` (an HMAC); the number itself is a value in the
+reminder record, because the dispatcher must text it.
+
+  DUE                 zset: reminder id -> epoch second it is due (or its claim lease ends)
+  reminder(rid)       hash: the compact pending record (see sms.reminders.FIELDS)
+  codes(ref)          hash: reply code -> reminder id for one number; field "_seq" allocates
+  OPTOUT              set of phone refs that sent TD/退订 (kept for good: no TTL, on purpose)
+  daily(ref, day)     counter of reminders sent to one number on one local day
+  message(mid)        hash: one sent MT: reminder id, carrier, per-segment receipt state
+  carrier_id(c, cid)  string: carrier's message id -> our message id (receipt matching)
+"""
+
+from __future__ import annotations
+
+from ratings.keys import TAG, phone_ref  # noqa: F401  (re-exported for the SMS modules)
+
+PREFIX = f"{TAG}:sms"
+DUE = f"{PREFIX}:due"
+OPTOUT = f"{PREFIX}:optout"
+
+# A record outlives its due time by the reply window, so a late reply with its
+# code still finds the item; codes(ref) is refreshed to the same horizon.
+REPLY_WINDOW_S = 15 * 24 * 3600
+DAILY_TTL_S = 2 * 24 * 3600
+MESSAGE_TTL_S = 30 * 24 * 3600
+CARRIER_ID_TTL_S = 7 * 24 * 3600
+
+
+def reminder(rid: str) -> str:
+    return f"{PREFIX}:r:{rid}"
+
+
+def codes(ref: str) -> str:
+    return f"{PREFIX}:codes:{ref}"
+
+
+def daily(ref: str, day: str) -> str:
+    return f"{PREFIX}:day:{ref}:{day}"
+
+
+def message(mid: str) -> str:
+    return f"{PREFIX}:msg:{mid}"
+
+
+def carrier_id(carrier: str, cid: str) -> str:
+    return f"{PREFIX}:cid:{carrier}:{cid}"

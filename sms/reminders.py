@@ -1,0 +1,149 @@
+"""Pending SMS reminders in Redis: schedule, claim, defer, finish.
+
+Theory of operation. ``schedule(completion)`` writes one compact hash per
+reminder and adds its id to the DUE sorted set, scored by the epoch second it
+is due (completed_at + delay). A Lua script makes this idempotent (re-posting a
+completion changes nothing) and allocates the number's reply code in the same
+step. Dispatchers (sms.dispatcher) ``claim`` due ids with another script that
+pushes each claimed score to the end of a lease: two gateway processes never
+hold one reminder at once, and a dispatcher that dies mid-send leaves its
+claims to fall due again when the lease ends. A claimed reminder ends in
+``finish`` (sent / skipped / failed: removed from DUE, record kept for the
+reply window so a late reply with its code still finds the item) or ``defer``
+(quiet hours, daily cap, carrier backoff: re-scored, still pending).
+
+The record holds the phone number as a value (the dispatcher must text it);
+keys hold only its HMAC.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from sms import keys
+from sms.completions import Completion
+
+LUA_DIR = Path(__file__).with_name("lua")
+
+# Record fields (short names: there may be millions of these hashes).
+PHONE, TARGET, ITEMS, NAME, SERVICE, DEPT, CODE, DUE_AT, STATE, ATTEMPTS, MESSAGE = (
+    "p", "t", "it", "n", "s", "d", "c", "due", "st", "a", "m")
+PENDING, SENT, SKIPPED_RATED, SKIPPED_OPTOUT, FAILED = (
+    "pending", "sent", "rated", "optout", "failed")
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    reminder_id: str
+    code: str
+    due_at: float
+    created: bool
+
+    def to_dict(self) -> dict:
+        return {"reminder_id": self.reminder_id, "code": self.code,
+                "due_at": self.due_at, "created": self.created}
+
+
+@dataclass(frozen=True)
+class Reminder:
+    id: str
+    phone: str
+    target_id: str
+    items: tuple[str, ...]
+    service_name: str
+    code: str
+    due_at: float
+    state: str
+    attempts: int
+
+    @classmethod
+    def from_record(cls, rid: str, raw: dict[bytes, bytes]) -> Reminder:
+        data = {k.decode(): v.decode() for k, v in raw.items()}
+        return cls(id=rid, phone=data[PHONE], target_id=data[TARGET],
+                   items=tuple(filter(None, data.get(ITEMS, "").split("\x1f"))),
+                   service_name=data[NAME], code=data[CODE], due_at=float(data[DUE_AT]),
+                   state=data.get(STATE, PENDING), attempts=int(data.get(ATTEMPTS, 0)))
+
+
+class Reminders:
+    def __init__(self, redis: Redis, phone_secret: bytes, *, delay_s: float = 24 * 3600,
+                 lease_s: float = 300, clock: Callable[[], float] = time.time):
+        self.redis = redis
+        self.secret = phone_secret
+        self.delay_s = delay_s
+        self.lease_s = lease_s
+        self.clock = clock
+        self._schedule = redis.register_script((LUA_DIR / "schedule.lua").read_text())
+        self._claim = redis.register_script((LUA_DIR / "claim.lua").read_text())
+
+    async def schedule(self, completion: Completion) -> Scheduled:
+        rid = completion.reminder_id
+        due = int(completion.completed_at.timestamp() + self.delay_s)
+        ttl = int(max(due - self.clock(), 0) + keys.REPLY_WINDOW_S)
+        ref = keys.phone_ref(self.secret, completion.phone)
+        fields = [PHONE, completion.phone, TARGET, completion.target_id,
+                  NAME, completion.service_name, SERVICE, completion.service_code,
+                  DEPT, completion.department, STATE, PENDING]
+        if len(completion.items) > 1:
+            fields += [ITEMS, "\x1f".join(completion.items)]
+        created, code, due_at = await self._schedule(
+            keys=[keys.reminder(rid), keys.DUE, keys.codes(ref)], args=[rid, due, ttl, *fields])
+        return Scheduled(rid, code.decode(), float(due_at), bool(created))
+
+    async def get(self, rid: str) -> Reminder | None:
+        raw = await self.redis.hgetall(keys.reminder(rid))
+        return Reminder.from_record(rid, raw) if raw else None
+
+    async def by_code(self, phone: str, code: str) -> Reminder | None:
+        """The reminder a reply code refers to, for this number only."""
+        rid = await self.redis.hget(keys.codes(keys.phone_ref(self.secret, phone)), code)
+        return await self.get(rid.decode()) if rid else None
+
+    async def for_phone(self, phone: str) -> list[Reminder]:
+        """Every reminder of this number still within its reply window."""
+        raw = await self.redis.hgetall(keys.codes(keys.phone_ref(self.secret, phone)))
+        found = []
+        for code, rid in sorted(raw.items()):
+            if code != b"_seq":
+                reminder = await self.get(rid.decode())
+                if reminder is not None:
+                    found.append(reminder)
+        return found
+
+    async def claim(self, limit: int = 100) -> list[str]:
+        now = self.clock()
+        ids = await self._claim(keys=[keys.DUE], args=[now, now + self.lease_s, limit])
+        return [i.decode() for i in ids]
+
+    async def defer(self, rid: str, until: float, attempts: int | None = None) -> None:
+        until = math.ceil(until)  # whole seconds: the record and the score agree
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(keys.DUE, {rid: until}, xx=True)
+            pipe.hset(keys.reminder(rid), DUE_AT, str(int(until)))
+            if attempts is not None:
+                pipe.hset(keys.reminder(rid), ATTEMPTS, str(attempts))
+            await pipe.execute()
+
+    async def finish(self, rid: str, state: str, message_id: str | None = None) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.DUE, rid)
+            pipe.hset(keys.reminder(rid), STATE, state)
+            if message_id:
+                pipe.hset(keys.reminder(rid), MESSAGE, message_id)
+            await pipe.execute()
+
+    async def cancel(self, rid: str) -> bool:
+        """An evaluation arrived first: no reminder. True if one was pending."""
+        removed = await self.redis.zrem(keys.DUE, rid)
+        if removed:  # only touch a live record: HSET keeps its TTL, never creates one
+            await self.redis.hset(keys.reminder(rid), STATE, SKIPPED_RATED)
+        return bool(removed)
+
+    async def pending_count(self) -> int:
+        return await self.redis.zcard(keys.DUE)
