@@ -36,7 +36,10 @@ SETTINGS_KEY = web.AppKey("settings", dict)
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Status fields a caller may see; the stored evaluation (with its phone) is not one.
 STATUS_FIELDS = ("id", "status", "attempts", "last_error", "accepted_at", "submitted_at",
-                 "dead_at", "store_reason")
+                 "dead_at", "store_reason", "covers")
+# Of the stored evaluation, what it rated and how; never who (the phone number).
+EVALUATION_FIELDS = ("target", "grade", "channel", "assess_number", "assessed_at",
+                     "source_id")
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None,
@@ -150,6 +153,9 @@ async def get_evaluation(request: web.Request) -> web.Response:
     body.update({k: _plain(status[k]) for k in STATUS_FIELDS if k in status})
     if "attempts" in body:
         body["attempts"] = int(body["attempts"] or 0)
+    stored = status.get("evaluation")
+    if isinstance(stored, dict):
+        body["evaluation"] = {k: stored[k] for k in EVALUATION_FIELDS if k in stored}
     return web.json_response(body)
 
 

@@ -18,6 +18,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
 
 from ratings import keys
 
@@ -49,12 +50,12 @@ class Metrics:
             registry=r)
         self.dead_letters = Gauge(
             "hcp_dead_letters", "Evaluations in the dead-letter stream", registry=r)
-        self.submitter_outcomes = Counter(
-            "hcp_submitter_outcomes", "Store submissions by outcome", ["outcome"],
-            registry=r)
+        self._submitters: list = []
+        r.register(_SubmitterCollector(self._submitters))
 
-    def record_submission(self, outcome: str, n: int = 1) -> None:
-        self.submitter_outcomes.labels(outcome=outcome).inc(n)
+    def watch_submitter(self, submitter) -> None:
+        """Export ``submitter.counts`` (submitted, duplicates, dead, retries, claimed)."""
+        self._submitters.append(submitter)
 
     async def refresh_from_redis(self, redis) -> None:
         """Outbox depth = entries not yet delivered to the group + delivered, unacked."""
@@ -84,6 +85,28 @@ async def outbox_depth(redis) -> int:
                 return int(await redis.xlen(keys.OUTBOX))
             return int(lag) + int(group.get("pending", 0))
     return int(await redis.xlen(keys.OUTBOX))  # no submitter has started yet
+
+
+class _SubmitterCollector:
+    """Reads the submitters' own counters at scrape time (no double bookkeeping)."""
+
+    def __init__(self, submitters: list):
+        self._submitters = submitters
+
+    def collect(self):
+        family = CounterMetricFamily(
+            "hcp_submitter_outcomes", "Submitter outcomes by kind (submitted, duplicates, "
+            "dead, retries, claimed)", labels=["outcome"])
+        totals: dict[str, int] = {}
+        for submitter in self._submitters:
+            for outcome, n in getattr(submitter, "counts", {}).items():
+                totals[outcome] = totals.get(outcome, 0) + n
+        for outcome, n in sorted(totals.items()):
+            family.add_metric([outcome], n)
+        yield family
+
+    def describe(self):
+        return []
 
 
 class MeteredIntake:
