@@ -1,0 +1,98 @@
+"""The provincial core rating store over HTTP: one signed POST per record.
+
+Theory of operation: one ``aiohttp.ClientSession`` per store, its connector sized
+to the submitter's concurrency, so that many records are in flight on kept-alive
+connections. Each POST carries the record's ``Idempotency-Key`` and an
+HMAC-SHA256 signature over the exact body bytes. One call is one attempt; the
+submitter owns retries. Answers map onto the outcomes of ``ratings.store``:
+
+    2xx                                  STORED
+    409, or a 4xx saying "already exists" DUPLICATE (the record is there)
+    408, 425, 429, 5xx, connection error,
+    timeout                              TransientStoreError (retry)
+    any other 4xx                        RejectedByStore(reason) (dead letter)
+
+``record_options`` (pf codes, mobile on/off) travel with the store because they
+are part of one province's contract; the submitter builds records with them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+
+from ratings.records import DEFAULT_PF_CODES, RecordOptions
+from ratings.store import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    RejectedByStore,
+    StoreOutcome,
+    StoreRecord,
+    TransientStoreError,
+    sign,
+)
+
+TRANSIENT_4XX = frozenset({408, 425, 429})
+ALREADY_EXISTS = ("already exists", "已存在", "重复")
+
+
+def _reason(status: int, text: str) -> str:
+    """The store's own words: the JSON error/message field, else the body start."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        for name in ("error", "message", "msg", "reason"):
+            if data.get(name):
+                return str(data[name])[:500]
+    return (text.strip() or f"HTTP {status}")[:500]
+
+
+class HttpCoreStore:
+    def __init__(self, url: str, hmac_secret: bytes, timeout: float = 10.0,
+                 pf_codes: dict[str, int] | None = None, include_mobile: bool = False,
+                 concurrency: int = 64):
+        self.url = url
+        self.hmac_secret = hmac_secret
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.concurrency = concurrency
+        self.record_options = RecordOptions(
+            pf_codes=dict(pf_codes or DEFAULT_PF_CODES), include_mobile=include_mobile)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        # created on first use: a session belongs to the running event loop
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self.concurrency,
+                                             limit_per_host=self.concurrency)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout)
+        return self._session
+
+    async def submit(self, record: StoreRecord) -> StoreOutcome:
+        body = record.body()
+        headers = {IDEMPOTENCY_HEADER: record.idempotency_key,
+                   SIGNATURE_HEADER: sign(self.hmac_secret, body),
+                   "Content-Type": "application/json; charset=utf-8"}
+        try:
+            async with self._client().post(self.url, data=body, headers=headers) as answer:
+                status = answer.status
+                text = await answer.text(errors="replace")
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise TransientStoreError(f"{type(exc).__name__}: {exc}"[:300]) from exc
+        if 200 <= status < 300:
+            return StoreOutcome.STORED
+        reason = _reason(status, text)
+        if status == 409 or (400 <= status < 500 and
+                             any(word in reason for word in ALREADY_EXISTS)):
+            return StoreOutcome.DUPLICATE
+        if status >= 500 or status in TRANSIENT_4XX:
+            raise TransientStoreError(f"HTTP {status}: {reason}")
+        raise RejectedByStore(reason, status)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

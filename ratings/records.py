@@ -1,0 +1,89 @@
+"""Evaluation → national-style store records: one record per item (fan-out).
+
+A batch or a theme is rated once but the exchange stores ratings per item
+(办件), so one evaluation becomes one record per covered item (seed art. 14).
+Each record carries its own idempotency key, ``<evaluation id>:<item>``, so a
+fan-out that fails half-way and is retried, or re-claimed by another worker
+after a crash, never stores an item twice.
+
+The item list is the outbox entry's ``covers`` (written by the intake: a theme
+covers only its items not rated on their own; a follow-up covers what its first
+evaluation covered) and falls back to ``Target.record_items()``.
+
+Field names follow provincial 好差评 exchange code (DESIGN.md, "Codes the outside
+world uses"). The grade travels only as ``Grade.exchange_code`` (5 = 非常满意).
+The evaluator's mobile number is left out unless a contract needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from ratings.model import Channel, Evaluation, TargetKind
+from ratings.store import StoreRecord
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+ASSESS_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+# pf (evaluation channel) of most provinces: 6 telephone, 7 SMS. One variant uses
+# 6 = SMS, 7 = system default, so the mapping is configuration, not code.
+DEFAULT_PF_CODES: dict[str, int] = {
+    Channel.HOTLINE.value: 6,
+    Channel.SMS.value: 7,
+    Channel.API.value: 6,  # direct API intake: treated as the hotline unless configured
+}
+
+
+@dataclass(frozen=True)
+class RecordOptions:
+    pf_codes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PF_CODES))
+    include_mobile: bool = False  # only where the provincial contract needs it
+    default_user_prop: str = "1"  # 1 natural person, 2 legal person …
+
+    def pf(self, channel: Channel) -> int:
+        return self.pf_codes[channel.value]
+
+
+def idempotency_key(evaluation_id: str, item: str) -> str:
+    return f"{evaluation_id}:{item}"
+
+
+def assess_time(ev: Evaluation) -> str:
+    return ev.assessed_at.astimezone(SHANGHAI).strftime(ASSESS_TIME_FORMAT)
+
+
+def national_mobile(e164: str) -> str:
+    """The number as the exchange writes it: 11 digits for +86, else E.164."""
+    return e164[3:] if e164.startswith("+86") else e164
+
+
+def record_payload(ev: Evaluation, item: str, options: RecordOptions) -> dict:
+    ctx = ev.context
+    payload: dict = {
+        "projectNo": item,
+        "taskCode": ctx.get("task_code", ""),
+        "deptCode": ctx.get("dept_code", ""),
+        "areaCode": ctx.get("area_code", ""),
+        "pf": int(ctx["pf"]) if ctx.get("pf") else options.pf(ev.channel),
+        "satisfaction": ev.grade.exchange_code,
+        "evalDetail": ",".join(ev.reasons),
+        "writingEvaluation": ev.comment,
+        "assessTime": assess_time(ev),
+        "assessNumber": ev.assess_number,
+        "userProp": ctx.get("user_prop", options.default_user_prop),
+    }
+    if ev.target.kind is TargetKind.STAFF:
+        payload["proManager"] = ev.target.staff_id
+    if options.include_mobile and ev.phone:
+        payload["mobile"] = national_mobile(ev.phone)
+    return payload
+
+
+def fan_out(ev: Evaluation, options: RecordOptions | None = None,
+            covers: list[str] | tuple[str, ...] | None = None) -> list[StoreRecord]:
+    """One StoreRecord per covered item, each with its own idempotency key."""
+    options = options or RecordOptions()
+    items = tuple(covers) if covers else ev.target.record_items()
+    return [StoreRecord(idempotency_key(ev.id, item), record_payload(ev, item, options))
+            for item in items]

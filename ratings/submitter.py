@@ -1,0 +1,385 @@
+"""The submitter: drains the outbox into the core store, every item exactly once.
+
+Theory of operation
+-------------------
+The intake appends each accepted evaluation to the Redis stream ``keys.OUTBOX``.
+Every gateway process runs one ``Submitter`` with a unique consumer name in the
+consumer group ``keys.OUTBOX_GROUP``; Redis hands each entry to one consumer and
+keeps it in that consumer's pending list (PEL) until it is acknowledged.
+
+The read loop keeps up to ``concurrency`` evaluations in flight. Each one runs
+in its own task: fan out to one record per covered item (``ratings.records``),
+submit them concurrently, and retry the ones that failed transiently with
+exponential backoff and full jitter (tenacity) until each is STORED or
+DUPLICATE. Then, in one MULTI: status=submitted, submitted_at, attempts, a TTL
+on the status hash, XACK and XDEL. A record the store refuses for good
+(``RejectedByStore``) dead-letters the evaluation instead: status=dead,
+last_error, an entry on ``keys.DEAD``, XACK and XDEL, also in one MULTI.
+
+Exactly once at the store rests on two facts. (1) An entry leaves the PEL only
+in the MULTI that follows the store's answer, so a crash at any point leaves it
+pending, to be re-delivered. (2) Every record has a stable idempotency key
+(evaluation id + item), so a re-delivered record is answered 409/DUPLICATE and
+counts as done. A crash between the store's answer and the MULTI costs one
+duplicate request, never a duplicate record.
+
+Crashed workers: every ``claim_every`` the loop XAUTOCLAIMs entries idle for
+longer than ``claim_idle`` (their consumer died mid-request) and processes them.
+A worker that is still busy with an entry (slow store, long backoff) keeps it by
+re-claiming its own in-flight entries (XCLAIM JUSTID, idle reset) on the same
+beat, so a live worker is not robbed.
+
+Redis outages: every Redis call in the loop survives a connection error by
+backing off and trying again; in-flight tasks keep retrying their final MULTI
+until Redis is back. A group lost with the last second of an AOF (kill -9) is
+re-created from id 0, which re-delivers every entry still in the stream; the
+store's idempotency absorbs the repeats.
+
+``stop()`` stops reading, lets in-flight evaluations finish (no new backoff
+sleeps are started once stopping) for up to ``timeout`` seconds, then cancels
+the rest: they stay pending and are re-delivered later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import redis.exceptions
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
+
+from ratings import keys
+from ratings.model import Evaluation
+from ratings.records import RecordOptions, fan_out
+from ratings.store import (
+    CoreStore,
+    RejectedByStore,
+    StoreOutcome,
+    StoreRecord,
+    TransientStoreError,
+)
+
+log = logging.getLogger(__name__)
+
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+DEAD_MAXLEN = 1_000_000  # approximate cap of the dead-letter stream
+
+
+def default_consumer_name() -> str:
+    """Unique per process: host, pid and a random suffix (pids repeat across restarts)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class _GiveUp(Exception):
+    """Retrying stopped (stopping, or max_attempts reached) with records still failing."""
+
+
+class Submitter:
+    def __init__(self, redis, store: CoreStore, consumer: str, concurrency: int = 64,
+                 claim_idle: timedelta = timedelta(seconds=30),
+                 record_options: RecordOptions | None = None,
+                 block: timedelta = timedelta(seconds=1),
+                 retry_initial: float = 0.1, retry_max_wait: float = 30.0,
+                 max_attempts: int | None = None):
+        self.redis = redis
+        self.store = store
+        self.consumer = consumer
+        self.concurrency = concurrency
+        self.claim_idle_ms = int(claim_idle.total_seconds() * 1000)
+        self.claim_every = max(claim_idle.total_seconds() / 3, 0.05)
+        self.record_options = record_options or getattr(store, "record_options", None) \
+            or RecordOptions()
+        self.block_ms = max(int(block.total_seconds() * 1000), 1)
+        self.retry_initial = retry_initial
+        self.retry_max_wait = retry_max_wait
+        self.max_attempts = max_attempts
+        self.counts: Counter[str] = Counter()  # submitted, duplicates, dead, retries, claimed
+        self._inflight: dict[str, asyncio.Task] = {}
+        self._slot_freed = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._drain_timeout = 10.0
+        self._claim_cursor = "0-0"
+        self._redis_down_since: float | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+    async def run(self) -> None:
+        """Drain the outbox until ``stop()``."""
+        self._stopping.clear()
+        self._stopped.clear()
+        try:
+            await self._until_redis(self._ensure_group)
+            await self._until_redis(self._take_own_pending)
+            await self._read_loop()
+            await self._drain(self._drain_timeout)
+        except asyncio.CancelledError:
+            await self._drain(0)
+            raise
+        finally:
+            self._stopped.set()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop reading; let in-flight evaluations finish for up to ``timeout`` s."""
+        self._drain_timeout = timeout
+        self._stopping.set()
+        self._slot_freed.set()
+        if self._inflight or not self._stopped.is_set():
+            await self._stopped.wait()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    async def _drain(self, timeout: float) -> None:
+        tasks = list(self._inflight.values())
+        if tasks and timeout > 0:
+            await asyncio.wait(tasks, timeout=timeout)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- Redis plumbing ----------------------------------------------------
+    async def _until_redis(self, step):
+        """Run a Redis step, waiting out outages with capped backoff; None if stopping."""
+        delay = 0.05
+        while True:
+            try:
+                result = await step()
+            except REDIS_DOWN as exc:
+                if self._redis_down_since is None:
+                    self._redis_down_since = time.monotonic()
+                    log.warning("submitter %s: redis unavailable (%s); retrying",
+                                self.consumer, type(exc).__name__)
+                if self._stopping.is_set():
+                    return None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            except redis.exceptions.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                log.warning("submitter %s: consumer group missing; re-creating", self.consumer)
+                await self._ensure_group()
+                continue
+            if self._redis_down_since is not None:
+                log.info("submitter %s: redis back after %.1f s", self.consumer,
+                         time.monotonic() - self._redis_down_since)
+                self._redis_down_since = None
+            return result
+
+    async def _ensure_group(self) -> None:
+        await keys.ensure_outbox_group(self.redis)
+
+    # -- the read loop -----------------------------------------------------
+    async def _read_loop(self) -> None:
+        next_beat = 0.0
+        low_water = max(1, self.concurrency // 4)
+        while not self._stopping.is_set():
+            if time.monotonic() >= next_beat:
+                free = self.concurrency - len(self._inflight)
+                await self._until_redis(self._keep_own_entries)
+                await self._until_redis(lambda n=free: self._claim_idle(n))
+                next_beat = time.monotonic() + self.claim_every
+            free = self.concurrency - len(self._inflight)
+            # read in chunks, not one entry per freed slot: fewer round trips
+            if free < low_water and self._inflight:
+                self._slot_freed.clear()
+                try:
+                    await asyncio.wait_for(self._slot_freed.wait(),
+                                           max(next_beat - time.monotonic(), 0.001))
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            answer = await self._until_redis(lambda n=free: self._read_new(n))
+            for _stream, entries in answer or ():
+                for entry_id, fields in entries:
+                    self._spawn(entry_id, fields)
+
+    async def _read_new(self, count: int):
+        return await self.redis.xreadgroup(keys.OUTBOX_GROUP, self.consumer, {keys.OUTBOX: ">"},
+                                           count=count, block=self.block_ms)
+
+    async def _take_own_pending(self) -> None:
+        """Entries this consumer name already holds (a restart under the same name)."""
+        start = "0"
+        while True:
+            answer = await self.redis.xreadgroup(keys.OUTBOX_GROUP, self.consumer,
+                                                 {keys.OUTBOX: start}, count=500)
+            entries = answer[0][1] if answer else []
+            if not entries:
+                return
+            for entry_id, fields in entries:
+                self._spawn(entry_id, fields)
+            start = _text(entries[-1][0])
+
+    async def _keep_own_entries(self) -> None:
+        if self._inflight:
+            await self.redis.xclaim(keys.OUTBOX, keys.OUTBOX_GROUP, self.consumer, 0,
+                                    list(self._inflight), justid=True)
+
+    async def _claim_idle(self, count: int) -> None:
+        if count <= 0:
+            return
+        answer = await self.redis.xautoclaim(
+            keys.OUTBOX, keys.OUTBOX_GROUP, self.consumer, self.claim_idle_ms,
+            start_id=self._claim_cursor, count=count)
+        self._claim_cursor = _text(answer[0])
+        for entry_id, fields in answer[1]:
+            if fields:
+                self.counts["claimed"] += 1
+                self._spawn(entry_id, fields)
+            else:  # deleted from the stream while pending (Redis 6.2)
+                await self.redis.xack(keys.OUTBOX, keys.OUTBOX_GROUP, entry_id)
+
+    def _spawn(self, entry_id, fields) -> None:
+        entry_id = _text(entry_id)
+        if entry_id in self._inflight:  # re-delivered while we still work on it
+            return
+        fields = {_text(k): _text(v) for k, v in fields.items()}
+        task = asyncio.create_task(self._process(entry_id, fields))
+        self._inflight[entry_id] = task
+        task.add_done_callback(lambda _t, e=entry_id: self._done(e))
+
+    def _done(self, entry_id: str) -> None:
+        task = self._inflight.pop(entry_id, None)
+        self._slot_freed.set()
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            log.error("submitter %s: entry %s failed: %r", self.consumer, entry_id,
+                      task.exception())
+
+    # -- one evaluation ----------------------------------------------------
+    async def _process(self, entry_id: str, fields: dict[str, str]) -> None:
+        ev_id = fields.get("id", "")
+        try:
+            ev = Evaluation.from_json(fields["ev"])
+            covers = json.loads(fields["covers"]) if fields.get("covers") else None
+            records = fan_out(ev, self.record_options, covers)
+        except Exception as exc:  # noqa: BLE001 - a poison entry must not stop the loop
+            await self._finish_dead(entry_id, ev_id, f"unreadable outbox entry: {exc}"[:500], 0)
+            return
+        ev_id = ev.id
+        pending = list(records)
+        attempts = 0
+
+        async def attempt_all() -> None:
+            nonlocal pending, attempts
+            attempts += 1
+            results = await asyncio.gather(*(self._submit(r) for r in pending),
+                                           return_exceptions=True)
+            still, transient = [], None
+            for record, result in zip(pending, results, strict=True):
+                if isinstance(result, StoreOutcome):
+                    continue
+                if isinstance(result, RejectedByStore):
+                    raise result
+                if isinstance(result, TransientStoreError):
+                    still.append(record)
+                    transient = result
+                    continue
+                raise result
+            pending = still
+            if transient is not None:
+                self.counts["retries"] += 1
+                await self._note_failure(ev_id, str(transient))
+                raise transient
+
+        try:
+            async for attempt in AsyncRetrying(
+                    retry=retry_if_exception_type(TransientStoreError),
+                    wait=wait_random_exponential(multiplier=self.retry_initial,
+                                                 max=self.retry_max_wait),
+                    stop=self._retry_stop, reraise=True):
+                with attempt:
+                    await attempt_all()
+        except RejectedByStore as exc:
+            await self._finish_dead(entry_id, ev_id, exc.reason, 1, status=exc.status)
+            return
+        except TransientStoreError as exc:
+            if self._stopping.is_set():
+                return  # stays pending; re-delivered after a restart or claimed
+            # every failed attempt is already counted by _note_failure
+            await self._finish_dead(entry_id, ev_id, f"gave up after {attempts} attempts: "
+                                    f"{exc}"[:500], 0)
+            return
+        await self._finish_submitted(entry_id, ev_id)
+
+    async def _submit(self, record: StoreRecord) -> StoreOutcome:
+        outcome = await self.store.submit(record)
+        self.counts["duplicates" if outcome is StoreOutcome.DUPLICATE else "stored"] += 1
+        return outcome
+
+    def _retry_stop(self, state) -> bool:
+        if self._stopping.is_set():
+            return True
+        return self.max_attempts is not None and state.attempt_number >= self.max_attempts
+
+    async def _note_failure(self, ev_id: str, error: str) -> None:
+        """Best effort: attempts and last_error of a failed attempt (Redis may be down)."""
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hincrby(keys.evaluation(ev_id), "attempts", 1)
+            pipe.hset(keys.evaluation(ev_id), "last_error", error[:500])
+            await pipe.execute()
+        except REDIS_DOWN:
+            pass
+
+    async def _finish_submitted(self, entry_id: str, ev_id: str) -> None:
+        async def commit():
+            pipe = self.redis.pipeline(transaction=True)
+            key = keys.evaluation(ev_id)
+            pipe.hset(key, mapping={"status": "submitted", "submitted_at": _now_iso()})
+            pipe.hincrby(key, "attempts", 1)  # the successful attempt
+            pipe.expire(key, keys.RECORD_TTL_S)
+            pipe.xack(keys.OUTBOX, keys.OUTBOX_GROUP, entry_id)
+            pipe.xdel(keys.OUTBOX, entry_id)
+            await pipe.execute()
+
+        await self._until_final(commit)
+        self.counts["submitted"] += 1
+
+    async def _finish_dead(self, entry_id: str, ev_id: str, reason: str, attempts: int,
+                           status: int | None = None) -> None:
+        async def commit():
+            pipe = self.redis.pipeline(transaction=True)
+            if ev_id:
+                key = keys.evaluation(ev_id)
+                pipe.hset(key, mapping={"status": "dead", "last_error": reason})
+                pipe.hincrby(key, "attempts", attempts)
+                pipe.expire(key, keys.RECORD_TTL_S)
+            pipe.xadd(keys.DEAD, {"id": ev_id, "entry": entry_id, "reason": reason,
+                                  "status": str(status or ""), "dead_at": _now_iso()},
+                      maxlen=DEAD_MAXLEN, approximate=True)
+            pipe.xack(keys.OUTBOX, keys.OUTBOX_GROUP, entry_id)
+            pipe.xdel(keys.OUTBOX, entry_id)
+            await pipe.execute()
+
+        await self._until_final(commit)
+        self.counts["dead"] += 1
+        log.warning("submitter %s: evaluation %s dead-lettered: %s", self.consumer, ev_id,
+                    reason)
+
+    async def _until_final(self, commit) -> None:
+        """The closing MULTI must happen: wait out a Redis outage (cancelled on stop)."""
+        delay = 0.05
+        while True:
+            try:
+                await commit()
+                return
+            except REDIS_DOWN:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
