@@ -23,10 +23,11 @@ def make_ev(item: str = "P1", kind: TargetKind = TargetKind.ITEM, items: tuple =
             grade: Grade = Grade.SATISFIED, channel: Channel = Channel.HOTLINE,
             **kw) -> Evaluation:
     staff = kw.pop("staff_id", "S7" if kind is TargetKind.STAFF else None)
+    kw.setdefault("assessed_at", ASSESSED)
     if grade.needs_reason and "reasons" not in kw:
         kw["reasons"] = ("R01",)
     return Evaluation(target=Target(kind, item, tuple(items), staff), channel=channel,
-                      grade=grade, assessed_at=ASSESSED, **kw)
+                      grade=grade, **kw)
 
 
 async def enqueue(r, ev: Evaluation, covers: list[str] | None = None) -> str:
