@@ -1,0 +1,466 @@
+"""The SIP edge: one pjsua2 endpoint per process. THE ONLY module that imports pjsua2.
+
+Theory of operation (see docs/ivr.md for the measured facts behind it):
+
+* Threading model (a) of pjsua2-facts: no pjsip worker threads
+  (``threadCnt=0, mainThreadOnly=True``); an asyncio task calls
+  ``libHandleEvents(0)`` every ``poll_ms``. So every SIP callback runs on the
+  event-loop thread, inside that task, and pjsua2 is only ever touched from
+  that one thread (no ``libRegisterThread`` dance, no race between a callback
+  and a media command). The one exception is ``onFrameReceived`` of the audio
+  tap, which pjmedia calls on its clock thread; it only runs the pure in-band
+  detector and hands digits over with ``loop.call_soon_threadsafe``. Events to
+  the call task always go through ``call_soon_threadsafe`` so the code is right
+  under either model.
+* ``onIncomingCall`` creates the ``Call`` object at once (pjsua2 answers 500
+  otherwise), checks the ACL (403), the drain flag and the call limit (503),
+  then asks the listener, which answers 200 or a refusal code.
+* The real call limit is read through ctypes (``pjsua_call_get_max_count``;
+  the PyPI wheel is built with 4). pjsua itself answers a stateless 486 to
+  INVITEs beyond it; we refuse with 503 at our own (lower or equal) limit.
+* DTMF: RFC 2833 and INFO ``application/dtmf-relay`` come through
+  ``onDtmfEvent``; INFO ``application/dtmf`` (which pjsua would answer 500)
+  is caught in ``onCallTsxState`` while its transaction is TRYING, answered
+  200 through ctypes (``pjsip_endpt_create_response`` + ``pjsip_tsx_send_msg``)
+  and turned into a digit; in-band tones come from a Goertzel detector on an
+  ``AudioMediaPort`` tap whose frames are read through ctypes (SWIG copies
+  byte by byte otherwise).
+* A ``Call`` object still referenced at ``libDestroy`` aborts the process, so
+  ``PjCall`` drops its pjsua2 objects on DISCONNECTED and ``stop()`` hangs up
+  and drops every call first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ipaddress
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pjsua2 as pj
+
+from adapters.dtmf_inband import DetectorSettings, InbandDtmfDetector, rms
+from ivr.media import CallEnded, DtmfSignal, IncomingInvite, MediaReady
+
+log = logging.getLogger("hcp.sip")
+pjlog = logging.getLogger("hcp.pjsip")
+
+_LIB = ctypes.CDLL(pj._pjsua2.__file__)
+_LIB.pjsua_get_pjsip_endpt.restype = ctypes.c_void_p
+_LIB.pjsip_endpt_create_response.argtypes = [
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_void_p)]
+_LIB.pjsip_tsx_send_msg.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+_PJ_LEVEL_TO_LOGGING = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING,
+                        3: logging.INFO, 4: logging.DEBUG, 5: logging.DEBUG, 6: logging.DEBUG}
+_DTMF_KEYS = "0123456789*#ABCD"
+_SIGNAL_RE = re.compile(r"^\s*signal\s*=\s*(\S)", re.IGNORECASE | re.MULTILINE)
+_CALL_ID_RE = re.compile(r"^(?:call-id|i)\s*:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
+_FROM_RE = re.compile(r"^(?:from|f)\s*:[^<\r\n]*<?(sips?:[^>;\s]+)",
+                      re.IGNORECASE | re.MULTILINE)
+_CONTENT_TYPE_RE = re.compile(r"^(?:content-type|c)\s*:\s*([^;\r\n]+)",
+                              re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass
+class Registration:
+    """Optional REGISTER to a PBX (digest auth), so its hunt group reaches us."""
+
+    registrar: str  # sip:pbx.example:5060
+    user: str
+    password: str
+    realm: str = "*"
+    expires_s: int = 300
+
+
+@dataclass
+class SipSettings:
+    sip_port: int = 5060
+    rtp_port: int = 4000
+    rtp_port_range: int = 200
+    bind_address: str = ""  # "" = all interfaces
+    tcp: bool = True
+    allowed_sources: list[str] = field(default_factory=lambda: ["127.0.0.1/32"])
+    max_calls: int | None = None  # None: the library's real limit
+    pjsip_log_level: int = 1  # 0..6, routed into logging "hcp.pjsip"
+    inband_dtmf: bool = False
+    silence_rms: float = 200.0  # below this a 20 ms frame counts as silence
+    poll_ms: int = 10
+    registration: Registration | None = None
+    user_agent: str = "hcp-gateway-ivr"
+
+
+class SipListener(Protocol):
+    def on_incoming(self, call: PjCall, invite: IncomingInvite) -> int:
+        """Return the status to answer: 200 accepts (set ``call.sink`` first)."""
+
+
+class _LogWriter(pj.LogWriter):
+    def write(self, entry):
+        pjlog.log(_PJ_LEVEL_TO_LOGGING.get(entry.level, logging.DEBUG), "%s",
+                  entry.msg.rstrip())
+
+
+def real_call_limit() -> int:
+    """PJSUA_MAX_CALLS as compiled into the loaded library (after libInit)."""
+    return int(_LIB.pjsua_call_get_max_count())
+
+
+def _frame_bytes(frame) -> bytes:
+    # frame.buf is a SWIG std::vector<unsigned char>*; its first word is the data
+    # pointer (libstdc++ layout). 100x cheaper than bytes(frame.buf).
+    vec = int(frame.buf.this)
+    data = ctypes.c_void_p.from_address(vec).value
+    return ctypes.string_at(data, frame.size) if data and frame.size else b""
+
+
+class _AudioTap(pj.AudioMediaPort):
+    """Receives the caller's audio (20 ms PCM frames) on the media clock thread."""
+
+    def __init__(self, owner: PjCall, detector: InbandDtmfDetector | None):
+        super().__init__()
+        self.owner = owner
+        self.detector = detector
+
+    def onFrameReceived(self, frame):
+        if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or not frame.size:
+            return
+        data = _frame_bytes(frame)
+        now = time.monotonic()
+        if self.detector is not None:
+            digits = self.detector.feed(data)
+            level = self.detector.last_rms
+        else:
+            digits, level = (), rms(data)
+        if level >= self.owner.silence_rms:
+            self.owner._voice_at = now
+        for digit in digits:
+            self.owner._emit(DtmfSignal(digit, "inband", now))
+
+    def onFrameRequested(self, frame):
+        frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
+
+
+class PjCall(pj.Call):
+    """One call: pjsua2 callbacks in, ``ivr.media.CallMedia`` commands out."""
+
+    def __init__(self, agent: SipAgent, account: pj.Account, call_index: int):
+        super().__init__(account, call_index)
+        self.index = call_index
+        self.agent = agent
+        self.call_id = ""
+        self.sink: Callable[[object], None] | None = None
+        self.silence_rms = agent.settings.silence_rms
+        self._voice_at = time.monotonic()
+        self._audio = None
+        self._tap: _AudioTap | None = None
+        self._player = None
+        self._recorder = None
+        self._ended = False
+
+    # -- events to the call task -------------------------------------------
+    def _emit(self, event) -> None:
+        sink = self.sink
+        if sink is not None:
+            self.agent.loop.call_soon_threadsafe(sink, event)
+
+    def onCallState(self, prm):
+        info = self.getInfo()
+        if info.state == pj.PJSIP_INV_STATE_DISCONNECTED and not self._ended:
+            self._ended = True
+            self._release_media()
+            self._emit(CallEnded(time.monotonic(), info.lastReason))
+            self.agent._forget(self)
+
+    def onCallMediaState(self, prm):
+        if self._audio is not None or self._ended:
+            return
+        try:
+            self._audio = self.getAudioMedia(-1)
+        except pj.Error:
+            return
+        detector = (InbandDtmfDetector(DetectorSettings())
+                    if self.agent.settings.inband_dtmf else None)
+        tap = _AudioTap(self, detector)
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, 8000, 1, 20000, 16)
+        tap.createPort(f"tap{self.getId()}", fmt)
+        self._audio.startTransmit(tap)
+        self._tap = tap
+        self._emit(MediaReady(time.monotonic()))
+
+    def onDtmfEvent(self, prm):
+        method = "rfc2833" if prm.method == pj.PJSUA_DTMF_METHOD_RFC2833 else "info"
+        flags = int(prm.flags)
+        whole = method != "rfc2833"
+        self._emit(DtmfSignal(prm.digit, method, time.monotonic(), whole=whole,
+                              end=bool(flags & 2)))
+
+    def onCallTsxState(self, prm):
+        # INFO application/dtmf: answer it ourselves before pjsua's dialog says 500.
+        event = prm.e.body.tsxState
+        tsx = event.tsx
+        if (tsx.method != "INFO" or tsx.role != pj.PJSIP_ROLE_UAS
+                or tsx.state != pj.PJSIP_TSX_STATE_TRYING
+                or event.type != pj.PJSIP_EVENT_RX_MSG):
+            return
+        rdata = event.src.rdata
+        raw = rdata.wholeMsg
+        ctype = _CONTENT_TYPE_RE.search(raw.split("\r\n\r\n", 1)[0])
+        if not ctype or ctype.group(1).strip().lower() != "application/dtmf":
+            return
+        digit = parse_dtmf_body(raw.split("\r\n\r\n", 1)[1] if "\r\n\r\n" in raw else "")
+        status = 200 if digit else 400
+        tdata = ctypes.c_void_p()
+        endpt = _LIB.pjsua_get_pjsip_endpt()
+        if _LIB.pjsip_endpt_create_response(endpt, int(rdata.pjRxData), status, None,
+                                            ctypes.byref(tdata)) == 0:
+            _LIB.pjsip_tsx_send_msg(int(tsx.pjTransaction), tdata)
+        if digit:
+            self._emit(DtmfSignal(digit, "info-dtmf", time.monotonic()))
+
+    # -- media commands (CallMedia) ------------------------------------------
+    def play(self, wav_path: str) -> None:
+        self.stop_play()
+        if self._audio is None or self._ended:
+            return
+        player = pj.AudioMediaPlayer()
+        player.createPlayer(wav_path, pj.PJMEDIA_FILE_NO_LOOP)
+        player.startTransmit(self._audio)
+        self._player = player
+
+    def stop_play(self) -> None:
+        player, self._player = self._player, None
+        if player is not None and self._audio is not None:
+            try:
+                player.stopTransmit(self._audio)
+            except pj.Error:
+                pass
+
+    def start_recording(self, wav_path: str) -> None:
+        self.stop_recording()
+        if self._audio is None or self._ended:
+            return
+        recorder = pj.AudioMediaRecorder()
+        recorder.createRecorder(wav_path)
+        self._audio.startTransmit(recorder)
+        self._recorder = recorder
+        self._voice_at = time.monotonic()
+
+    def stop_recording(self) -> None:
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None and self._audio is not None:
+            try:
+                self._audio.stopTransmit(recorder)
+            except pj.Error:
+                pass
+        del recorder  # destroying the recorder finalises the WAV header
+
+    def last_voice_at(self) -> float:
+        return self._voice_at
+
+    def hangup(self, status: int = 200) -> None:
+        if self._ended:
+            return
+        op = pj.CallOpParam()
+        op.statusCode = status
+        try:
+            super().hangup(op)
+        except pj.Error as exc:
+            log.warning("hangup of %s failed: %s", self.call_id, exc.info())
+
+    def _release_media(self) -> None:
+        self.stop_play()
+        self.stop_recording()
+        if self._tap is not None and self._audio is not None:
+            try:
+                self._audio.stopTransmit(self._tap)
+            except pj.Error:
+                pass
+        self._tap = None
+        self._audio = None
+
+
+def parse_dtmf_body(body: str) -> str | None:
+    """The key of an INFO body: ``Signal=5`` (dtmf-relay style) or a bare ``5``."""
+    match = _SIGNAL_RE.search(body)
+    value = match.group(1) if match else body.strip()[:1]
+    value = value.upper()
+    return value if len(value) == 1 and value in _DTMF_KEYS else None
+
+
+class _Account(pj.Account):
+    def __init__(self, agent: SipAgent):
+        super().__init__()
+        self.agent = agent
+
+    def onIncomingCall(self, prm):
+        self.agent._incoming(self, prm)
+
+    def onRegState(self, prm):
+        log.info("registration: %s %s", prm.code, prm.reason)
+
+
+class SipAgent:
+    """The endpoint, its transports and account, and the live calls."""
+
+    def __init__(self, settings: SipSettings, listener: SipListener):
+        self.settings = settings
+        self.listener = listener
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.ep: pj.Endpoint | None = None
+        self.account: _Account | None = None
+        self.calls: dict[int, PjCall] = {}
+        self.limit = 0
+        self.draining = False
+        self._acl = [ipaddress.ip_network(a, strict=False) for a in settings.allowed_sources]
+        self._poller: asyncio.Task | None = None
+        self._log_writer = _LogWriter()  # pjsua2 keeps a raw pointer: keep ours alive
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        s = self.settings
+        _LIB.pj_log_set_level(0)  # libCreate prints to stdout before config applies
+        ep = pj.Endpoint()
+        ep.libCreate()
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.maxCalls = s.max_calls or 512  # clamped to the compiled limit
+        cfg.uaConfig.userAgent = s.user_agent
+        cfg.logConfig.level = s.pjsip_log_level
+        cfg.logConfig.consoleLevel = s.pjsip_log_level
+        cfg.logConfig.decor = 0
+        cfg.logConfig.writer = self._log_writer
+        cfg.medConfig.clockRate = 8000
+        cfg.medConfig.sndClockRate = 8000
+        cfg.medConfig.noVad = True
+        cfg.medConfig.ecTailLen = 0
+        ep.libInit(cfg)
+        self.ep = ep
+        for kind in [pj.PJSIP_TRANSPORT_UDP] + ([pj.PJSIP_TRANSPORT_TCP] if s.tcp else []):
+            tc = pj.TransportConfig()
+            tc.port = s.sip_port
+            if s.bind_address:
+                tc.boundAddress = s.bind_address
+            ep.transportCreate(kind, tc)
+        ep.audDevManager().setNullDev()
+        self._only_g711(ep)
+        ep.libStart()
+        self.limit = min(s.max_calls or 10**6, real_call_limit())
+        self.account = _Account(self)
+        self.account.create(self._account_config())
+        self._poller = asyncio.create_task(self._poll(), name="pjsua2-poll")
+        log.info("SIP agent on port %d (udp%s), RTP %d+%d, call limit %d (library %d)",
+                 s.sip_port, "+tcp" if s.tcp else "", s.rtp_port, s.rtp_port_range,
+                 self.limit, real_call_limit())
+
+    def _only_g711(self, ep: pj.Endpoint) -> None:
+        for codec in ep.codecEnum2():
+            name = codec.codecId
+            priority = {"PCMU/8000/1": 255, "PCMA/8000/1": 254}.get(name, 0)
+            ep.codecSetPriority(name, priority)
+
+    def _account_config(self) -> pj.AccountConfig:
+        s = self.settings
+        cfg = pj.AccountConfig()
+        reg = s.registration
+        if reg is not None:
+            cfg.idUri = f"sip:{reg.user}@{reg.registrar.split(':', 1)[-1]}"
+            cfg.regConfig.registrarUri = reg.registrar
+            cfg.regConfig.timeoutSec = reg.expires_s
+            cfg.sipConfig.authCreds.append(
+                pj.AuthCredInfo("digest", reg.realm, reg.user, 0, reg.password))
+        else:
+            cfg.idUri = f"sip:ivr@{s.bind_address or '127.0.0.1'}:{s.sip_port}"
+        cfg.mediaConfig.transportConfig.port = s.rtp_port
+        cfg.mediaConfig.transportConfig.portRange = s.rtp_port_range
+        return cfg
+
+    async def _poll(self) -> None:
+        interval = self.settings.poll_ms / 1000
+        while True:
+            self.ep.libHandleEvents(0)
+            await asyncio.sleep(interval)
+
+    def drain(self) -> None:
+        """Refuse new INVITEs (503); live calls go on."""
+        self.draining = True
+
+    async def stop(self) -> None:
+        self.draining = True
+        for call in list(self.calls.values()):
+            call.hangup()
+        deadline = time.monotonic() + 2.0
+        while self.calls and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for call in list(self.calls.values()):
+            call._release_media()
+            call.sink = None
+        self.calls.clear()
+        if self._poller is not None:
+            self._poller.cancel()
+            try:
+                await self._poller
+            except asyncio.CancelledError:
+                pass
+        if self.account is not None:
+            self.account.shutdown()
+            self.account = None
+        if self.ep is not None:
+            self.ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
+            self.ep = None
+
+    # -- incoming calls ----------------------------------------------------------
+    def _allowed(self, source: str) -> bool:
+        host = source.rsplit(":", 1)[0].strip("[]")
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(addr in net for net in self._acl)
+
+    def _incoming(self, account: _Account, prm) -> None:
+        call = PjCall(self, account, prm.callId)
+        rdata = prm.rdata
+        raw = rdata.wholeMsg
+        match = _CALL_ID_RE.search(raw)
+        call.call_id = match.group(1) if match else f"pjsua-{prm.callId}"
+        self.calls[call.index] = call
+        from_uri = _FROM_RE.search(raw)
+        invite = IncomingInvite(call_id=call.call_id, source=rdata.srcAddress, raw=raw,
+                                caller_uri=from_uri.group(1) if from_uri else "")
+        if not self._allowed(rdata.srcAddress):
+            log.warning("INVITE %s from %s refused: not in the ACL", call.call_id,
+                        rdata.srcAddress)
+            status = 403
+        elif self.draining:
+            status = 503
+        elif self._live_calls() > self.limit:
+            status = 503
+        else:
+            try:
+                status = self.listener.on_incoming(call, invite)
+            except Exception:  # never let a bug take the SIP thread down
+                log.exception("listener failed on INVITE %s", call.call_id)
+                status = 500
+        if status != 200:
+            call.sink = None
+            call.hangup(status)
+            return
+        op = pj.CallOpParam()
+        op.statusCode = 200
+        call.answer(op)
+
+    def _live_calls(self) -> int:
+        return len(self.calls)
+
+    def _forget(self, call: PjCall) -> None:
+        # Drop the Call reference at DISCONNECTED (a live one aborts libDestroy).
+        self.calls.pop(call.index, None)

@@ -1,0 +1,141 @@
+"""Call context: which ticket (办件/工单), agent, service and language a call is about.
+
+Two ways in, both configurable:
+
+1. From the raw INVITE: ``X-`` headers mapped to context names, and the
+   ``User-to-User`` header (RFC 7433: ``<hex or text>;encoding=hex``; without an
+   ``encoding`` parameter the value is hex, as RFC 7433 says). The UUI payload
+   is ``key=value`` pairs separated by ``;``, ``&`` or ``,`` (an ISDN protocol
+   discriminator byte 0x04 in front is skipped); a payload without ``=`` is
+   taken as the value of ``uui_bare_key`` (the ticket by default).
+2. Posted before the transfer (``POST /v1/calls/context``, see
+   ``ivr.context_api``) under a correlation id the INVITE carries in a mapped
+   header or the UUI; the worker reads it from Redis (short TTL).
+
+The posted context is the call-centre system's own record, so it wins for the
+fields it has; the INVITE fills the rest.
+A call with no ticket is still rated; ``context_missing`` says so.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from dataclasses import dataclass, field
+
+TICKET = "ticket"
+AGENT = "agent"
+CORRELATION = "correlation_id"
+
+_HEADER_LINE = re.compile(r"^([A-Za-z0-9!%*_+`'~.-]+)\s*:\s*(.*)$")
+_COMPACT = {"i": "call-id", "f": "from", "t": "to", "m": "contact", "c": "content-type",
+            "l": "content-length", "v": "via"}
+_SAFE_VALUE = re.compile(r"^[\w.:/@+-]{1,128}$")
+
+
+@dataclass
+class ContextMapping:
+    headers: dict[str, str] = field(default_factory=lambda: {
+        "x-ticket-id": TICKET, "x-agent-id": AGENT, "x-service-code": "service",
+        "x-lang": "lang", "x-correlation-id": CORRELATION,
+    })
+    uui: bool = True
+    uui_keys: dict[str, str] = field(default_factory=lambda: {
+        "ticket": TICKET, "t": TICKET, "agent": AGENT, "a": AGENT, "service": "service",
+        "lang": "lang", "cid": CORRELATION, "correlation_id": CORRELATION,
+    })
+    uui_bare_key: str = TICKET
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ContextMapping:
+        m = cls()
+        if "headers" in data:
+            m.headers = {k.lower(): v for k, v in data["headers"].items()}
+        if "uui_keys" in data:
+            m.uui_keys = {k.lower(): v for k, v in data["uui_keys"].items()}
+        m.uui = bool(data.get("uui", m.uui))
+        m.uui_bare_key = data.get("uui_bare_key", m.uui_bare_key)
+        return m
+
+
+def sip_headers(raw: str) -> dict[str, list[str]]:
+    """Header name (lower case, compact forms expanded) -> values, from a raw message."""
+    head = raw.replace("\r\n", "\n").split("\n\n", 1)[0]
+    lines = head.split("\n")[1:]  # skip the request line
+    out: dict[str, list[str]] = {}
+    last = None
+    for line in lines:
+        if line[:1] in (" ", "\t") and last:  # folded continuation
+            out[last][-1] += " " + line.strip()
+            continue
+        match = _HEADER_LINE.match(line)
+        if not match:
+            continue
+        name = match.group(1).lower()
+        name = _COMPACT.get(name, name)
+        out.setdefault(name, []).append(match.group(2).strip())
+        last = name
+    return out
+
+
+def decode_uui(value: str) -> str | None:
+    """The text payload of one User-to-User header value, or None if undecodable."""
+    parts = [p.strip() for p in value.split(";")]
+    data, params = parts[0].strip('"'), {}
+    for p in parts[1:]:
+        if "=" in p:
+            k, v = p.split("=", 1)
+            params[k.strip().lower()] = v.strip().strip('"').lower()
+    encoding = params.get("encoding", "hex")
+    if encoding == "hex":
+        try:
+            raw = binascii.unhexlify(data)
+        except (binascii.Error, ValueError):
+            return None
+        if raw[:1] == b"\x04":  # ISDN UUI protocol discriminator: IA5 characters
+            raw = raw[1:]
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return data
+
+
+def parse_uui_payload(text: str, mapping: ContextMapping) -> dict[str, str]:
+    text = text.strip().strip("\x00")
+    if "=" not in text:
+        return {mapping.uui_bare_key: text} if text else {}
+    out = {}
+    for pair in re.split(r"[;&,]", text):
+        if "=" not in pair:
+            continue
+        key, value = (s.strip() for s in pair.split("=", 1))
+        name = mapping.uui_keys.get(key.lower())
+        if name and value:
+            out[name] = value
+    return out
+
+
+def context_from_invite(raw: str, mapping: ContextMapping) -> dict[str, str]:
+    """Context values found in the INVITE (unsafe values are dropped)."""
+    headers = sip_headers(raw)
+    ctx: dict[str, str] = {}
+    if mapping.uui:
+        for value in headers.get("user-to-user", []):
+            text = decode_uui(value)
+            if text:
+                ctx.update(parse_uui_payload(text, mapping))
+    for header, name in mapping.headers.items():
+        values = headers.get(header.lower())
+        if values:
+            ctx[name] = values[0]
+    return {k: v for k, v in ctx.items() if _SAFE_VALUE.match(v)}
+
+
+def merge_context(from_invite: dict[str, str], posted: dict[str, str] | None) -> dict[str, str]:
+    """Posted context wins; the INVITE fills the rest; flags what is missing."""
+    ctx = dict(from_invite)
+    ctx.update(posted or {})
+    if not ctx.get(TICKET):
+        ctx["context_missing"] = "true"
+    return ctx

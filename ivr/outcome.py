@@ -1,0 +1,172 @@
+"""What a call leaves behind: the evaluation(s) it submits, or an unrated record.
+
+* ``SubmitEvaluation`` → ``ratings.model.Evaluation`` (channel hotline, target
+  = the ticket from the call context, source id = the SIP Call-ID, flow id and
+  version, context with the agent) → ``Intake.accept``. The evaluation id is
+  derived from (Call-ID, target, assess number), so a retry after a lost answer
+  is a replay, never a second rating. ``already_evaluated`` goes back to the
+  flow as ``EvaluationResult(False, "duplicate")`` (it then says so).
+* No ticket in the context: the call is still rated, against the synthetic
+  item ``hotline-call:<Call-ID>``, with ``context_missing=true`` in the record.
+* Hang-up inside the reason menu after a bad grade: the engine ends the session
+  (interrupted) without a submission. We then submit the grade the caller did
+  press, with the comment ``REASON_HANGUP_COMMENT`` (a true statement, which the
+  exchange's "reason or comment" rule accepts) and ``reason_missing=hangup`` in
+  the context; no reason code is invented (art. 4: genuine). The bad grade opens
+  the art. 15 callback, where the reason is asked. A hang-up before any grade,
+  or before a good grade was submitted, is "unrated".
+* Unrated: ``INCR {hcp}:ivr:unrated`` and an entry in ``{hcp}:ivr:unrated_calls``
+  (Call-ID, ticket, flow, last node; no phone number), then the SMS invitation
+  hook (a callable the gateway wires) with the caller's number in memory only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from flows.events import EvaluationResult
+from ivr.call import CallFacts, utcnow
+from ivr.context import AGENT, TICKET
+from ratings.grades import Grade
+from ratings.model import Channel, Evaluation, InvalidEvaluation, Target, TargetKind
+
+log = logging.getLogger("hcp.ivr.outcome")
+
+UNRATED_COUNTER = "{hcp}:ivr:unrated"
+UNRATED_STREAM = "{hcp}:ivr:unrated_calls"
+CALLS_STREAM = "{hcp}:ivr:calls"
+STREAM_MAXLEN = 100_000
+REASON_HANGUP_COMMENT = "来电人在选择不满意原因时挂机，未选择原因"
+_ID_NAMESPACE = uuid.UUID("4f7d3c1e-2a55-4c7e-9a0b-5d1e8b6f0c21")
+
+InvitationHook = Callable[[str, dict], Awaitable[None]]  # (E.164, context)
+
+
+def evaluation_id(call_id: str, target: str, assess_number: int) -> str:
+    return uuid.uuid5(_ID_NAMESPACE, f"hotline:{call_id}:{target}:{assess_number}").hex
+
+
+def build_evaluation(effect, facts: CallFacts, comment_extra: dict | None = None
+                     ) -> Evaluation:
+    """An Evaluation from a SubmitEvaluation effect and what the call knows."""
+    ctx = dict(facts.context)
+    ctx.update(comment_extra or {})
+    ticket = ctx.get(TICKET)
+    if effect.target == "staff":
+        agent = ctx.get(AGENT)
+        if not agent:
+            raise InvalidEvaluation("target.staff_id", "no agent id in the call context")
+        target = Target(TargetKind.STAFF, facts.call_id, staff_id=agent)
+    else:
+        target = Target(TargetKind.ITEM, ticket or f"hotline-call:{facts.call_id}")
+    ctx["context_missing"] = "false" if ticket else "true"
+    return Evaluation(
+        id=evaluation_id(facts.call_id, effect.target, effect.assess_number),
+        target=target, channel=Channel.HOTLINE, grade=Grade.from_id(effect.grade),
+        assessed_at=utcnow(), reasons=tuple(effect.reasons), comment=effect.comment,
+        phone=facts.caller, assess_number=effect.assess_number,
+        flow_id=effect.flow_id or None, flow_version=effect.flow_version or None,
+        source_id=facts.call_id, voice_comment=effect.voice_comment,
+        context={k: str(v) for k, v in ctx.items()})
+
+
+class Outcomes:
+    def __init__(self, intake, redis, invitation_hook: InvitationHook | None = None):
+        self.intake = intake
+        self.redis = redis
+        self.invitation_hook = invitation_hook
+
+    async def submit(self, effect, facts: CallFacts, hung_up: bool = False,
+                     extra: dict | None = None) -> EvaluationResult:
+        try:
+            ev = build_evaluation(effect, facts, extra)
+        except (InvalidEvaluation, ValueError) as exc:
+            log.warning("call %s: evaluation not valid: %s", facts.call_id, exc)
+            return EvaluationResult(False, "invalid")
+        try:
+            result = await self.intake.accept(ev)
+        except Exception:  # Redis away: the flow says sorry, the call is counted
+            log.exception("call %s: intake unavailable", facts.call_id)
+            return EvaluationResult(False, "unavailable")
+        log.info("call %s: evaluation %s (%s, %s) %s", facts.call_id, ev.id, effect.target,
+                 effect.grade, "accepted" if result.accepted else result.reason)
+        if result.accepted:
+            return EvaluationResult(True)
+        reason = "duplicate" if result.reason == "already_evaluated" else result.reason
+        return EvaluationResult(False, reason or "rejected")
+
+    async def finish(self, facts: CallFacts, session, outcome: str) -> str:
+        """After the call: rescue a bad grade left in the reason menu, record the
+        unrated, and write the call summary. Returns the final outcome."""
+        if outcome == "unrated" and session is not None:
+            rescued = await self._bad_grade_without_reason(facts, session)
+            if rescued:
+                outcome = rescued
+        if outcome == "unrated":
+            await self._unrated(facts, session)
+        await self._summary(facts, session, outcome)
+        return outcome
+
+    async def _bad_grade_without_reason(self, facts: CallFacts, session) -> str | None:
+        grade_id = (session.vars or {}).get("grade")
+        if not grade_id or session.vars.get("result") or session.status != "interrupted":
+            return None
+        grade = Grade.from_id(grade_id)
+        if not grade.needs_reason or session.vars.get("reasons"):
+            return None
+        effect = _LateSubmit(grade.id, session.flow_id, session.flow_version,
+                             session.vars.get("voice_comment"))
+        result = await self.submit(effect, facts, True, {"reason_missing": "hangup"})
+        facts.submitted.append("accepted" if result.accepted else result.reason)
+        if result.accepted:
+            return "rated_reason_missing"
+        return "duplicate" if result.reason == "duplicate" else None
+
+    async def _unrated(self, facts: CallFacts, session) -> None:
+        fields = {"call_id": facts.call_id, "ticket": facts.context.get(TICKET, ""),
+                  "flow": getattr(session, "flow_id", "") or "",
+                  "node": getattr(session, "node", "") or "", "at": utcnow().isoformat()}
+        try:
+            await self.redis.incr(UNRATED_COUNTER)
+            await self.redis.xadd(UNRATED_STREAM, fields, maxlen=STREAM_MAXLEN,
+                                  approximate=True)
+        except Exception:
+            log.exception("call %s: could not record the unrated call", facts.call_id)
+        if self.invitation_hook is not None and facts.caller:
+            try:
+                await self.invitation_hook(facts.caller, dict(facts.context))
+            except Exception:
+                log.exception("call %s: SMS invitation hook failed", facts.call_id)
+
+    async def _summary(self, facts: CallFacts, session, outcome: str) -> None:
+        fields = {
+            "call_id": facts.call_id, "outcome": outcome,
+            "ticket": facts.context.get(TICKET, ""), "agent": facts.context.get(AGENT, ""),
+            "context_missing": facts.context.get("context_missing", "false"),
+            "flow": getattr(session, "flow_id", "") or "",
+            "flow_version": getattr(session, "flow_version", "") or "",
+            "status": getattr(session, "status", "") or "",
+            "digits": json.dumps(facts.digits), "submitted": json.dumps(facts.submitted),
+        }
+        try:
+            await self.redis.xadd(CALLS_STREAM, fields, maxlen=STREAM_MAXLEN, approximate=True)
+        except Exception:
+            log.exception("call %s: could not write the call summary", facts.call_id)
+
+
+class _LateSubmit:
+    """A SubmitEvaluation-shaped record for the reason-menu hang-up rescue."""
+
+    target = "item"
+    reasons: tuple[str, ...] = ()
+    comment = REASON_HANGUP_COMMENT
+    assess_number = 1
+
+    def __init__(self, grade: str, flow_id: str, flow_version: str, voice_comment):
+        self.grade = grade
+        self.flow_id = flow_id
+        self.flow_version = flow_version
+        self.voice_comment = voice_comment
