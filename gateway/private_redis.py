@@ -5,6 +5,10 @@ so the outbox and dedupe keys survive a restart). Its pid goes into
 ``<dir>/redis.pid``: if the gateway died by SIGKILL its Redis child keeps
 running, and the next start must stop that one before a second server opens
 the same AOF files.
+
+The server runs in a session of its own: Ctrl-C in a terminal (SIGINT to the
+whole foreground process group) must reach only the gateway, which then drains
+the submitter while Redis is still up, and only then stops Redis.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ import asyncio
 import logging
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
-from adapters.redis_server import RedisServer
+from adapters.redis_server import RedisServer, redis_server_binary
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +57,37 @@ def stop_stale(folder: Path, timeout: float = 10.0) -> int | None:
     return pid
 
 
+class DetachedRedisServer(RedisServer):
+    """``RedisServer`` started in a session of its own (same command line)."""
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir), "--daemonize", "no", "--save", "",
+            "--appendonly", "yes" if self.aof else "no", "--appendfsync", "everysec",
+            "--logfile", str(self.data_dir / "redis.log"),
+        ]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode}; "
+                                   f"see {self.data_dir / 'redis.log'}")
+            if self._ping():
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"redis-server did not answer on port {self.port}")
+
+
 class PrivateRedis:
     name = "private-redis"
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
-        self.server = RedisServer(self.folder, aof=True)
+        self.server = DetachedRedisServer(self.folder, aof=True)
 
     @property
     def url(self) -> str:
