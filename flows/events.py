@@ -98,7 +98,8 @@ def event_from_dict(data: dict) -> Event:
 
 STAT_KINDS = (
     "started", "entered", "digit", "repeat", "invalid", "no_input", "timeout",
-    "exhausted", "hangup", "reply", "unparsed_reply", "submitted", "rejected",
+    "exhausted", "hangup", "recorded", "reply", "unparsed_reply", "submitted", "rejected",
+    "expired", "interrupted",
     "completed", "failed",
 )
 
