@@ -10,7 +10,8 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("gateway.cli_serve", "gateway.cli_flows", "gateway.cli_sms")
+COMMAND_MODULES = ("gateway.cli_serve", "gateway.cli_flows", "gateway.cli_sms",
+                   "gateway.cli_ivr")
 
 
 def build_parser() -> argparse.ArgumentParser:
