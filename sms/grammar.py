@@ -1,0 +1,319 @@
+"""The SMS reply grammar: what a citizen's reply to a 好差评 reminder means.
+
+Pure: no IO, no Redis, no clock. ``parse(text)`` returns a ``ParsedReply``.
+
+Theory of operation
+-------------------
+1. Fold (sms.grammar_normalise): NFKC (full-width → half-width), traditional →
+   simplified (OpenCC), ASCII upper case; each folded character remembers its
+   original position so the comment is cut from what the citizen wrote.
+2. Cut (sms.grammar_lexer): longest keyword first, so 不满意 is one token and never
+   contains a 满意 token.
+3. Give each token a role in its place. A reply is ``head · comment · tail``: the
+   head and the tail are runs of rating tokens (codes, digits, grade words, fillers,
+   separators) at the start and the end; the comment is what lies between. Digits
+   and codes count only in the head or the tail (a "2" inside "等了2小时" is text);
+   grade words count anywhere, unless negated in their clause (没让我满意).
+4. Decide without guessing: two different grades, a digit off the scale, "12", a
+   score or star number (5分, 五星), a negated grade word, several codes, or a code
+   that is not pending → ambiguous/unknown and no grade.
+
+A bare digit is read on the convention's scale, only through ``Grade``'s own
+conversions (DESIGN.md: keypad, exchange and GB/T codes are different scales).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ratings.grades import Grade, UnknownGrade
+from sms import grammar_lexicon as lex
+from sms.grammar_lexer import Tok, Token, tokenize
+from sms.grammar_normalise import Folded, fold
+from sms.grammar_roles import BEARING, TEXT_LIKE, Role, assign_roles
+
+
+class Intent(str, Enum):
+    RATING = "rating"
+    REASON = "reason"  # an answer to "why?" after a bad grade (flow context)
+    FOLLOW_UP = "follow_up"  # 追加评价 (seed art. 14)
+    OPT_OUT = "opt_out"  # TD, 退订 … (never send again)
+    HELP = "help"  # ?, 帮助
+    UNKNOWN = "unknown"  # no rating in it
+    AMBIGUOUS = "ambiguous"  # could be a rating, but which one is not certain
+
+
+# Why a reply was not rated (ParsedReply.detail), for the conversation's answer.
+CONFLICT = "conflict"  # two different grades (满意 不满意, 1或2)
+OUT_OF_RANGE = "out_of_range"  # a digit that is no grade on the scale (0, 7)
+MULTI_DIGIT = "multi_digit"  # a number of several digits that is no code (12)
+SCORE_SCALE = "score_scale"  # 5分, 五星: a score or star scale, not the reply digits
+NEGATED = "negated"  # a negated grade word (没让我满意, 没有不满意)
+STRAY_DIGIT = "stray_digit"  # a lone digit inside the comment (5 其实想选4)
+SEVERAL_CODES = "several_codes"
+UNKNOWN_CODE = "unknown_code"  # not one of the pending codes
+MALFORMED_CODE = "malformed_code"  # letters and digits that are no code (AA3)
+VAGUE = "vague"  # an opinion that is no grade (还行, 一般)
+NO_RATING = "no_rating"
+
+REASON_CODES = tuple(lex.REASON_LABELS_ZH)  # efficiency, attitude, unresolved, process, other
+REASON_LABELS_ZH = dict(lex.REASON_LABELS_ZH)
+
+
+class DigitScale(str, Enum):
+    """Which grade a bare reply digit means."""
+
+    KEYPAD = "keypad"  # 1 = 非常满意 … 5 = 非常不满意 (hotline convention)
+    EXCHANGE = "exchange"  # 5 = 非常满意 … 1 = 非常不满意 (national exchange)
+    GBT = "gbt"  # GB/T 39046-2020: 1 = 非常满意
+
+    def grade(self, digit: str) -> Grade | None:
+        try:
+            if self is DigitScale.KEYPAD:
+                return Grade.from_keypad(digit)
+            if self is DigitScale.EXCHANGE:
+                return Grade.from_exchange_code(int(digit))
+            return Grade.from_gbt_code(int(digit))
+        except (UnknownGrade, ValueError):
+            return None
+
+
+LETTER_CODES = r"[A-Z][0-9]{1,3}"  # A3, B12
+NUMERIC_CODES = r"[0-9]{4,6}"  # 4–6 digits
+
+
+@dataclass(frozen=True)
+class ReplyConvention:
+    """How the reminder told the citizen to reply."""
+
+    digit_scale: DigitScale = DigitScale.KEYPAD
+    code_pattern: str = LETTER_CODES  # whole-token regex on the folded, upper-case text
+    reason_menu: tuple[str, ...] = REASON_CODES  # digit 1 → reason_menu[0] …
+    code_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        code_re = re.compile(self.code_pattern)
+        object.__setattr__(self, "code_re", code_re)
+        clashes = [w for w in [*"0123456789", *lex.LATIN_OPT_OUT, *lex.LATIN_OPT_OUT_ALONE,
+                               *lex.LATIN_HELP, *lex.LATIN_CONNECT, *lex.LATIN_VAGUE]
+                   if code_re.fullmatch(w)]
+        if clashes:
+            raise ValueError(f"code pattern {self.code_pattern!r} matches {clashes}: "
+                             "a code must never read as a grade digit or a keyword")
+        unknown = set(self.reason_menu) - set(REASON_CODES)
+        if unknown or not 0 < len(self.reason_menu) <= 9:
+            raise ValueError(f"reason menu must be 1–9 of {REASON_CODES}")
+
+    @classmethod
+    def letter_codes(cls, scale: DigitScale = DigitScale.KEYPAD) -> ReplyConvention:
+        return cls(digit_scale=scale, code_pattern=LETTER_CODES)
+
+    @classmethod
+    def numeric_codes(cls, min_len: int = 4, max_len: int = 6,
+                      scale: DigitScale = DigitScale.KEYPAD) -> ReplyConvention:
+        return cls(digit_scale=scale, code_pattern=f"[0-9]{{{min_len},{max_len}}}")
+
+    def reason_for_digit(self, digit: str) -> str | None:
+        index = int(digit) - 1 if digit.isdigit() else -1
+        return self.reason_menu[index] if 0 <= index < len(self.reason_menu) else None
+
+
+DEFAULT = ReplyConvention()
+
+
+@dataclass(frozen=True)
+class ParsedReply:
+    intent: Intent
+    grade: Grade | None = None  # never a bare digit
+    code: str | None = None  # the reply code of a pending item, folded (A3)
+    reasons: tuple[str, ...] = ()  # reason codes, e.g. ("efficiency", "attitude")
+    comment: str = ""  # free text around the rating, as the citizen wrote it
+    detail: str = ""  # why it is ambiguous/unknown (module constants), else ""
+
+    def to_json(self) -> dict:
+        return {"intent": self.intent.value,
+                "grade": self.grade.id if self.grade else None,
+                "code": self.code, "reasons": list(self.reasons),
+                "comment": self.comment, "detail": self.detail}
+
+    @classmethod
+    def from_json(cls, data: dict) -> ParsedReply:
+        grade = data.get("grade")
+        return cls(Intent(data["intent"]), Grade.from_id(grade) if grade else None,
+                   data.get("code"), tuple(data.get("reasons") or ()),
+                   data.get("comment") or "", data.get("detail") or "")
+
+
+
+
+def parse(text: str, convention: ReplyConvention = DEFAULT, *,
+          expecting_reason: bool = False,
+          pending_codes: Collection[str] | None = None) -> ParsedReply:
+    """What one SMS reply means.
+
+    ``expecting_reason``: the flow just asked why (after a bad grade); digits are then
+    reason-menu numbers. ``pending_codes``: the citizen's pending reply codes, if the
+    caller knows them; any other code gives UNKNOWN (``detail="unknown_code"``).
+    """
+    folded = fold(text or "")
+    tokens = tokenize(folded.text)
+    roles = assign_roles(folded.text, tokens, convention, expecting_reason)
+    head_end, tail_start = _rating_edges(roles)
+    edges = [k for k in range(len(tokens)) if k < head_end or k >= tail_start]
+    middle = range(head_end, tail_start)
+
+    help_only = _is_help_only(folded.text, tokens, roles)
+    codes = list(dict.fromkeys(tokens[k].text for k in edges if roles[k] is Role.CODE))
+    code = codes[0] if len(codes) == 1 else None
+    comment = _comment(folded, tokens, roles, head_end, tail_start)
+    whole = (text or "").strip()  # the comment of a reply that is not rated
+
+    if help_only:
+        return ParsedReply(Intent.HELP, code=code)
+    if _is_opt_out(roles):
+        return ParsedReply(Intent.OPT_OUT, code=code, comment=comment)
+    if len(codes) > 1:
+        return ParsedReply(Intent.AMBIGUOUS, comment=whole, detail=SEVERAL_CODES)
+    if code is not None and pending_codes is not None:
+        if code not in {fold(c).text.strip() for c in pending_codes}:
+            return ParsedReply(Intent.UNKNOWN, code=code, comment=whole, detail=UNKNOWN_CODE)
+    if any(roles[k] is Role.BADCODE for k in edges):
+        return ParsedReply(Intent.AMBIGUOUS, code=code, comment=whole, detail=MALFORMED_CODE)
+    if expecting_reason:
+        return _reason(folded, tokens, roles, edges, middle, code, comment, convention)
+    return _rating(tokens, roles, edges, middle, code, comment, whole, convention)
+
+
+def _rating(tokens: list[Token], roles: list[Role], edges: list[int], middle: range,
+            code: str | None, comment: str, whole: str,
+            convention: ReplyConvention) -> ParsedReply:
+    grades: list[Grade] = []  # what digits and grade words say
+    sides: list[frozenset[Grade]] = []  # what 好评/差评/👍/👎 allow
+    problem = ""
+    for k in edges:
+        role = roles[k]
+        if role is Role.DIGIT:
+            grade = convention.digit_scale.grade(_digit_of(tokens[k]))
+            if grade is None:
+                problem = problem or OUT_OF_RANGE
+            else:
+                grades.append(grade)
+        elif role is Role.MULTI:
+            problem = problem or MULTI_DIGIT
+        elif role is Role.SCALE:
+            problem = problem or SCORE_SCALE
+    for k, role in enumerate(roles):
+        if role is Role.GRADE:
+            side = lex.POLARITY_WORDS.get(tokens[k].text)
+            if side is None:
+                grades.append(tokens[k].grade)
+            else:
+                sides.append(side)
+        elif role is Role.NEGATED:
+            problem = problem or NEGATED
+    if any(roles[k] in (Role.STRAY, Role.DIGIT) for k in middle):
+        problem = problem or STRAY_DIGIT
+    distinct = set(grades)
+    if not distinct and sides:  # only 好评/👍…: the milder grade of that side
+        distinct = {_milder(side) for side in sides}
+    if len(distinct) > 1 or (distinct and any(not distinct <= side for side in sides)):
+        problem = problem or CONFLICT
+    follow_up = Role.FOLLOW in roles
+    if problem:
+        return ParsedReply(Intent.AMBIGUOUS, code=code, comment=whole, detail=problem)
+    if distinct:
+        intent = Intent.FOLLOW_UP if follow_up else Intent.RATING
+        return ParsedReply(intent, grade=distinct.pop(), code=code, comment=comment)
+    if Role.VAGUE in roles:
+        return ParsedReply(Intent.AMBIGUOUS, code=code, comment=whole, detail=VAGUE)
+    if follow_up:
+        return ParsedReply(Intent.FOLLOW_UP, code=code, comment=comment)
+    return ParsedReply(Intent.UNKNOWN, code=code, comment=whole, detail=NO_RATING)
+
+
+def _milder(side: frozenset[Grade]) -> Grade:
+    """好评 alone is 满意, 差评 alone is 不满意: the grade nearer the middle."""
+    return min(side, key=lambda grade: abs(grade.score - Grade.BASICALLY_SATISFIED.score))
+
+
+def _reason(folded: Folded, tokens: list[Token], roles: list[Role], edges: list[int],
+            middle: range, code: str | None, comment: str,
+            convention: ReplyConvention) -> ParsedReply:
+    reasons: list[str] = []
+    for k in edges:
+        if roles[k] in (Role.DIGIT, Role.MULTI):
+            for digit in _digits_of(tokens[k]):
+                reason = convention.reason_for_digit(digit)
+                if reason is None:
+                    return ParsedReply(Intent.AMBIGUOUS, code=code, comment=comment or
+                                       folded.original.strip(), detail=OUT_OF_RANGE)
+                reasons.append(reason)
+    if middle:
+        said = folded.text[tokens[middle.start].start:tokens[middle.stop - 1].end]
+        for reason, words in lex.REASON_WORDS.items():
+            if reason in convention.reason_menu and any(w in said for w in words):
+                reasons.append(reason)
+    reasons = list(dict.fromkeys(reasons))
+    if not reasons and not comment:
+        return ParsedReply(Intent.UNKNOWN, code=code, detail=NO_RATING)
+    return ParsedReply(Intent.REASON, code=code, reasons=tuple(reasons), comment=comment)
+
+
+def _digit_of(token: Token) -> str:
+    return lex.NUMERALS.get(token.text, token.text)
+
+
+def _digits_of(token: Token) -> list[str]:
+    return [lex.NUMERALS.get(ch, ch) for ch in token.text]
+
+
+def _rating_edges(roles: list[Role]) -> tuple[int, int]:
+    """[0, head_end) and [tail_start, n): the rating runs at both ends of the reply."""
+    head_end = 0
+    for k, role in enumerate(roles):
+        if role in TEXT_LIKE:
+            break
+        if role in BEARING:
+            head_end = k + 1
+    tail_start = len(roles)
+    for k in range(len(roles) - 1, head_end - 1, -1):
+        if roles[k] in TEXT_LIKE:
+            break
+        if roles[k] in BEARING:
+            tail_start = k
+    return head_end, tail_start
+
+
+def _comment(folded: Folded, tokens: list[Token], roles: list[Role],
+             head_end: int, tail_start: int) -> str:
+    start, stop = head_end, tail_start
+    while start < stop and _trimmable(tokens[start], roles[start]):
+        start += 1
+    while stop > start and _trimmable(tokens[stop - 1], roles[stop - 1]):
+        stop -= 1
+    if start >= stop:
+        return ""
+    return folded.original_span(tokens[start].start, tokens[stop - 1].end).strip()
+
+
+def _trimmable(token: Token, role: Role) -> bool:
+    """Separators and loose fillers at the edges of a comment (not 还是, 或者)."""
+    return role is Role.NEUTRAL and (token.tok is not Tok.KEY or token.kind is lex.Kind.FILLER)
+
+
+def _is_help_only(text: str, tokens: list[Token], roles: list[Role]) -> bool:
+    asked = any(role is Role.HELP for role in roles) or "?" in text
+    allowed = (Role.HELP, Role.NEUTRAL, Role.CODE)
+    return asked and bool(tokens) and all(
+        role in allowed or (role is Role.TEXT and tokens[k].tok is Tok.SEP)
+        for k, role in enumerate(roles))
+
+
+def _is_opt_out(roles: list[Role]) -> bool:
+    if Role.OPT_OUT in roles:
+        return True
+    return Role.OPT_OUT_ALONE in roles and all(
+        role in (Role.OPT_OUT_ALONE, Role.NEUTRAL, Role.CODE) for role in roles)

@@ -1,0 +1,163 @@
+"""The words of the SMS reply grammar, in canonical (folded, simplified) form.
+
+Grade words name a ``Grade`` member, never a digit. Every entry here was decided on
+purpose; docs/sms-grammar.md explains the hard ones. Phrases are matched
+longest-first, so 非常不满意 wins over 不满意, which wins over 满意.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from ratings.grades import Grade
+
+
+class Kind(str, Enum):
+    GRADE = "grade"  # names a grade
+    VAGUE = "vague"  # an opinion too vague to be a grade (还行, 一般)
+    FILLER = "filler"  # words around a rating that carry nothing (回复, 我选)
+    CONNECT = "connect"  # "or"/"and" between alternatives (1或2)
+    FOLLOW_UP = "follow_up"  # 追加评价 (seed art. 14)
+    OPT_OUT = "opt_out"  # 退订
+    HELP = "help"  # 帮助, 怎么回复
+
+
+_SATISFIED = "满意"
+_DISSATISFIED = ("不满意", "唔满意", "不满")
+# Intensifiers that lift 满意 to 非常满意 and 不满意 to 非常不满意.
+_VERY = ("非常非常", "非常", "很", "十分", "特别", "超级", "超", "好", "太", "极其", "极",
+         "极度", "相当", "异常", "特", "最")
+# Softer modifiers that leave 满意 at 满意 (Cantonese 几 = "quite").
+_QUITE = ("几", "挺", "蛮", "比较", "还")
+
+
+def _grade_words() -> dict[str, Grade]:
+    words: dict[str, Grade] = {}
+    words[_SATISFIED] = Grade.SATISFIED
+    for mod in _QUITE:
+        words[mod + _SATISFIED] = Grade.SATISFIED
+    for mod in _VERY:
+        words[mod + _SATISFIED] = Grade.VERY_SATISFIED
+    for neg in _DISSATISFIED:
+        words[neg] = Grade.DISSATISFIED
+        for mod in _VERY:
+            words[mod + neg] = Grade.VERY_DISSATISFIED
+    words.update({
+        # 基本满意 and its spellings
+        "基本满意": Grade.BASICALLY_SATISFIED,
+        "基本上满意": Grade.BASICALLY_SATISFIED,
+        "基本还满意": Grade.BASICALLY_SATISFIED,
+        "基本算满意": Grade.BASICALLY_SATISFIED,
+        "麻麻哋": Grade.BASICALLY_SATISFIED,  # Cantonese "so-so"
+        "麻麻地": Grade.BASICALLY_SATISFIED,
+        "麻麻": Grade.BASICALLY_SATISFIED,
+        # softened negatives stay 不满意 ("not very satisfied" is still not satisfied)
+        "不太满意": Grade.DISSATISFIED,
+        "不是很满意": Grade.DISSATISFIED,
+        "不是太满意": Grade.DISSATISFIED,
+        "不怎么满意": Grade.DISSATISFIED,
+        "不大满意": Grade.DISSATISFIED,
+        "不很满意": Grade.DISSATISFIED,
+        "唔系好满意": Grade.DISSATISFIED,  # Cantonese
+        "唔太满意": Grade.DISSATISFIED,
+        "冇满意": Grade.DISSATISFIED,
+        "好唔满意": Grade.VERY_DISSATISFIED,  # Cantonese "very dissatisfied"
+        "非常之唔满意": Grade.VERY_DISSATISFIED,
+        "极之唔满意": Grade.VERY_DISSATISFIED,
+        "非常之满意": Grade.VERY_SATISFIED,
+        "太满意了": Grade.VERY_SATISFIED,
+        # the review system's own words: one step from the middle, never the extreme
+        "好评": Grade.SATISFIED,
+        "差评": Grade.DISSATISFIED,
+        "中评": Grade.BASICALLY_SATISFIED,
+        "👍": Grade.SATISFIED,
+        "👎": Grade.DISSATISFIED,
+    })
+    return words
+
+
+GRADE_WORDS: dict[str, Grade] = _grade_words()
+
+# Words that say only good or bad, not how good: alone they mean the milder grade
+# (好评 → 满意); next to a grade of the same side they defer to it (非常满意，好评 →
+# 非常满意); next to the other side they conflict.
+POLARITY_WORDS: dict[str, frozenset[Grade]] = {
+    "好评": frozenset({Grade.VERY_SATISFIED, Grade.SATISFIED}),
+    "👍": frozenset({Grade.VERY_SATISFIED, Grade.SATISFIED}),
+    "差评": frozenset({Grade.DISSATISFIED, Grade.VERY_DISSATISFIED}),
+    "👎": frozenset({Grade.DISSATISFIED, Grade.VERY_DISSATISFIED}),
+}
+
+# Opinions that are not one of the five grades: without a clear grade next to them
+# the reply is ambiguous (asked again), never rated.
+VAGUE_WORDS = (
+    "还行", "还可以", "可以", "一般", "一般般", "凑合", "马马虎虎", "还好", "还算满意",
+    "满不满意", "满意不满意", "说不上", "不好说", "不错", "挺好", "很好", "不好",
+    "很差", "太差", "行吧", "还凑合", "算了", "无所谓", "好的", "收到",
+)
+
+FILLER_WORDS = (
+    "回复", "答复", "我选", "选择", "选", "评价为", "评价是", "我的评价是", "我的评价",
+    "评价", "评", "我评", "我给", "给", "打", "我打", "答", "是", "编号", "代码", "号码",
+    "办件", "事项", "我", "的", "吧", "了", "啊", "呀", "哦", "喔", "嗯", "呢", "哈",
+)
+
+CONNECT_WORDS = ("或者", "或", "还是", "和", "跟", "与", "及", "到", "至", "或是")
+
+FOLLOW_UP_WORDS = ("追加评价", "追加", "追评", "补充评价", "补评", "再次评价")
+
+OPT_OUT_WORDS = ("退订", "退定", "取消订阅", "退订短信", "取消短信", "拒收")
+
+HELP_WORDS = ("帮助", "怎么回复", "如何回复", "怎么评价", "如何评价", "怎么评", "什么意思",
+              "啥意思", "看不懂", "不懂", "菜单", "说明", "怎么弄", "求助")
+
+# Latin runs (whole tokens only, folded to upper case).
+LATIN_OPT_OUT = frozenset({"TD", "STOP", "UNSUBSCRIBE", "QX", "TDQX"})
+LATIN_OPT_OUT_ALONE = frozenset({"T", "R", "N"})  # only when nothing else was said
+LATIN_HELP = frozenset({"HELP", "H", "HELPS"})
+LATIN_CONNECT = frozenset({"OR", "AND"})
+LATIN_VAGUE = frozenset({"OK", "OKAY", "GOOD", "BAD", "YES", "NO", "FINE"})
+
+# Chinese numerals, 小写 and 大写, folded to their digit.
+NUMERALS = {
+    "〇": "0", "零": "0", "一": "1", "壹": "1", "幺": "1", "二": "2", "贰": "2",
+    "三": "3", "叁": "3", "四": "4", "肆": "4", "五": "5", "伍": "5", "六": "6",
+    "陆": "6", "七": "7", "柒": "7", "八": "8", "捌": "8", "九": "9", "玖": "9",
+    "十": "10", "拾": "10",
+}
+
+# After a number, these make it a quantity (三天, 2小时, 3号窗口), not a reply digit.
+UNIT_CHARS = frozenset("天个次小时钟点号年月日楼元块人遍周岁秒层件位项张条栋分星颗届期级倍米公")
+
+# Characters that negate a grade word later in the same clause (没让我满意).
+NEGATORS = frozenset("不没唔冇未无别莫勿否非")
+# Words that contain a negator but are not a negation.
+NOT_NEGATIONS = ("不错", "没问题", "没毛病", "非常", "无论", "不用谢", "不客气", "没事",
+                 "不好意思", "无敌")
+
+# Reason menu labels (only read when the flow expects a reason).
+REASON_WORDS = {
+    "efficiency": ("办事效率", "效率", "太慢", "拖拉"),
+    "attitude": ("服务态度", "态度"),
+    "unresolved": ("问题未解决", "未解决", "没解决", "没有解决", "没办好", "没办成"),
+    "process": ("流程繁琐", "繁琐", "流程", "手续麻烦"),
+    "other": ("其他", "其它"),
+}
+
+REASON_LABELS_ZH = {
+    "efficiency": "办事效率", "attitude": "服务态度", "unresolved": "问题未解决",
+    "process": "流程繁琐", "other": "其他",
+}
+
+
+def keyword_table() -> dict[str, tuple[Kind, Grade | None]]:
+    """Every multi-character keyword → its kind (and grade), for the lexer."""
+    table: dict[str, tuple[Kind, Grade | None]] = {}
+    for words, kind in ((FILLER_WORDS, Kind.FILLER), (CONNECT_WORDS, Kind.CONNECT),
+                        (VAGUE_WORDS, Kind.VAGUE), (HELP_WORDS, Kind.HELP),
+                        (FOLLOW_UP_WORDS, Kind.FOLLOW_UP), (OPT_OUT_WORDS, Kind.OPT_OUT)):
+        for word in words:
+            table[word] = (kind, None)
+    for word, grade in GRADE_WORDS.items():
+        table[word] = (Kind.GRADE, grade)  # grade words win over any other reading
+    return table
