@@ -1,0 +1,70 @@
+"""The Gateway object in-process: extra components, readiness and 503 when Redis is away."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from adapters.redis_server import RedisServer
+from gateway.components import Hook
+from gateway.config import load
+from gateway.serve import Gateway
+
+
+def config_for(tmp_path, redis_url):
+    return load(env={"HCP_DATA_DIR": str(tmp_path / "data"), "HCP_HTTP_PORT": "0",
+                     "HCP_REDIS_URL": redis_url, "HCP_DRAIN_TIMEOUT_S": "2"}, cwd=tmp_path)
+
+
+async def test_extra_components_get_the_context_and_run_between(tmp_path, redis_url):
+    seen = []
+
+    def ivr_pool(ctx):
+        async def start():
+            seen.append(("start", ctx.redis_url, type(ctx.intake).__name__,
+                         type(ctx.store).__name__))
+
+        async def stop():
+            seen.append(("stop",))
+
+        return Hook("ivr-pool", start, stop)
+
+    gw = Gateway(config_for(tmp_path, redis_url), extra=[ivr_pool])
+    await gw.start()
+    try:
+        assert gw.components.names == ["redis-client", "core-store", "submitter", "ivr-pool",
+                                       "http"]
+        assert seen == [("start", redis_url, "MeteredIntake", "LocalCoreStore")]
+        assert gw.http_port and gw.http_port > 0
+    finally:
+        await gw.stop()
+    assert seen[-1] == ("stop",)
+
+
+async def test_redis_gone_means_not_ready_and_503(tmp_path):
+    server = RedisServer(tmp_path / "redis").start()
+    gw = Gateway(config_for(tmp_path, server.url))
+    await gw.start()
+    base = f"http://127.0.0.1:{gw.http_port}"
+    auth = {"Authorization": f"Bearer {gw.config.http_tokens[0]}"}
+    body = {"target": {"kind": "item", "id": "R-1"}, "grade": "satisfied"}
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{base}/readyz") as resp:
+                assert resp.status == 200
+            server.stop()
+            async with session.get(f"{base}/readyz") as resp:
+                assert resp.status == 503
+                assert (await resp.json())["checks"]["redis"].startswith("redis:")
+            async with session.post(f"{base}/v1/evaluations", json=body, headers=auth) as resp:
+                assert resp.status == 503
+                assert (await resp.json())["error"] == "unavailable"
+            async with session.get(f"{base}/healthz") as resp:
+                assert resp.status == 200  # up, just not ready
+            async with session.get(f"{base}/metrics") as resp:
+                assert resp.status == 200  # a scrape still answers
+            server.start()
+            async with session.post(f"{base}/v1/evaluations", json=body, headers=auth) as resp:
+                assert resp.status == 201
+    finally:
+        await gw.stop()
+        server.stop()
