@@ -5,10 +5,15 @@ The engine does not know how Chinese SMS replies are read (full-width digits,
 passes an object with this shape to ``flows.engine.resume``. Keeping it a
 Protocol keeps ``flows`` the lowest layer.
 
+``parse(text, expecting_reason=...)``: ``expecting_reason`` is true when the
+flow has just asked why (after a bad grade), so reply digits are reason-menu
+numbers, not grades. ``sms.grammar`` (the module) fits this protocol as is.
+
 ``ParsedReply`` fields the engine uses:
-  intent   "grade" | "reasons" | "comment" | "stop" | "help" | "unknown"
-           (anything else is treated like "unknown")
-  grade    a ratings.grades.Grade, or its id, or None
+  intent   "opt_out" (or "stop") ends the conversation; other intents
+           ("rating", "reason", "help", "unknown", "ambiguous" …) are judged by
+           the fields below
+  grade    a ratings.grades.Grade, or its id, or None (no certain grade)
   code     the reply code the evaluator quoted (several pending items), or None
   reasons  reason codes from flows.reasons.REASON_CODES (or their Chinese labels)
   comment  free text, "" if none
@@ -30,4 +35,4 @@ class ParsedReplyLike(Protocol):
 
 @runtime_checkable
 class ReplyGrammar(Protocol):
-    def parse(self, text: str) -> ParsedReplyLike: ...
+    def parse(self, text: str, *, expecting_reason: bool = False) -> ParsedReplyLike: ...

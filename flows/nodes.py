@@ -54,6 +54,8 @@ def switch_value(session, switch: str) -> str:
         return "true" if grade and Grade.from_id(grade).needs_reason else "false"
     if switch in ("grade", "staff_grade", "result"):
         return str(v.get(switch) or "none")
+    if switch == "has_reason":  # what the exchange needs for a bad grade
+        return "true" if v.get("reasons") or v.get("comment") else "false"
     if switch == "lang":
         return session.lang
     if switch == "reasons":
@@ -82,6 +84,9 @@ def _grade_of(value) -> Grade | None:
         return None
 
 
+STOP_INTENTS = ("opt_out", "stop")
+
+
 class WaitReply:
     def enter(self, step, node):
         return step.wait(fx.WaitReply(node.get("timeout_s", 86400)))
@@ -91,10 +96,11 @@ class WaitReply:
         if isinstance(event, ev.Timeout):
             step.stat("timeout")
             return node.get("timeout") or step.end(EXPIRED, "no_reply")
-        parsed = step.grammar.parse(event.text)
+        parsed = step.grammar.parse(event.text, expecting_reason=node["expect"] == "reasons")
         intent = getattr(parsed, "intent", "unknown")
+        intent = str(getattr(intent, "value", intent))
         step.stat("reply", intent=intent)
-        if intent == "stop":
+        if intent in STOP_INTENTS:
             s.vars["opted_out"] = True
             return node.get("stop") or step.end(INTERRUPTED, "opt_out")
         if getattr(parsed, "code", None):

@@ -12,7 +12,7 @@ REASONS: dict[str, str] = {
     "efficiency": "办事效率",
     "attitude": "服务态度",
     "unresolved": "问题未解决",
-    "cumbersome": "流程繁琐",
+    "process": "流程繁琐",
     "other": "其他",
 }
 

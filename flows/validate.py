@@ -129,7 +129,7 @@ def _branch_problems(node: dict) -> list[Problem]:
     allowed = None
     if switch in ("grade", "staff_grade"):
         allowed = {g.id for g in Grade} | {"none"}
-    elif switch.endswith(".needs_reason"):
+    elif switch.endswith(".needs_reason") or switch == "has_reason":
         allowed = {"true", "false"}
     if allowed is None:
         return []

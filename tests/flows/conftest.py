@@ -30,19 +30,19 @@ class FakeGrammar:
     """Just enough of a reply grammar for engine tests: a keypad digit or a grade
     name is a grade, TD is stop, a reason label is a reason, other text a comment."""
 
-    def parse(self, text: str) -> FakeParsed:
+    def parse(self, text: str, *, expecting_reason: bool = False) -> FakeParsed:
         t = unicodedata.normalize("NFKC", text).strip()
         if t.upper() == "TD":
-            return FakeParsed("stop")
+            return FakeParsed("opt_out")
         for grade in sorted(Grade, key=lambda g: -len(g.name_zh)):
             if t == grade.name_zh:
-                return FakeParsed("grade", grade)
+                return FakeParsed("rating", grade)
         try:
-            return FakeParsed("grade", Grade.from_keypad(t))
+            return FakeParsed("rating", Grade.from_keypad(t))
         except UnknownGrade:
             pass
         if t in ("办事效率", "服务态度", "问题未解决", "流程繁琐", "其他"):
-            return FakeParsed("reasons", reasons=(t,))
+            return FakeParsed("reason", reasons=(t,))
         if t:
             return FakeParsed("comment", comment=t)
         return FakeParsed("unknown")

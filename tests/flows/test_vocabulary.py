@@ -47,7 +47,7 @@ def test_unknown_types_are_refused():
 
 
 def test_reason_codes_accept_national_labels():
-    assert REASON_CODES == ("efficiency", "attitude", "unresolved", "cumbersome", "other")
+    assert REASON_CODES == ("efficiency", "attitude", "unresolved", "process", "other")
     assert reason_code("服务态度") == "attitude"
     assert reason_code("other") == "other"
     assert reason_code("态度") is None
