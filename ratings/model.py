@@ -54,11 +54,17 @@ class Target:
             raise InvalidEvaluation("target.items", f"a {self.kind.value} needs its items")
         if self.kind is TargetKind.STAFF and not self.staff_id:
             raise InvalidEvaluation("target.staff_id", "a staff rating names the staff member")
+        if any(not item or not isinstance(item, str) for item in self.items):
+            raise InvalidEvaluation("target.items", "item ids are non-empty strings")
         if len(set(self.items)) != len(self.items):
             raise InvalidEvaluation("target.items", "items repeat")
 
     def record_items(self) -> tuple[str, ...]:
-        """The item ids that each get one store record (fan-out at submission)."""
+        """The item ids named by the target (one store record each at submission).
+
+        For a theme the intake narrows this to the items not rated on their own:
+        the submitter fans out to the outbox entry's ``covers``, not to this.
+        """
         if self.kind is TargetKind.ITEM:
             return (self.id,)
         if self.kind is TargetKind.STAFF:

@@ -33,6 +33,11 @@ local ITEM_ARGV = 11 -- ARGV[ITEM_ARGV + i] is the item id of KEYS[4 + i]
 
 local target = KEYS[4]
 local holder = redis.call('GET', target)
+local function id_in_use()
+  -- an evaluation id is used once: a different evaluation reusing it would be lost
+  -- at the store, whose idempotency key derives from the id
+  return redis.call('EXISTS', KEYS[1], KEYS[3]) > 0
+end
 
 if mode == 'follow' then
   if not holder then
@@ -52,6 +57,9 @@ if mode == 'follow' then
   if now_ms - tonumber(rec[1]) > window_ms then
     return {'follow_up_window_closed', holder}
   end
+  if id_in_use() then
+    return {'already_evaluated', id}
+  end
   if covers == '' then
     covers = rec[2]
   end
@@ -62,6 +70,9 @@ else
       return {'replay', id}
     end
     return {'already_evaluated', holder}
+  end
+  if id_in_use() then
+    return {'already_evaluated', id}
   end
   if mode == 'batch' then
     -- all or nothing: one rated item refuses the whole batch

@@ -221,3 +221,16 @@ async def test_works_with_decoded_responses(redis_url, clock):
         assert (await intake.status(ev.id))["covers"] == ["P1"]
     finally:
         await client.aclose()
+
+
+async def test_an_evaluation_id_is_used_once(intake, aredis):
+    first = make_ev(target_id="P1")
+    await intake.accept(first)
+    before = await snapshot(aredis)
+    reused = make_ev(target_id="P2").with_id(first.id)
+    result = await intake.accept(reused)
+    assert result.reason == "already_evaluated" and result.evaluation_id == first.id
+    follow = make_ev(target_id="P1", assess=2).with_id(first.id)
+    assert (await intake.accept(follow)).reason == "already_evaluated"
+    assert await snapshot(aredis) == before
+    assert not await intake.is_evaluated("P2")
