@@ -104,7 +104,8 @@ class Submitter:
         self.retry_initial = retry_initial
         self.retry_max_wait = retry_max_wait
         self.max_attempts = max_attempts
-        self.counts: Counter[str] = Counter()  # submitted, duplicates, dead, retries, claimed
+        # submitted, stored, duplicates, dead, retries, claimed, redis_errors
+        self.counts: Counter[str] = Counter()
         self._inflight: dict[str, asyncio.Task] = {}
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -157,6 +158,7 @@ class Submitter:
             try:
                 result = await step()
             except REDIS_DOWN as exc:
+                self.counts["redis_errors"] += 1
                 if self._redis_down_since is None:
                     self._redis_down_since = time.monotonic()
                     log.warning("submitter %s: redis unavailable (%s); retrying",
@@ -377,6 +379,7 @@ class Submitter:
                 await commit()
                 return
             except REDIS_DOWN:
+                self.counts["redis_errors"] += 1
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
