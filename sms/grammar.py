@@ -51,7 +51,8 @@ CONFLICT = "conflict"  # two different grades (满意 不满意, 1或2)
 OUT_OF_RANGE = "out_of_range"  # a digit that is no grade on the scale (0, 7)
 MULTI_DIGIT = "multi_digit"  # a number of several digits that is no code (12)
 SCORE_SCALE = "score_scale"  # 5分, 五星: a score or star scale, not the reply digits
-NEGATED = "negated"  # a negated grade word (没让我满意, 没有不满意)
+NEGATED = "negated"  # a negated grade word (没让我满意, 没有不满意, 满意个屁)
+QUESTION = "question"  # a grade word asked about (满意吗)
 STRAY_DIGIT = "stray_digit"  # a lone digit inside the comment (5 其实想选4)
 SEVERAL_CODES = "several_codes"
 UNKNOWN_CODE = "unknown_code"  # not one of the pending codes
@@ -214,6 +215,10 @@ def _rating(tokens: list[Token], roles: list[Role], edges: list[int], middle: ra
                 sides.append(side)
         elif role is Role.NEGATED:
             problem = problem or NEGATED
+        elif role is Role.QUESTION:
+            problem = problem or QUESTION
+        elif role is Role.OPT_OUT_ALONE:  # T or R next to something else: unclear
+            problem = problem or CONFLICT
     if any(roles[k] in (Role.STRAY, Role.DIGIT) for k in middle):
         problem = problem or STRAY_DIGIT
     distinct = set(grades)
@@ -300,8 +305,8 @@ def _comment(folded: Folded, tokens: list[Token], roles: list[Role],
 
 
 def _trimmable(token: Token, role: Role) -> bool:
-    """Separators and loose fillers at the edges of a comment (not 还是, 或者)."""
-    return role is Role.NEUTRAL and (token.tok is not Tok.KEY or token.kind is lex.Kind.FILLER)
+    """Separators and sentence particles (的, 吧) at the edges of a comment."""
+    return role is Role.NEUTRAL and (token.tok is Tok.SEP or token.text in lex.PARTICLES)
 
 
 def _is_help_only(text: str, tokens: list[Token], roles: list[Role]) -> bool:

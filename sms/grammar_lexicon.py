@@ -53,6 +53,8 @@ def _grade_words() -> dict[str, Grade]:
         "麻麻": Grade.BASICALLY_SATISFIED,
         # softened negatives stay 不满意 ("not very satisfied" is still not satisfied)
         "不太满意": Grade.DISSATISFIED,
+        "并不满意": Grade.DISSATISFIED,
+        "并不是很满意": Grade.DISSATISFIED,
         "不是很满意": Grade.DISSATISFIED,
         "不是太满意": Grade.DISSATISFIED,
         "不怎么满意": Grade.DISSATISFIED,
@@ -98,9 +100,12 @@ VAGUE_WORDS = (
 
 FILLER_WORDS = (
     "回复", "答复", "我选", "选择", "选", "评价为", "评价是", "我的评价是", "我的评价",
-    "评价", "评", "我评", "我给", "给", "打", "我打", "答", "是", "编号", "代码", "号码",
-    "办件", "事项", "我", "的", "吧", "了", "啊", "呀", "哦", "喔", "嗯", "呢", "哈",
+    "评价", "评", "我评", "我给", "给", "给个", "打", "我打", "答", "是", "编号", "代码", "号码",
+    "办件", "事项", "我",
 )
+# Sentence particles: fillers that are also trimmed from the edges of a comment.
+PARTICLES = ("的", "吧", "了", "啊", "呀", "哦", "喔", "嗯", "呢", "哈", "啦", "咯", "哟", "哇",
+             "喇", "啰", "嘞", "噢")
 
 CONNECT_WORDS = ("或者", "或", "还是", "和", "跟", "与", "及", "到", "至", "或是")
 
@@ -121,7 +126,7 @@ LATIN_VAGUE = frozenset({"OK", "OKAY", "GOOD", "BAD", "YES", "NO", "FINE"})
 # Chinese numerals, 小写 and 大写, folded to their digit.
 NUMERALS = {
     "〇": "0", "零": "0", "一": "1", "壹": "1", "幺": "1", "二": "2", "贰": "2",
-    "三": "3", "叁": "3", "四": "4", "肆": "4", "五": "5", "伍": "5", "六": "6",
+    "三": "3", "叁": "3", "参": "3", "四": "4", "肆": "4", "五": "5", "伍": "5", "六": "6",
     "陆": "6", "七": "7", "柒": "7", "八": "8", "捌": "8", "九": "9", "玖": "9",
     "十": "10", "拾": "10",
 }
@@ -131,6 +136,10 @@ UNIT_CHARS = frozenset("天个次小时钟点号年月日楼元块人遍周岁�
 
 # Characters that negate a grade word later in the same clause (没让我满意).
 NEGATORS = frozenset("不没唔冇未无别莫勿否非")
+# After a grade word, these make it a question (满意吗) or sarcasm (满意个屁).
+QUESTION_AFTER = ("吗", "么", "否", "嘛")
+QUESTION_AFTER_AT_END = ("不", "没", "冇", "唔")  # 满意不？ but not 满意不过…
+SARCASM_AFTER = ("个屁", "个鬼", "才怪", "个毛", "个啥", "个头")
 # Words that contain a negator but are not a negation.
 NOT_NEGATIONS = ("不错", "没问题", "没毛病", "非常", "无论", "不用谢", "不客气", "没事",
                  "不好意思", "无敌")
@@ -151,10 +160,11 @@ REASON_LABELS_ZH = {
 
 
 def keyword_table() -> dict[str, tuple[Kind, Grade | None]]:
-    """Every multi-character keyword → its kind (and grade), for the lexer."""
+    """Every keyword → its kind (and grade), for the lexer."""
     table: dict[str, tuple[Kind, Grade | None]] = {}
-    for words, kind in ((FILLER_WORDS, Kind.FILLER), (CONNECT_WORDS, Kind.CONNECT),
-                        (VAGUE_WORDS, Kind.VAGUE), (HELP_WORDS, Kind.HELP),
+    for words, kind in ((FILLER_WORDS, Kind.FILLER), (PARTICLES, Kind.FILLER),
+                        (CONNECT_WORDS, Kind.CONNECT), (VAGUE_WORDS, Kind.VAGUE),
+                        (HELP_WORDS, Kind.HELP),
                         (FOLLOW_UP_WORDS, Kind.FOLLOW_UP), (OPT_OUT_WORDS, Kind.OPT_OUT)):
         for word in words:
             table[word] = (kind, None)

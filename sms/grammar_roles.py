@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Protocol
 
 from sms import grammar_lexicon as lex
-from sms.grammar_lexer import Tok, Token
+from sms.grammar_lexer import Tok, Token, is_separator
 
 
 class Role(Enum):
@@ -27,7 +27,8 @@ class Role(Enum):
     CODE = "code"
     BADCODE = "badcode"  # letters with digits that are no code
     GRADE = "grade"
-    NEGATED = "negated"  # a grade word negated in its clause
+    NEGATED = "negated"  # a grade word negated in its clause, or sarcastic (满意个屁)
+    QUESTION = "question"  # a grade word asked about (满意吗)
     FOLLOW = "follow"
     OPT_OUT = "opt_out"
     OPT_OUT_ALONE = "opt_out_alone"  # T, R: opt-out only when nothing else is said
@@ -35,7 +36,10 @@ class Role(Enum):
 
 TEXT_LIKE = frozenset({Role.TEXT, Role.VAGUE, Role.HELP, Role.STRAY})
 BEARING = frozenset({Role.DIGIT, Role.MULTI, Role.SCALE, Role.CODE, Role.BADCODE, Role.GRADE,
-                     Role.NEGATED, Role.FOLLOW, Role.OPT_OUT, Role.OPT_OUT_ALONE})
+                     Role.NEGATED, Role.QUESTION, Role.FOLLOW, Role.OPT_OUT, Role.OPT_OUT_ALONE})
+
+LONG_NUMBER = 7  # digits
+
 
 class _Convention(Protocol):
     code_re: object
@@ -67,11 +71,20 @@ def _negated(text: str, tokens: list[Token], k: int) -> bool:
     return any(ch in lex.NEGATORS for ch in clause)
 
 
+def _ends_clause(text: str, index: int) -> bool:
+    return index >= len(text) or is_separator(text[index])
+
+
 def _grade_role(text: str, tokens: list[Token], k: int) -> Role:
     tok = tokens[k]
     nxt = _after(text, tok.end)
     if nxt == "度" or (tok.text.endswith("不满") and nxt == "足"):
         return Role.TEXT  # 满意度 (a noun), 不满足
+    if nxt in lex.QUESTION_AFTER or (
+            nxt in lex.QUESTION_AFTER_AT_END and _ends_clause(text, tok.end + 1)):
+        return Role.QUESTION
+    if any(text.startswith(word, tok.end) for word in lex.SARCASM_AFTER):
+        return Role.NEGATED
     return Role.NEGATED if _negated(text, tokens, k) else Role.GRADE
 
 
@@ -108,6 +121,8 @@ def _number_role(text: str, tokens: list[Token], roles: list[Role], k: int,
         return Role.DIGIT if len(digits) == 1 else Role.MULTI
     if _glued_to_text_before(tokens, roles, k):
         return Role.STRAY if len(value) == 1 else Role.TEXT
+    if len(value) >= LONG_NUMBER:
+        return Role.TEXT  # a phone or item number is no attempt at a rating
     if convention.code_re.fullmatch(value):
         return Role.CODE
     return Role.DIGIT if len(value) == 1 else Role.MULTI
