@@ -66,6 +66,10 @@ class IntakeResult:
     message: str  # one polite sentence (zh) a channel can say or send
 
 
+STATUS_FIELDS = ("id", "status", "attempts", "last_error", "accepted_at", "submitted_at",
+                 "covers")
+
+
 def target_key(ev: Evaluation) -> str:
     t = ev.target
     if t.kind is TargetKind.ITEM:
@@ -126,8 +130,11 @@ class Intake:
         if not raw:
             return None
         rec = {_text(k): _text(v) for k, v in raw.items()}
-        ev = Evaluation.from_json(rec["ev"]) if rec.get("ev") else None
+        ev = Evaluation.from_json(rec.pop("ev")) if rec.get("ev") else None
+        # Fields the submitter may add (e.g. store_reason) pass through as strings.
+        extra = {k: v for k, v in rec.items() if k not in STATUS_FIELDS}
         return {
+            **extra,
             "id": rec.get("id", evaluation_id),
             "status": rec.get("status"),
             "attempts": int(rec.get("attempts") or 0),

@@ -234,3 +234,16 @@ async def test_an_evaluation_id_is_used_once(intake, aredis):
     assert (await intake.accept(follow)).reason == "already_evaluated"
     assert await snapshot(aredis) == before
     assert not await intake.is_evaluated("P2")
+
+
+async def test_status_passes_through_fields_the_submitter_adds(intake, aredis):
+    ev = make_ev(target_id="P1")
+    await intake.accept(ev)
+    await aredis.hset(keys.evaluation(ev.id), mapping={
+        "status": "dead", "attempts": 3, "last_error": "bad taskCode",
+        "store_reason": "unknown taskCode"})
+    status = await intake.status(ev.id)
+    assert status["status"] == "dead" and status["attempts"] == 3
+    assert status["last_error"] == "bad taskCode"
+    assert status["store_reason"] == "unknown taskCode"
+    assert "ev" not in status and status["evaluation"]["id"] == ev.id
