@@ -13,7 +13,7 @@ import json
 from datetime import timedelta
 
 import redis.asyncio as aioredis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ratings import keys
@@ -95,5 +95,11 @@ async def run(url: str, world) -> None:
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(world=worlds())
+@example(world=({"B0": ("P0", "P1"), "B1": ("P2", "P3")}, {"T0": ("P1", "P4"), "T1": ("P5", "P0")},
+                [("ev", "item", 0, 1, Channel.SMS), ("tick", WINDOW),
+                 ("ev", "item", 0, 2, Channel.HOTLINE), ("ev", "batch", 1, 1, Channel.SMS),
+                 ("tick", WINDOW + timedelta(milliseconds=1)),
+                 ("ev", "batch", 1, 2, Channel.SMS), ("ev", "theme", 0, 1, Channel.API),
+                 ("ev", "theme", 0, 2, Channel.SMS), ("replay", 0)]))
 def test_intake_agrees_with_the_rules_model(redis_server, world):
     asyncio.run(run(redis_server.url, world))
