@@ -97,6 +97,7 @@ class Step(nodes.StepContext):
         self.stat("failed", code=failure.code)
         self.session.status = FAILED
         self.session.wait = None
+        self.session.end_reason = "failed"
         if self.flow.type == "voice":
             self.effects.append(fx.Hangup("failed"))
 

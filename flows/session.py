@@ -74,6 +74,7 @@ class Session:
     path: list[str] = field(default_factory=list)  # node ids entered, in order
     stats: list[StatEvent] = field(default_factory=list)  # of the last step only
     failure: dict | None = None  # {"code": ..., "message": ...} when failed
+    end_reason: str | None = None  # why it ended: completed, not_rated, duplicate, opt_out …
 
     flow = None  # the Flow it runs; not a field, never serialised
 

@@ -163,7 +163,7 @@ class Simulator:
         if self.ended:
             s = self.session
             why = f" {s.failure['code']}: {s.failure['message']}" if s.failure else ""
-            out.append(f"== {s.status} at {s.node}{why}")
+            out.append(f"== {s.status} ({s.end_reason}) at {s.node}{why}")
         return out
 
     def _answer(self, submit: fx.SubmitEvaluation) -> ev.EvaluationResult:

@@ -86,7 +86,7 @@ class StepContext:
 
     def end(self, status: str, reason: str, hang_up: bool = True):
         s = self.session
-        s.status, s.wait = status, None
+        s.status, s.wait, s.end_reason = status, None, reason
         self.stat("completed" if status == COMPLETED else status, reason=reason)
         if hang_up and self.flow.type == "voice":
             self.effects.append(fx.Hangup(reason))
