@@ -217,6 +217,8 @@ def _rating(tokens: list[Token], roles: list[Role], edges: list[int], middle: ra
             problem = problem or NEGATED
         elif role is Role.QUESTION:
             problem = problem or QUESTION
+        elif role is Role.UNCLEAR:
+            problem = problem or CONFLICT
         elif role is Role.OPT_OUT_ALONE:  # T or R next to something else: unclear
             problem = problem or CONFLICT
     if any(roles[k] in (Role.STRAY, Role.DIGIT) for k in middle):
@@ -226,6 +228,9 @@ def _rating(tokens: list[Token], roles: list[Role], edges: list[int], middle: ra
         distinct = {_milder(side) for side in sides}
     if len(distinct) > 1 or (distinct and any(not distinct <= side for side in sides)):
         problem = problem or CONFLICT
+    if distinct and not next(iter(distinct)).is_bad and any(
+            t.grade is not None and t.grade.is_bad for t in tokens):
+        problem = problem or CONFLICT  # a bad word anywhere (不满意度) vetoes a good grade
     follow_up = Role.FOLLOW in roles
     if problem:
         return ParsedReply(Intent.AMBIGUOUS, code=code, comment=whole, detail=problem)

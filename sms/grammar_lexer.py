@@ -4,7 +4,10 @@ Chinese has no spaces, so a word-based tokenizer sees "非常满意谢谢" as on
 lexer walks the folded text once and at each position takes, in order:
 
 1. the longest keyword of the lexicon starting here (grade words, fillers, 退订 …) —
-   longest-first is what keeps 不满意 from being read as 满意;
+   longest-first is what keeps 不满意 from being read as 满意. Where a word may start
+   (not glued to the end of other text) a keyword may contain spaces: people type
+   "非常 满意" and "不 满意", and a space must not turn them into 满意; but in
+   "办好 满意" the 好 belongs to 办好 and 满意 stays 满意;
 2. a run of ASCII letters and digits (a reply code, a digit, TD);
 3. a run of Chinese numerals (一, 伍); a number keeps a score or star unit (5分, 五星);
 4. one separator (space, punctuation, symbols, emoji that name no grade);
@@ -43,16 +46,21 @@ class Token:
     scale: bool = False  # a number with its score/star unit: 5分, 五星, 3颗星
 
 
-def _keyword_index() -> dict[str, tuple[re.Pattern[str], dict]]:
-    table = keyword_table()
+def _keyword_index() -> dict[str, tuple[re.Pattern[str], re.Pattern[str]]]:
+    """First character → (strict regex, regex allowing spaces inside the word)."""
     by_first: dict[str, list[str]] = {}
-    for word in table:
+    for word in _TABLE:
         by_first.setdefault(word[0], []).append(word)
     index = {}
     for first, words in by_first.items():
         words.sort(key=len, reverse=True)  # longest first
-        index[first] = (re.compile("|".join(re.escape(w) for w in words)), table)
+        strict = "|".join(re.escape(w) for w in words)
+        loose = "|".join(r"[ \t\r\n\u3000]*".join(re.escape(c) for c in w) for w in words)
+        index[first] = (re.compile(strict), re.compile(loose))
     return index
+
+
+_TABLE = keyword_table()
 
 
 _KEYWORDS = _keyword_index()
@@ -82,10 +90,12 @@ def tokenize(text: str) -> list[Token]:
         ch = text[i]
         entry = _KEYWORDS.get(ch)
         if entry is not None:
-            match = entry[0].match(text, i)
+            glued = bool(tokens) and tokens[-1].tok is Tok.TEXT and tokens[-1].end == i
+            match = entry[0 if glued else 1].match(text, i)
             if match:
-                kind, grade = entry[1][match.group()]
-                tokens.append(Token(Tok.KEY, i, match.end(), match.group(), kind, grade))
+                word = "".join(match.group().split())
+                kind, grade = _TABLE[word]
+                tokens.append(Token(Tok.KEY, i, match.end(), word, kind, grade))
                 i = match.end()
                 continue
         if ch.isascii() and ch.isalnum():

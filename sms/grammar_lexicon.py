@@ -27,6 +27,9 @@ _DISSATISFIED = ("不满意", "唔满意", "不满")
 # Intensifiers that lift 满意 to 非常满意 and 不满意 to 非常不满意.
 _VERY = ("非常非常", "非常", "很", "十分", "特别", "超级", "超", "好", "太", "极其", "极",
          "极度", "相当", "异常", "特", "最")
+# Intensifiers that also end common words (办好, 很好, 还好): 好满意 glued to text has
+# two readings.
+SHARED_INTENSIFIERS = frozenset("好")
 # Softer modifiers that leave 满意 at 满意 (Cantonese 几 = "quite").
 _QUITE = ("几", "挺", "蛮", "比较", "还")
 
@@ -94,7 +97,7 @@ POLARITY_WORDS: dict[str, frozenset[Grade]] = {
 # the reply is ambiguous (asked again), never rated.
 VAGUE_WORDS = (
     "还行", "还可以", "可以", "一般", "一般般", "凑合", "马马虎虎", "还好", "还算满意",
-    "满不满意", "满意不满意", "说不上", "不好说", "不错", "挺好", "很好", "不好",
+    "满不满意", "说不上", "不好说", "不错", "挺好", "很好", "不好",
     "很差", "太差", "行吧", "还凑合", "算了", "无所谓", "好的", "收到",
 )
 
@@ -141,8 +144,8 @@ QUESTION_AFTER = ("吗", "么", "否", "嘛")
 QUESTION_AFTER_AT_END = ("不", "没", "冇", "唔")  # 满意不？ but not 满意不过…
 SARCASM_AFTER = ("个屁", "个鬼", "才怪", "个毛", "个啥", "个头")
 # Words that contain a negator but are not a negation.
-NOT_NEGATIONS = ("不错", "没问题", "没毛病", "非常", "无论", "不用谢", "不客气", "没事",
-                 "不好意思", "无敌")
+NOT_NEGATIONS = ("不错", "没问题", "没毛病", "冇问题", "冇事", "无问题", "非常", "无论",
+                 "不用谢", "不客气", "没事", "不好意思", "无敌")
 
 # Reason menu labels (only read when the flow expects a reason).
 REASON_WORDS = {

@@ -29,6 +29,7 @@ class Role(Enum):
     GRADE = "grade"
     NEGATED = "negated"  # a grade word negated in its clause, or sarcastic (满意个屁)
     QUESTION = "question"  # a grade word asked about (满意吗)
+    UNCLEAR = "unclear"  # two readings: 办好满意 is 办好+满意 or 办+好满意
     FOLLOW = "follow"
     OPT_OUT = "opt_out"
     OPT_OUT_ALONE = "opt_out_alone"  # T, R: opt-out only when nothing else is said
@@ -36,7 +37,8 @@ class Role(Enum):
 
 TEXT_LIKE = frozenset({Role.TEXT, Role.VAGUE, Role.HELP, Role.STRAY})
 BEARING = frozenset({Role.DIGIT, Role.MULTI, Role.SCALE, Role.CODE, Role.BADCODE, Role.GRADE,
-                     Role.NEGATED, Role.QUESTION, Role.FOLLOW, Role.OPT_OUT, Role.OPT_OUT_ALONE})
+                     Role.NEGATED, Role.QUESTION, Role.UNCLEAR, Role.FOLLOW, Role.OPT_OUT,
+                     Role.OPT_OUT_ALONE})
 
 LONG_NUMBER = 7  # digits
 
@@ -75,8 +77,12 @@ def _ends_clause(text: str, index: int) -> bool:
     return index >= len(text) or is_separator(text[index])
 
 
-def _grade_role(text: str, tokens: list[Token], k: int) -> Role:
+def _grade_role(text: str, tokens: list[Token], roles: list[Role], k: int) -> Role:
     tok = tokens[k]
+    if tok.text[0] in lex.SHARED_INTENSIFIERS and _glued_to_text_before(tokens, roles, k):
+        rest = lex.GRADE_WORDS.get(tok.text[1:])
+        if rest is not None and rest is not tok.grade:
+            return Role.UNCLEAR  # 办好满意: 办好 + 满意, or 办 + 好满意?
     nxt = _after(text, tok.end)
     if nxt == "度" or (tok.text.endswith("不满") and nxt == "足"):
         return Role.TEXT  # 满意度 (a noun), 不满足
@@ -93,7 +99,7 @@ def _key_role(text: str, tokens: list[Token], roles: list[Role], k: int,
     tok = tokens[k]
     kind = tok.kind
     if kind is lex.Kind.GRADE:
-        return Role.TEXT if reason else _grade_role(text, tokens, k)
+        return Role.TEXT if reason else _grade_role(text, tokens, roles, k)
     if kind is lex.Kind.VAGUE:
         return Role.VAGUE
     if kind is lex.Kind.HELP:
