@@ -1,6 +1,8 @@
 """``hcp flows …``: work with flow files from the terminal.
 
   hcp flows validate [FILE…]      hard errors (schema, structure); all shipped flows if none
+  hcp flows lint [FILE…]          hard errors, then review issues sorted by node (--strict:
+                                  review issues fail too)
   hcp flows simulate FLOW         interactive: type keys or SMS text, ``wait 6s``, ``hangup``
   hcp flows simulate FLOW --script FILE [--check | --update]
                                   replay a transcript; --check compares with its ``<`` lines
@@ -13,6 +15,7 @@ import difflib
 import sys
 from pathlib import Path
 
+from flows.inspect import inspect
 from flows.loader import FlowError, load_flow, resolve, shipped_paths
 from flows.simulate import SimulatorError, Simulator, apply_directive, run_transcript
 
@@ -32,6 +35,11 @@ def register(subparsers) -> None:
     validate = sub.add_parser("validate", help="report hard errors of flow files")
     validate.add_argument("files", nargs="*")
     validate.set_defaults(func=cmd_validate)
+
+    lint = sub.add_parser("lint", help="hard errors and review issues of flow files")
+    lint.add_argument("files", nargs="*")
+    lint.add_argument("--strict", action="store_true", help="review issues fail too")
+    lint.set_defaults(func=cmd_lint)
 
     sim = sub.add_parser("simulate", help="run a flow in the terminal")
     sim.add_argument("flow", help="flow file, or shipped flow id/stem")
@@ -65,6 +73,27 @@ def cmd_validate(args) -> int:
             continue
         print(f"{path}: ok  {flow.id}@{flow.version} ({flow.type}, {len(flow.nodes)} nodes)")
     return 1 if failed else 0
+
+
+def cmd_lint(args) -> int:
+    paths = [Path(f) for f in args.files] or shipped_paths()
+    errors = issues = 0
+    for path in paths:
+        try:
+            flow = load_flow(path)
+        except (FlowError, OSError) as exc:
+            errors += 1
+            print(f"{exc}" if isinstance(exc, FlowError) else f"{path}: {exc}")
+            continue
+        found = inspect(flow)
+        issues += len(found)
+        print(f"{path}: {flow.id}@{flow.version}: "
+              + (f"{len(found)} review issue(s)" if found else "clean"))
+        for issue in found:
+            print(f"  {issue}")
+    if errors or (args.strict and issues):
+        return 1
+    return 0
 
 
 def cmd_simulate(args) -> int:

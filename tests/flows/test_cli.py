@@ -50,3 +50,16 @@ def test_interactive_sms_with_the_real_grammar():
                  "--context", "reply_code=C9", stdin="非常满意谢谢\n")
     assert "社保卡补办" in result.stdout
     assert "submit item grade=very_satisfied reasons=- assess=1 comment='谢谢'" in result.stdout
+
+
+def test_lint_shipped_flows_clean_and_bad_flow_listed(tmp_path):
+    result = hcp("lint", "--strict")
+    assert result.returncode == 0 and result.stdout.count("clean") >= 3, result.stdout
+    odd = tmp_path / "odd.yaml"
+    odd.write_text("spec_version: 2\nid: odd\ntype: voice\nnodes:\n"
+                   "  - {id: a, type: play, prompt: {zh: 请给个好评}}\n"
+                   "  - {id: b, type: end}\n")
+    result = hcp("lint", str(odd))
+    assert result.returncode == 0
+    assert "a: warning steering" in result.stdout and "b: warning unreachable" in result.stdout
+    assert hcp("lint", "--strict", str(odd)).returncode == 1
