@@ -3,6 +3,8 @@
   hcp flows validate [FILE…]      hard errors (schema, structure); all shipped flows if none
   hcp flows lint [FILE…]          hard errors, then review issues sorted by node (--strict:
                                   review issues fail too)
+  hcp flows render FLOW --format mermaid|dot
+  hcp flows diff OLD NEW          node-by-node changes (exit 1 when they differ)
   hcp flows simulate FLOW         interactive: type keys or SMS text, ``wait 6s``, ``hangup``
   hcp flows simulate FLOW --script FILE [--check | --update]
                                   replay a transcript; --check compares with its ``<`` lines
@@ -15,8 +17,10 @@ import difflib
 import sys
 from pathlib import Path
 
+from flows.diff import diff
 from flows.inspect import inspect
 from flows.loader import FlowError, load_flow, resolve, shipped_paths
+from flows.render import RENDERERS
 from flows.simulate import SimulatorError, Simulator, apply_directive, run_transcript
 
 
@@ -40,6 +44,16 @@ def register(subparsers) -> None:
     lint.add_argument("files", nargs="*")
     lint.add_argument("--strict", action="store_true", help="review issues fail too")
     lint.set_defaults(func=cmd_lint)
+
+    render = sub.add_parser("render", help="draw a flow as Mermaid or Graphviz DOT")
+    render.add_argument("flow")
+    render.add_argument("--format", choices=sorted(RENDERERS), default="mermaid")
+    render.set_defaults(func=cmd_render)
+
+    changes = sub.add_parser("diff", help="what changed between two versions of a flow")
+    changes.add_argument("old")
+    changes.add_argument("new")
+    changes.set_defaults(func=cmd_diff)
 
     sim = sub.add_parser("simulate", help="run a flow in the terminal")
     sim.add_argument("flow", help="flow file, or shipped flow id/stem")
@@ -94,6 +108,27 @@ def cmd_lint(args) -> int:
     if errors or (args.strict and issues):
         return 1
     return 0
+
+
+def cmd_render(args) -> int:
+    try:
+        flow = resolve(args.flow)
+    except (FlowError, KeyError, OSError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    sys.stdout.write(RENDERERS[args.format](flow))
+    return 0
+
+
+def cmd_diff(args) -> int:
+    try:
+        old, new = resolve(args.old), resolve(args.new)
+    except (FlowError, KeyError, OSError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    lines = diff(old, new)
+    print("\n".join(lines) if lines else f"no change ({old.id}@{old.version})")
+    return 1 if lines else 0
 
 
 def cmd_simulate(args) -> int:

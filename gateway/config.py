@@ -194,6 +194,9 @@ SETTINGS: tuple[Setting, ...] = (
             "generated into <data_dir>/secrets/api_token.", secret=True),
     Setting("redis.url", "HCP_REDIS_URL", _optional_url("redis", "rediss", "unix"), None,
             "Redis to use. Empty: a private redis-server with AOF in <data_dir>/redis."),
+    Setting("redis.max_connections", "HCP_REDIS_MAX_CONNECTIONS", _positive_int, 256,
+            "Connections the process may open to Redis; callers wait (up to 5 s) for a "
+            "free one beyond that."),
     Setting("core.url", "HCP_CORE_URL", _optional_url("http", "https"), None,
             "Core rating store endpoint. Empty: the local SQLite store "
             "<data_dir>/core-store.sqlite3."),
@@ -238,6 +241,7 @@ class Config:
     http_max_body_bytes: int
     http_tokens: tuple[str, ...]
     redis_url: str | None
+    redis_max_connections: int
     core_url: str | None
     core_hmac_secret: str | None
     core_timeout_s: float

@@ -125,7 +125,8 @@ async def post_evaluation(request: web.Request) -> web.Response:
     try:
         result = await request.app[INTAKE_KEY].accept(ev)
     except Exception as exc:
-        log.error("intake.unavailable", extra={"error": type(exc).__name__})
+        log.error("intake.unavailable", extra={"error": type(exc).__name__,
+                                               "detail": str(exc)[:200]})
         return error_response(503, "unavailable", "the intake is not available; retry")
     if not result.accepted:
         reason = str(getattr(result, "reason", None) or "refused")

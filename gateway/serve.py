@@ -116,7 +116,11 @@ class Gateway:
             private = PrivateRedis(self.config.data_dir / "redis")
             await self.components.start(private)
             self.redis_url = private.url
-        client = aioredis.Redis.from_url(self.redis_url)
+        # Blocking pool: under a burst a caller waits for a free connection
+        # instead of failing with MaxConnectionsError.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.redis_url, max_connections=self.config.redis_max_connections, timeout=5)
+        client = aioredis.Redis(connection_pool=pool)
 
         async def connect():
             for attempt in range(50):  # an external Redis may still be starting
@@ -128,7 +132,11 @@ class Gateway:
                         raise
                     await asyncio.sleep(0.2)
 
-        await self.components.start(Hook("redis-client", connect, client.aclose))
+        async def close():
+            await client.aclose()
+            await pool.disconnect()
+
+        await self.components.start(Hook("redis-client", connect, close))
         self.redis = client
 
     async def _start_store(self) -> None:

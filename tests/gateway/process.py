@@ -1,8 +1,8 @@
 """``hcp serve`` as a real child process, for the end-to-end tests.
 
 Starts the console script with a temp data dir and a free port, waits (without
-blocking the event loop, so an in-process loopback store keeps answering) for
-the ``gateway.ready`` log line, and stops it with a real signal.
+blocking the event loop, so an in-process loopback store keeps answering) until
+/healthz answers, and stops it with a real signal.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import aiohttp
 
 from adapters.redis_server import free_port
 
@@ -62,7 +64,7 @@ class GatewayProcess:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            if any(e.get("event") == "gateway.ready" for e in self.events()):
+            if await self._healthy():
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError(f"hcp serve exited with {self.proc.returncode}:\n"
@@ -70,6 +72,16 @@ class GatewayProcess:
             await asyncio.sleep(0.05)
         self.kill()
         raise RuntimeError(f"hcp serve not ready in {timeout} s:\n{self.log_text()[-3000:]}")
+
+    async def _healthy(self) -> bool:
+        """/healthz answers only once every part has started (HTTP starts last)."""
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"{self.base_url}/healthz",
+                                       timeout=aiohttp.ClientTimeout(total=1)) as resp:
+                    return resp.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return False
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
