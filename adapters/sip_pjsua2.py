@@ -332,7 +332,7 @@ class SipAgent:
         cfg = pj.EpConfig()
         cfg.uaConfig.threadCnt = 0
         cfg.uaConfig.mainThreadOnly = True
-        cfg.uaConfig.maxCalls = s.max_calls or 512  # clamped to the compiled limit
+        cfg.uaConfig.maxCalls = 512  # clamped to the compiled limit; ours is self.limit
         cfg.uaConfig.userAgent = s.user_agent
         cfg.logConfig.level = s.pjsip_log_level
         cfg.logConfig.consoleLevel = s.pjsip_log_level

@@ -103,14 +103,18 @@ class SippResult:
     output: str
 
 
-def run_sipp(scenario: Path, port: int, workdir: Path, ticket: str = "-", agent: str = "-",
-             extra: str = "-", calls: int = 1, timeout_s: int = 60) -> SippResult:
+def run_sipp(scenario: Path, port: int, workdir: Path, ticket: str = "", agent: str = "",
+             extra: str = "X-Extra: none", calls: int = 1, timeout_s: int = 60,
+             header_vars: bool = True) -> SippResult:
     msg_log = workdir / "sipp_messages.log"
     args = ["sipp", "-sf", str(scenario), f"127.0.0.1:{port}", "-m", str(calls),
             "-p", str(free_udp_port()), "-mp", str(free_rtp_base(8)), "-i", "127.0.0.1",
-            "-set", "ticket", ticket, "-set", "agent", agent, "-set", "extra", extra,
             "-trace_msg", "-message_file", str(msg_log), "-nostdin",
             "-timeout", f"{timeout_s}s", "-timeout_error"]
+    if header_vars:  # call.xml.in's header lines; refused.xml has none
+        args += ["-set", "ticket", f"X-Ticket-Id: {ticket}" if ticket else "X-No-Ticket: 1",
+                 "-set", "agent", f"X-Agent-Id: {agent}" if agent else "X-No-Agent: 1",
+                 "-set", "extra", extra]
     proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True,
                           timeout=timeout_s + 15)
     messages = msg_log.read_text(errors="replace") if msg_log.exists() else ""

@@ -37,3 +37,174 @@ def test_rfc2833_call_rates_the_ticket_from_the_invite(start_worker, sipp_dir, s
     assert ev["context"]["context_missing"] == "false"
     assert ev["source_id"] == summary["call_id"]
     assert ev["flow_id"] == "hotline-rating"
+
+
+SHORT_FLOW = str(__import__("pathlib").Path(__file__).parent / "flows" / "hotline_short.yaml")
+
+
+def short_worker(start_worker, *extra):
+    return start_worker("--flow", SHORT_FLOW, *extra)
+
+
+def test_info_dtmf_relay_key_rates(start_worker, sipp_dir, sync_redis):
+    worker = short_worker(start_worker)
+    scenario = build_scenario([("pause", 500), ("info", "1", "application/dtmf-relay"),
+                               ("wait_bye", 20000)], sipp_dir)
+    result = run_sipp(scenario, worker.sip_port, sipp_dir, ticket="T-relay")
+    assert result.returncode == 0, result.output + worker.log()[-3000:]
+    [summary] = wait_summaries(sync_redis, 1)
+    assert summary["outcome"] == "rated"
+    assert [(d, m) for d, m, _t in summary["digits"]] == [("1", "info")]
+    assert stored_evaluations(sync_redis)[0]["grade"] == "very_satisfied"
+
+
+def test_info_application_dtmf_is_answered_200_and_rates(start_worker, sipp_dir, sync_redis):
+    worker = short_worker(start_worker)
+    scenario = build_scenario([("pause", 500), ("info", "1", "application/dtmf"),
+                               ("wait_bye", 20000)], sipp_dir)
+    result = run_sipp(scenario, worker.sip_port, sipp_dir, ticket="T-dtmf")
+    assert result.returncode == 0, result.output + worker.log()[-3000:]
+    assert "500 Unhandled" not in result.messages
+    [summary] = wait_summaries(sync_redis, 1)
+    assert summary["outcome"] == "rated"
+    assert [(d, m) for d, m, _t in summary["digits"]] == [("1", "info-dtmf")]
+
+
+def test_one_press_sent_by_two_methods_counts_once(start_worker, sipp_dir, sync_redis):
+    # 4 (不满意) by RFC 2833 and by INFO at once: if both counted, the second 4 would
+    # answer the reason menu ("process"); counted once, the reason is the later 2.
+    worker = short_worker(start_worker)
+    scenario = build_scenario([
+        ("pause", 500), ("key", "4"), ("info", "4", "application/dtmf-relay"),
+        ("pause", 1200), ("info", "2", "application/dtmf-relay"), ("wait_bye", 20000),
+    ], sipp_dir)
+    result = run_sipp(scenario, worker.sip_port, sipp_dir, ticket="T-double")
+    assert result.returncode == 0, result.output + worker.log()[-3000:]
+    [summary] = wait_summaries(sync_redis, 1)
+    assert [d for d, _m, _t in summary["digits"]] == ["4", "2"]
+    [ev] = stored_evaluations(sync_redis)
+    assert (ev["grade"], ev["reasons"]) == ("dissatisfied", ["attitude"])
+
+
+def test_caller_who_presses_nothing_is_unrated(start_worker, sipp_dir, sync_redis):
+    worker = short_worker(start_worker)
+    scenario = build_scenario([("wait_bye", 30000)], sipp_dir)
+    result = run_sipp(scenario, worker.sip_port, sipp_dir, ticket="T-silent")
+    assert result.returncode == 0, result.output + worker.log()[-3000:]
+    [summary] = wait_summaries(sync_redis, 1)
+    assert summary["outcome"] == "unrated"
+    assert summary["digits"] == []
+    assert stored_evaluations(sync_redis) == []
+    assert int(sync_redis.get("{hcp}:ivr:unrated")) == 1
+    [(_id, fields)] = sync_redis.xrange("{hcp}:ivr:unrated_calls")
+    assert fields[b"ticket"] == b"T-silent"
+    assert b"13800138000" not in b"".join(fields.values())
+
+
+def test_invalid_keys_are_logged_and_leave_the_call_unrated(start_worker, sipp_dir,
+                                                            sync_redis):
+    worker = short_worker(start_worker)
+    scenario = build_scenario([("pause", 500), ("key", "7"), ("pause", 1500), ("key", "9"),
+                               ("wait_bye", 30000)], sipp_dir)
+    result = run_sipp(scenario, worker.sip_port, sipp_dir, ticket="T-invalid")
+    assert result.returncode == 0, result.output + worker.log()[-3000:]
+    [summary] = wait_summaries(sync_redis, 1)
+    assert summary["outcome"] == "unrated"
+    assert [d for d, _m, _t in summary["digits"]] == ["7", "9"]
+    assert "key 7 method rfc2833" in worker.log()
+
+
+def test_hang_up_mid_question_is_unrated(start_worker, sipp_dir, sync_redis):
+    worker = short_worker(start_worker)
+    scenario = build_scenario([("pause", 700), ("bye",)], sipp_dir)
+    result = run_sipp(scenario, worker.sip_port, sipp_dir, ticket="T-gone")
+    assert result.returncode == 0, result.output + worker.log()[-3000:]
+    [summary] = wait_summaries(sync_redis, 1)
+    assert (summary["outcome"], summary["status"]) == ("unrated", "interrupted")
+
+
+def test_hang_up_in_the_reason_menu_submits_the_bad_grade_with_a_true_comment(
+        start_worker, sipp_dir, sync_redis):
+    worker = short_worker(start_worker)
+    scenario = build_scenario([("pause", 500), ("key", "5"), ("pause", 800), ("bye",)],
+                              sipp_dir)
+    result = run_sipp(scenario, worker.sip_port, sipp_dir, ticket="T-reason")
+    assert result.returncode == 0, result.output + worker.log()[-3000:]
+    [summary] = wait_summaries(sync_redis, 1)
+    assert summary["outcome"] == "rated_reason_missing"
+    [ev] = stored_evaluations(sync_redis)
+    assert ev["grade"] == "very_dissatisfied" and ev["reasons"] == []
+    assert ev["comment"] and ev["context"]["reason_missing"] == "hangup"
+
+
+def test_second_call_for_a_rated_ticket_hears_already_evaluated(start_worker, sipp_dir,
+                                                                sync_redis):
+    worker = short_worker(start_worker)
+    steps = [("pause", 500), ("key", "1"), ("wait_bye", 20000)]
+    for n in range(2):
+        workdir = sipp_dir / f"call{n}"
+        workdir.mkdir()
+        result = run_sipp(build_scenario(steps, workdir), worker.sip_port, workdir,
+                          ticket="T-twice")
+        assert result.returncode == 0, result.output + worker.log()[-3000:]
+    first, second = wait_summaries(sync_redis, 2)
+    assert (first["outcome"], second["outcome"]) == ("rated", "duplicate")
+    assert len(stored_evaluations(sync_redis)) == 1
+
+
+def test_uui_header_carries_the_context(start_worker, sipp_dir, sync_redis):
+    worker = short_worker(start_worker)
+    payload = "ticket=GD-UUI-9;agent=A42".encode().hex()
+    scenario = build_scenario([("pause", 500), ("key", "1"), ("wait_bye", 20000)], sipp_dir)
+    result = run_sipp(scenario, worker.sip_port, sipp_dir,
+                      extra=f"User-to-User: {payload};encoding=hex")
+    assert result.returncode == 0, result.output + worker.log()[-3000:]
+    [ev] = stored_evaluations(sync_redis)
+    assert (ev["target"]["id"], ev["context"]["agent"]) == ("GD-UUI-9", "A42")
+
+
+def test_no_context_is_still_rated_and_says_so(start_worker, sipp_dir, sync_redis):
+    worker = short_worker(start_worker)
+    scenario = build_scenario([("pause", 500), ("key", "2"), ("wait_bye", 20000)], sipp_dir)
+    result = run_sipp(scenario, worker.sip_port, sipp_dir)  # no ticket, no agent
+    assert result.returncode == 0, result.output + worker.log()[-3000:]
+    [ev] = stored_evaluations(sync_redis)
+    assert ev["context"]["context_missing"] == "true"
+    assert ev["target"]["id"].startswith("hotline-call:")
+
+
+def test_source_outside_the_acl_gets_403(start_worker, sipp_dir):
+    from tests.ivr.sipp import SCENARIOS
+
+    worker = short_worker(start_worker, "--allow", "10.0.0.0/8")
+    result = run_sipp(SCENARIOS / "refused.xml", worker.sip_port, sipp_dir, header_vars=False)
+    assert "SIP/2.0 403" in result.messages, result.output
+
+
+def test_call_beyond_the_limit_gets_503_and_the_worker_keeps_serving(start_worker, sipp_dir,
+                                                                     sync_redis):
+    import threading
+    import time
+
+    from tests.ivr.sipp import SCENARIOS
+
+    worker = short_worker(start_worker, "--max-calls", "1")
+    first_dir = sipp_dir / "first"
+    first_dir.mkdir()
+    holding = build_scenario([("pause", 3000), ("key", "1"), ("wait_bye", 20000)], first_dir)
+    results = {}
+    thread = threading.Thread(target=lambda: results.update(
+        first=run_sipp(holding, worker.sip_port, first_dir, ticket="T-held")))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while "ask_grade" not in str(sync_redis.xrange("{hcp}:flows:stats")):
+            assert time.monotonic() < deadline, worker.log()
+            time.sleep(0.05)
+        refused = run_sipp(SCENARIOS / "refused.xml", worker.sip_port, sipp_dir,
+                           header_vars=False)
+        assert "SIP/2.0 503" in refused.messages, refused.output
+    finally:
+        thread.join(60)
+    assert results["first"].returncode == 0, results["first"].output
+    assert wait_summaries(sync_redis, 1)[0]["outcome"] == "rated"
