@@ -1,6 +1,6 @@
 """A loopback SMSC for tests, benchmarks and demos, on smpp34's asyncio server.
 
-    python -m adapters.sms_smpp_loopback --port 2775 [--throttle-every N] [--quiet]
+    python -m adapters.sms_smpp_loopback --port 2775 [--throttle-every N] [--queue N] [--quiet]
 
 Accepts every bind (smpp34's server takes any password), answers each
 submit_sm with a message id ``M<n>`` (or ESME_RTHROTTLED for every Nth), and,
@@ -40,9 +40,12 @@ def emit(**event) -> None:
 
 
 class LoopbackSmsc:
-    def __init__(self, port: int, throttle_every: int = 0, quiet: bool = False):
-        self.server = smpp34.Server("127.0.0.1", port, system_id="LOOPBACK",
-                                    inbound_capacity=65536)
+    def __init__(self, port: int, throttle_every: int = 0, quiet: bool = False,
+                 queue: int | None = None):
+        # queue: submits waiting for this process before the server answers
+        # ESME_RMSGQFUL; smpp34's default is small, like a busy real SMSC.
+        extra = {"inbound_capacity": queue} if queue else {}
+        self.server = smpp34.Server("127.0.0.1", port, system_id="LOOPBACK", **extra)
         self.port = port
         self.throttle_every = throttle_every
         self.quiet = quiet
@@ -163,8 +166,9 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=2775)
     parser.add_argument("--throttle-every", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no line per submit")
+    parser.add_argument("--queue", type=int, default=None, help="server inbound capacity")
     args = parser.parse_args(argv)
-    smsc = LoopbackSmsc(args.port, args.throttle_every, args.quiet)
+    smsc = LoopbackSmsc(args.port, args.throttle_every, args.quiet, args.queue)
     await asyncio.gather(smsc.serve(), smsc.commands())
 
 

@@ -149,3 +149,22 @@ async def test_server_side_unbind_reconnects(carrier, smsc):
     result = await asyncio.wait_for(carrier.send(OutboundSms("k1", PHONE, "again")), 15)
     assert result.carrier_id
     assert carrier.binds == 2
+
+
+async def test_ten_thousand_queued_no_false_failures_no_losses():
+    """A burst that overruns the SMSC's queue (ESME_RMSGQFUL) when fired bare."""
+    smsc = await SmscProcess("--quiet").start()
+    c = SmppCarrier("127.0.0.1", smsc.port, "hcp", "secret", registered_delivery=0)
+    try:
+        await c.start(Inbox().on_inbound, Inbox().on_receipt)
+        await c.wait_bound()
+        results = await asyncio.gather(
+            *(c.send(OutboundSms(f"q{i}", PHONE, f"第{i}条")) for i in range(10_000)),
+            return_exceptions=True)
+        failures = [r for r in results if isinstance(r, Exception)]
+        assert failures == []
+        assert len({r.carrier_id for r in results}) == 10_000
+        assert (await smsc.stats())["accepted"] == 10_000
+    finally:
+        await c.stop()
+        await smsc.kill()
