@@ -118,7 +118,8 @@ class StatEvent:
     detail: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"kind": self.kind, "node": self.node, "flow_id": self.flow_id,
+                "flow_version": self.flow_version, "at": self.at, "detail": dict(self.detail)}
 
     @classmethod
     def from_dict(cls, data: dict) -> StatEvent:

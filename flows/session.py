@@ -15,7 +15,7 @@ flow, e.g. a template naming a missing value; see ``failure``).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 from flows.events import StatEvent
 
@@ -79,7 +79,11 @@ class Session:
     flow = None  # the Flow it runs; not a field, never serialised
 
     def copy(self) -> Session:
-        new = Session.from_dict(self.to_dict())
+        """An independent copy (containers copied; values are immutable)."""
+        new = replace(
+            self, context=dict(self.context), path=list(self.path), stats=list(self.stats),
+            vars={k: list(v) if isinstance(v, list) else v for k, v in self.vars.items()},
+            failure=dict(self.failure) if self.failure else None)
         new.flow = self.flow
         return new
 
@@ -88,8 +92,11 @@ class Session:
         return self.status in ENDED
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["stats"] = [s.to_dict() for s in self.stats]
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data.update(context=dict(self.context), path=list(self.path),
+                    vars={k: list(v) if isinstance(v, list) else v for k, v in self.vars.items()},
+                    stats=[s.to_dict() for s in self.stats],
+                    failure=dict(self.failure) if self.failure else None)
         return data
 
     def to_json(self) -> str:
