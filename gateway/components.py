@@ -11,8 +11,8 @@ scheduler, supervisor console): write a factory ``make(ctx: Context) ->
 Component`` and add it to ``EXTRA_COMPONENTS`` (or pass ``extra=[...]`` to
 ``gateway.serve.Gateway``). Extras start after the submitter and before the
 HTTP API, and stop before the submitter drains; through ``ctx`` they get the
-config, the shared Redis client, the (metered) intake, the core store and the
-metrics registry. Example::
+config, the shared Redis client, the (metered) intake, the core store, the
+metrics registry and the HTTP app (to mount routes on). Example::
 
     # in gateway/serve.py or at the lead's wiring point
     EXTRA_COMPONENTS.append(lambda ctx: IvrPool(ctx.config, ctx.intake))
@@ -46,6 +46,10 @@ class Context:
     intake: Any  # gateway.metrics.MeteredIntake (ratings.intake.Intake API)
     store: Any  # ratings.store.CoreStore
     metrics: Any  # gateway.metrics.Metrics
+    # The API's aiohttp Application, not yet started: an extra may add its own
+    # routes or a sub-app (``http_app.add_subapp("/console/", app)``) while it is
+    # built, i.e. in the factory or in start(). Bearer auth covers /v1 only.
+    http_app: Any = None
 
 
 ComponentFactory = Callable[[Context], Component]

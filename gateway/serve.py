@@ -164,10 +164,12 @@ class Gateway:
         await self.components.start(component)
         self.submitter = component.submitter
 
-    async def _start_http(self) -> None:
-        app = make_app(self.intake, self.metrics, self.config.http_tokens, self.readiness,
-                       redis=self.redis, max_body_bytes=self.config.http_max_body_bytes,
-                       phone_region=self.config.intake_phone_region)
+    def _build_http_app(self) -> web.Application:
+        return make_app(self.intake, self.metrics, self.config.http_tokens, self.readiness,
+                        redis=self.redis, max_body_bytes=self.config.http_max_body_bytes,
+                        phone_region=self.config.intake_phone_region)
+
+    async def _start_http(self, app: web.Application) -> None:
         runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                shutdown_timeout=5.0)
 
@@ -199,11 +201,12 @@ class Gateway:
             await self._start_store()
             self._build_intake()
             await self._start_submitter()
+            app = self._build_http_app()
             ctx = Context(self.config, self.redis, self.redis_url, self.intake, self.store,
-                          self.metrics)
+                          self.metrics, app)
             for factory in self.extra:
                 await self.components.start(factory(ctx))
-            await self._start_http()
+            await self._start_http(app)
         except BaseException:
             await self.components.stop_all()
             raise

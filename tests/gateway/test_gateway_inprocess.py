@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aiohttp
+import aiohttp.web
 
 from adapters.redis_server import RedisServer
 from gateway.components import Hook
@@ -18,7 +19,14 @@ def config_for(tmp_path, redis_url):
 async def test_extra_components_get_the_context_and_run_between(tmp_path, redis_url):
     seen = []
 
+    async def console_page(request):
+        return aiohttp.web.Response(text="console")
+
     def ivr_pool(ctx):
+        console = aiohttp.web.Application()
+        console.router.add_get("/", console_page)
+        ctx.http_app.add_subapp("/console/", console)
+
         async def start():
             seen.append(("start", ctx.redis_url, type(ctx.intake).__name__,
                          type(ctx.store).__name__))
@@ -35,6 +43,9 @@ async def test_extra_components_get_the_context_and_run_between(tmp_path, redis_
                                        "http"]
         assert seen == [("start", redis_url, "MeteredIntake", "LocalCoreStore")]
         assert gw.http_port and gw.http_port > 0
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{gw.http_port}/console/") as resp:
+                assert resp.status == 200 and await resp.text() == "console"
     finally:
         await gw.stop()
     assert seen[-1] == ("stop",)
