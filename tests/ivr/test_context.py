@@ -1,0 +1,99 @@
+"""Call context from the raw INVITE (X- headers, RFC 7433 UUI) and the posted store."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from ivr.context import ContextMapping, context_from_invite, decode_uui, merge_context
+from ivr.context_api import CallContextStore, post_call_context_handler
+
+INVITE = (
+    "INVITE sip:ivr@10.0.0.5 SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK1\r\n"
+    "f: <sip:+8613800138000@10.0.0.9>;tag=1\r\n"
+    "i: abc@10.0.0.9\r\n"
+    "{extra}"
+    "Content-Type: application/sdp\r\n\r\n"
+    "v=0\r\nX-Ticket-Id: not-a-header-in-the-body\r\n"
+)
+
+
+def invite(*headers: str) -> str:
+    return INVITE.format(extra="".join(h + "\r\n" for h in headers))
+
+
+def test_x_headers_map_to_context_names():
+    ctx = context_from_invite(invite("X-Ticket-Id: GD-1", "x-agent-id: A9", "X-Lang: yue"),
+                              ContextMapping())
+    assert ctx == {"ticket": "GD-1", "agent": "A9", "lang": "yue"}
+
+
+def test_body_lines_are_not_headers():
+    assert context_from_invite(invite(), ContextMapping()) == {}
+
+
+def test_uui_hex_with_isdn_discriminator_and_text_encoding():
+    payload = (b"\x04" + "ticket=GD-7&agent=A1".encode()).hex()
+    ctx = context_from_invite(invite(f"User-to-User: {payload};encoding=hex;purpose=isdn-uui"),
+                              ContextMapping())
+    assert ctx == {"ticket": "GD-7", "agent": "A1"}
+    assert decode_uui("GD-8;encoding=text") == "GD-8"
+    assert context_from_invite(invite("User-to-User: 47442d38;encoding=hex"),
+                               ContextMapping()) == {"ticket": "GD-8"}
+
+
+def test_headers_win_over_uui_and_bad_values_are_dropped():
+    uui = "ticket=FROM-UUI".encode().hex()
+    ctx = context_from_invite(invite(f"User-to-User: {uui}", "X-Ticket-Id: FROM-HDR",
+                                     "X-Agent-Id: <script>"), ContextMapping())
+    assert ctx == {"ticket": "FROM-HDR"}
+
+
+def test_undecodable_uui_is_ignored():
+    assert context_from_invite(invite("User-to-User: zz-not-hex"), ContextMapping()) == {}
+
+
+def test_custom_mapping():
+    mapping = ContextMapping.from_dict({"headers": {"X-Case": "ticket"}, "uui": False})
+    ctx = context_from_invite(invite("X-Case: C-1", "X-Ticket-Id: ignored"), mapping)
+    assert ctx == {"ticket": "C-1"}
+
+
+def test_merge_posted_wins_and_missing_is_flagged():
+    assert merge_context({"ticket": "A", "agent": "X"}, {"ticket": "B"}) == {
+        "ticket": "B", "agent": "X"}
+    assert merge_context({"agent": "X"}, None)["context_missing"] == "true"
+
+
+async def test_posted_context_round_trip_over_http(aredis):
+    store = CallContextStore(aredis, ttl_s=60)
+    app = web.Application()
+    app.router.add_post("/v1/calls/context", post_call_context_handler(store))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{port}/v1/calls/context"
+            ok = await http.post(url, json={"correlation_id": "c-1", "ticket": "GD-5",
+                                            "agent": "A3"})
+            assert ok.status == 201
+            bad = await http.post(url, json={"correlation_id": "c 2", "phone": "13800138000"})
+            assert bad.status == 400
+            unknown = await http.post(url, json={"correlation_id": "c-3", "phone": "1380013"})
+            assert unknown.status == 400
+    finally:
+        await runner.cleanup()
+    ttl = await aredis.ttl("{hcp}:ivr:callctx:c-1")
+    assert 0 < ttl <= 60
+    assert await store.take("c-1") == {"ticket": "GD-5", "agent": "A3"}
+    assert await store.take("c-1") is None  # read once
+
+
+@pytest.mark.parametrize("cid", ["", "../x", "a" * 65])
+async def test_bad_correlation_ids_read_nothing(aredis, cid):
+    assert await CallContextStore(aredis).take(cid) is None
