@@ -31,12 +31,18 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from adapters.store_http import HttpCoreStore
+from adapters.store_local import LocalCoreStore
 from gateway.components import EXTRA_COMPONENTS, Components, Context, Hook
 from gateway.config import Config
 from gateway.http_api import make_app
 from gateway.metrics import MeteredIntake, Metrics
 from gateway.private_redis import PrivateRedis
 from gateway.secrets_store import with_secrets
+from gateway.submitter_component import SubmitterComponent
+from ratings.intake import Intake
+from ratings.model import Channel
+from ratings.records import RecordOptions
 
 log = logging.getLogger("gateway")
 
@@ -45,20 +51,13 @@ LOCAL_STORE_FILE = "core-store.sqlite3"
 
 def build_store(config: Config):
     """The configured core store: HTTP with core.url, else the local SQLite file."""
-    from ratings.model import Channel
-    from ratings.records import RecordOptions
-
     pf_codes = {Channel.HOTLINE.value: config.core_pf_hotline,
                 Channel.SMS.value: config.core_pf_sms, Channel.API.value: config.core_pf_api}
     if config.core_url:
-        from adapters.store_http import HttpCoreStore
-
         return HttpCoreStore(config.core_url, config.core_hmac_secret.encode(),
                              timeout=config.core_timeout_s, pf_codes=pf_codes,
                              include_mobile=config.core_include_mobile,
                              concurrency=config.submitter_concurrency)
-    from adapters.store_local import LocalCoreStore
-
     return LocalCoreStore(config.data_dir / LOCAL_STORE_FILE,
                           RecordOptions(pf_codes=pf_codes,
                                         include_mobile=config.core_include_mobile))
@@ -151,15 +150,11 @@ class Gateway:
         self.store = store
 
     def _build_intake(self) -> None:
-        from ratings.intake import Intake
-
         intake = Intake(self.redis, self.config.intake_phone_secret.encode(),
                         follow_up_window=self.config.intake_follow_up_window)
         self.intake = MeteredIntake(intake, self.metrics)
 
     async def _start_submitter(self) -> None:
-        from gateway.submitter_component import SubmitterComponent
-
         component = SubmitterComponent(self.redis, self.store, self.config, self.metrics)
         await self.components.start(component)
         self.submitter = component.submitter
