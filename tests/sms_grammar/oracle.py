@@ -1,0 +1,45 @@
+"""An independent check of a parse: is there evidence in the text for the grade read?
+
+Written without the grammar's lexer or roles: a grade is only acceptable if the folded
+text contains a grade word naming it, or a digit/numeral that means it on the
+convention's scale. Used by the property tests and the atheris fuzzer.
+"""
+
+from __future__ import annotations
+
+from ratings.grades import Grade
+from sms.grammar import ParsedReply, ReplyConvention
+from sms.grammar_lexicon import GRADE_WORDS, NUMERALS, POLARITY_WORDS
+from sms.grammar_normalise import fold
+
+GOOD = (Grade.VERY_SATISFIED, Grade.SATISFIED)
+
+
+def evidence(text: str, convention: ReplyConvention) -> set[Grade]:
+    folded = "".join(fold(text).text.split())  # spaces may sit inside a grade word
+    found: set[Grade] = set()
+    for word, grade in GRADE_WORDS.items():
+        if word in folded:
+            found.add(grade)
+            found |= POLARITY_WORDS.get(word, set())
+    for ch in folded:
+        digit = NUMERALS.get(ch, ch)
+        if len(digit) == 1 and digit.isdigit():
+            grade = convention.digit_scale.grade(digit)
+            if grade is not None:
+                found.add(grade)
+    return found
+
+
+def check(text: str, convention: ReplyConvention, got: ParsedReply) -> None:
+    """Raise AssertionError if ``got`` reads a grade the text gives no evidence for."""
+    assert got.intent.value in {"rating", "reason", "follow_up", "opt_out", "help", "unknown",
+                                "ambiguous"}
+    if got.grade is None:
+        return
+    assert got.intent.value in ("rating", "follow_up"), got
+    assert got.grade in evidence(text, convention), (text, got)
+    if got.code is not None:
+        assert got.code in fold(text).text, (text, got)
+    # a rating always has exactly one grade and never any reasons
+    assert got.reasons == ()

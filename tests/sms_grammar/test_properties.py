@@ -1,0 +1,145 @@
+"""Property tests: the grammar never raises, never reads 不满意 as good, ignores width,
+spacing and punctuation, never reads a code as a grade, and never rates without
+evidence (hypothesis-based fuzz)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import string
+from pathlib import Path
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from ratings.grades import Grade
+from sms.grammar import DigitScale, Intent, ReplyConvention, parse
+from sms.grammar_lexicon import GRADE_WORDS
+from sms.grammar_normalise import fold
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+replies = _load("replies")
+oracle = _load("oracle")
+
+# Characters that matter to the grammar, and some that merely appear in replies.
+INTERESTING = list(
+    "0123456789０１２３４５６７８９①⑤一二三四五六七八九十零壹贰叁肆伍貳參"
+    "满滿意不非常很好唔几幾麻哋地基本评評差中没冇未吗度足个屁分星天号年"
+    "退订訂TDRtdrAaBb帮助追加？?！!。，,、:：【】()（） \n\t\u3000😊👍👎🏻")
+CHUNKS = sorted(GRADE_WORDS) + ["A3", "a3", "B12", "TD", "退订", "追加评价", "帮助", "12",
+                                "1或2", "满意度", "没有", "不是", "窗口态度太差", "谢谢",
+                                "5分", "五星", "2小时", "13800138000", "满意吗", "个屁"]
+reply_text = st.one_of(
+    st.text(max_size=40),
+    st.text(alphabet=st.sampled_from(INTERESTING), max_size=25),
+    st.lists(st.one_of(st.sampled_from(CHUNKS), st.sampled_from(INTERESTING)),
+             max_size=8).map("".join),
+)
+conventions = st.builds(
+    ReplyConvention,
+    digit_scale=st.sampled_from(list(DigitScale)),
+    code_pattern=st.sampled_from([r"[A-Z][0-9]{1,3}", r"[0-9]{4,6}", r"[A-Z]{2}[0-9]{2}"]))
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(text=reply_text, convention=conventions, reason=st.booleans(),
+       pending=st.none() | st.lists(st.sampled_from(["A3", "B12", "1234", "AB12"]), max_size=3))
+def test_never_raises_and_never_rates_without_evidence(text, convention, reason, pending):
+    got = parse(text, convention, expecting_reason=reason, pending_codes=pending)
+    json.dumps(got.to_json(), ensure_ascii=False)
+    oracle.check(text, convention, got)
+    if reason:
+        assert got.grade is None
+    if pending is not None and got.code is not None and got.grade is not None:
+        assert got.code in {c.upper() for c in pending}
+
+
+def _without_grade_words(text: str) -> bool:
+    folded = "".join(fold(text).text.split())
+    return not any(word in folded for word in GRADE_WORDS)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=list(HealthCheck))
+@given(before=reply_text, after=reply_text, convention=conventions)
+def test_bumanyi_is_never_read_as_good(before, after, convention):
+    assume(_without_grade_words(before) and _without_grade_words(after))
+    for text in (before + "不满意" + after, before + "不滿意" + after,
+                 before + " 不满意 " + after):
+        got = parse(text, convention)
+        assert got.grade not in (Grade.SATISFIED, Grade.VERY_SATISFIED), (text, got)
+
+
+FULL_WIDTH = {c: chr(ord(c) + 0xFEE0) for c in string.ascii_letters + string.digits + ":,"}
+WRAPPERS = [" ", "  ", "\n", "\t", "\u3000", "。", "！", "!!", "【", "】", "~", "😊", "🌹",
+            "，", ".", "…", "“", "”"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(row=st.sampled_from(replies.RATING_ROWS), full_width=st.booleans(),
+       swap_case=st.booleans(),
+       before=st.lists(st.sampled_from(WRAPPERS), max_size=3).map("".join),
+       after=st.lists(st.sampled_from(WRAPPERS), max_size=3).map("".join))
+def test_width_space_and_punctuation_do_not_matter(row, full_width, swap_case, before, after):
+    text = row[0]
+    varied = text.swapcase() if swap_case else text
+    if full_width:
+        varied = "".join(FULL_WIDTH.get(c, c) for c in varied)
+    varied = before + varied + after
+    plain, got = parse(text), parse(varied)
+    assert (got.intent, got.grade, got.code) == (plain.intent, plain.grade, plain.code), (
+        text, varied)
+
+
+letter_codes = st.from_regex(r"[A-Z][0-9]{1,3}", fullmatch=True)
+numeric_codes = st.from_regex(r"[0-9]{4,6}", fullmatch=True)
+
+
+@settings(max_examples=400, deadline=None)
+@given(code=letter_codes | letter_codes.map(str.lower), digit=st.sampled_from("12345"),
+       sep=st.sampled_from([" ", ":", "：", ",", "-", "【", "\n"]), first=st.booleans())
+def test_a_letter_code_is_never_a_grade(code, digit, sep, first):
+    alone = parse(code)
+    assert alone.grade is None and alone.code == code.upper()
+    text = code + sep + digit if first else digit + sep + code
+    got = parse(text)
+    assert got.code == code.upper()
+    assert got.grade is Grade.from_keypad(digit)
+
+
+@settings(max_examples=300, deadline=None)
+@given(code=numeric_codes, digit=st.sampled_from("12345"),
+       sep=st.sampled_from([" ", ":", "：", ",", "【", "\n"]), first=st.booleans(),
+       scale=st.sampled_from(list(DigitScale)))
+def test_a_numeric_code_is_never_a_grade(code, digit, sep, first, scale):
+    convention = ReplyConvention.numeric_codes(scale=scale)
+    alone = parse(code, convention)
+    assert alone.grade is None and alone.code == code
+    text = code + sep + digit if first else digit + sep + code
+    got = parse(text, convention)
+    assert (got.code, got.grade) == (code, scale.grade(digit))
+
+
+@settings(max_examples=500, deadline=None)
+@given(digit=st.sampled_from("0123456789"), scale=st.sampled_from(list(DigitScale)))
+def test_a_grade_digit_is_never_a_code(digit, scale):
+    for convention in (ReplyConvention.letter_codes(scale), ReplyConvention.numeric_codes(
+            scale=scale)):
+        got = parse(digit, convention)
+        assert got.code is None
+        assert got.grade is scale.grade(digit)
+
+
+@settings(max_examples=800, deadline=None)
+@given(a=st.sampled_from("12345"), b=st.sampled_from("12345"),
+       joiner=st.sampled_from(["", "或", "或者", " ", ",", "、", "/", "还是"]))
+def test_two_different_digits_are_never_rated(a, b, joiner):
+    got = parse(a + joiner + b)
+    if a != b or joiner == "":
+        assert got.grade is None and got.intent is Intent.AMBIGUOUS
