@@ -1,4 +1,4 @@
-"""Reminder and confirmation texts, until the messaging flow (flows/shipped) supplies them.
+"""Reminder and confirmation texts: from the shipped messaging flow, with a fallback.
 
 Seed art. 4: voluntary and genuine — the text lists every grade in scale order
 with equal weight, names no preferred answer and does not press. The digits
@@ -7,16 +7,52 @@ come from ``Grade.keypad`` (the reply convention), never from this module.
 
 from __future__ import annotations
 
+import functools
+import logging
+from datetime import datetime, timezone
+
 from ratings.grades import Grade
 
+log = logging.getLogger(__name__)
+
 DEFAULT_SIGNATURE = "广东政务服务"
+REMINDER_FLOW = "sms-reminder"
 
 
 def grade_menu() -> str:
     return " ".join(f"{g.keypad}{g.name_zh}" for g in Grade)
 
 
-def reminder_text(service_name: str, code: str, signature: str = DEFAULT_SIGNATURE) -> str:
+def reminder_text(service_name: str, code: str, signature: str = DEFAULT_SIGNATURE,
+                  assess_number: int = 1) -> str:
+    """The reminder as the shipped messaging flow words it (flows/shipped/sms_reminder.yaml);
+    the fixed template below only if that flow cannot be loaded or rendered."""
+    try:
+        return _flow_text(service_name, code, assess_number)
+    except Exception:  # a broken flow must not stop reminders; the template is neutral too
+        log.exception("sms-reminder flow did not render; using the built-in template")
+        return template_text(service_name, code, signature)
+
+
+@functools.lru_cache(maxsize=1)
+def _reminder_flow():
+    from flows.loader import shipped_flow
+
+    return shipped_flow(REMINDER_FLOW)
+
+
+def _flow_text(service_name: str, code: str, assess_number: int) -> str:
+    from flows.engine import start
+    from flows.session import Trigger
+
+    context = {"item_name": service_name, "reply_code": code,
+               "assess_number": str(assess_number)}
+    _, effects = start(_reminder_flow(), Trigger("reminder", context),
+                       datetime.now(timezone.utc))
+    return next(e.text for e in effects if e.TYPE == "send_sms")
+
+
+def template_text(service_name: str, code: str, signature: str = DEFAULT_SIGNATURE) -> str:
     return (f"【{signature}】您办理的“{service_name}”已办结，欢迎评价。"
             f"请回复：{grade_menu()}；多件待评时请加评价码{code}。回复TD退订")
 

@@ -5,10 +5,13 @@
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0, redis.call('HGET', KEYS[1], 'c'), redis.call('HGET', KEYS[1], 'due')}
 end
+-- Codes read like the reply grammar's letter codes: A1 … Z1, A2 … (no I or O,
+-- which look like 1 and 0): 24 letters x 99 numbers per number.
+local letters = 'ABCDEFGHJKLMNPQRSTUVWXYZ'
 local code = false
-for _ = 1, 900 do
-  local seq = redis.call('HINCRBY', KEYS[3], '_seq', 1)
-  local candidate = tostring(100 + (seq - 1) % 900)
+for _ = 1, 24 * 99 do
+  local n = (redis.call('HINCRBY', KEYS[3], '_seq', 1) - 1) % (24 * 99)
+  local candidate = string.sub(letters, n % 24 + 1, n % 24 + 1) .. tostring(math.floor(n / 24) + 1)
   if redis.call('HSETNX', KEYS[3], candidate, ARGV[1]) == 1 then
     code = candidate
     break

@@ -243,3 +243,22 @@ async def test_two_dispatchers_never_send_one_reminder_twice(aredis, clock, inta
     await carrier.stop()
     targets = [m["message_id"] for m in carrier.sent()]
     assert len(targets) == 300 and len(set(targets)) == 300
+
+
+async def test_codes_are_read_back_by_the_reply_grammar(setup):
+    from sms.grammar import parse
+
+    reminders, _, _ = setup
+    for i in range(30):
+        code = (await reminders.schedule(completion(item=f"G{i}"))).code
+        reply = parse(f"{code} 2")
+        assert reply.code == code and reply.grade is Grade.SATISFIED
+
+
+def test_reminder_text_comes_from_the_shipped_flow_and_lints_clean():
+    from sms import segments, texts
+
+    text = texts.reminder_text("居住证签注", "A1")
+    assert "评价自愿" in text  # the flow's wording, not the fallback template
+    assert segments.lint(text) == []
+    assert segments.lint(texts.template_text("居住证签注", "A1")) == []
