@@ -83,6 +83,18 @@ class Reminders:
         self._claim = redis.register_script((LUA_DIR / "claim.lua").read_text())
 
     async def schedule(self, completion: Completion) -> Scheduled:
+        return (await self.schedule_many([completion]))[0]
+
+    async def schedule_many(self, completions: list[Completion]) -> list[Scheduled]:
+        """Several completions in one round trip (a pipeline of the same script)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for completion in completions:
+                await self._schedule_in(pipe, completion)
+            replies = await pipe.execute()
+        return [Scheduled(c.reminder_id, code.decode(), float(due_at), bool(created))
+                for c, (created, code, due_at) in zip(completions, replies, strict=True)]
+
+    async def _schedule_in(self, pipe, completion: Completion) -> None:
         rid = completion.reminder_id
         due = int(completion.completed_at.timestamp() + self.delay_s)
         ttl = int(max(due - self.clock(), 0) + keys.REPLY_WINDOW_S)
@@ -92,9 +104,8 @@ class Reminders:
                   DEPT, completion.department, STATE, PENDING]
         if len(completion.items) > 1:
             fields += [ITEMS, "\x1f".join(completion.items)]
-        created, code, due_at = await self._schedule(
-            keys=[keys.reminder(rid), keys.DUE, keys.codes(ref)], args=[rid, due, ttl, *fields])
-        return Scheduled(rid, code.decode(), float(due_at), bool(created))
+        await self._schedule(keys=[keys.reminder(rid), keys.DUE, keys.codes(ref)],
+                             args=[rid, due, ttl, *fields], client=pipe)
 
     async def get(self, rid: str) -> Reminder | None:
         raw = await self.redis.hgetall(keys.reminder(rid))
