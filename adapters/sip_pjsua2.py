@@ -102,8 +102,10 @@ class SipListener(Protocol):
 
 class _LogWriter(pj.LogWriter):
     def write(self, entry):
-        pjlog.log(_PJ_LEVEL_TO_LOGGING.get(entry.level, logging.DEBUG), "%s",
-                  entry.msg.rstrip())
+        level = _PJ_LEVEL_TO_LOGGING.get(entry.level, logging.DEBUG)
+        for line in entry.msg.splitlines():  # one record per line: greppable
+            if line.strip():
+                pjlog.log(level, "%s", line.rstrip())
 
 
 def real_call_limit() -> int:

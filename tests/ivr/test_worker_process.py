@@ -68,3 +68,26 @@ def test_context_posted_before_the_transfer_is_used(start_worker, sipp_dir, sync
     ev = json.loads(fields[b"ev"])
     assert (ev["target"]["id"], ev["context"]["agent"]) == ("GD-POSTED", "A5")
     assert sync_redis.get(KEY_PREFIX + "corr-77") is None  # used once
+
+
+def test_pjsip_log_goes_to_logging_and_nothing_to_stdout(redis_url, ivr_data_dir, sipp_dir):
+    import subprocess
+
+    from tests.ivr.sipp import REPO, WorkerProcess
+
+    worker = WorkerProcess(redis_url, ivr_data_dir,
+                           ["--pjsip-log-level", "3", "--allow", "10.0.0.0/8"])
+    proc = subprocess.Popen(worker.args, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        run_sipp(SCENARIOS / "refused.xml", worker.sip_port, sipp_dir, header_vars=False)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out == ""
+    assert "INFO hcp.pjsip: pjsua version" in err
+    assert all(line[:4].isdigit() for line in err.splitlines() if line), err[-2000:]
