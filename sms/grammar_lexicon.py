@@ -121,7 +121,7 @@ HELP_WORDS = ("帮助", "怎么回复", "如何回复", "怎么评价", "如何�
 
 # Latin runs (whole tokens only, folded to upper case).
 LATIN_OPT_OUT = frozenset({"TD", "STOP", "UNSUBSCRIBE", "QX", "TDQX"})
-LATIN_OPT_OUT_ALONE = frozenset({"T", "R", "N"})  # only when nothing else was said
+LATIN_OPT_OUT_ALONE = frozenset({"T", "R"})  # only when nothing else was said
 LATIN_HELP = frozenset({"HELP", "H", "HELPS"})
 LATIN_CONNECT = frozenset({"OR", "AND"})
 LATIN_VAGUE = frozenset({"OK", "OKAY", "GOOD", "BAD", "YES", "NO", "FINE"})
@@ -135,7 +135,8 @@ NUMERALS = {
 }
 
 # After a number, these make it a quantity (三天, 2小时, 3号窗口), not a reply digit.
-UNIT_CHARS = frozenset("天个次小时钟点号年月日楼元块人遍周岁秒层件位项张条栋分星颗届期级倍米公")
+UNIT_CHARS = frozenset("天个次小时钟点号年月日楼元块人遍周岁秒层件位项张条栋分星颗届期级倍米公"
+                       "度%％折成")
 
 # Characters that negate a grade word later in the same clause (没让我满意).
 NEGATORS = frozenset("不没唔冇未无别莫勿否非")

@@ -57,7 +57,11 @@ def _glued_to_text_before(tokens: list[Token], roles: list[Role], k: int) -> boo
 
 
 def _glued_to_text_after(tokens: list[Token], k: int) -> bool:
-    return k + 1 < len(tokens) and tokens[k + 1].tok is Tok.TEXT
+    if k + 1 >= len(tokens):
+        return False
+    nxt = tokens[k + 1]
+    return nxt.tok is Tok.TEXT or (
+        nxt.tok is Tok.KEY and nxt.kind in (lex.Kind.VAGUE, lex.Kind.HELP))
 
 
 def _negated(text: str, tokens: list[Token], k: int) -> bool:

@@ -81,6 +81,7 @@ RATING_ROWS = [
     ("我 不 满意", RATING, D, None, "", ""),
     ("非常　不满意", RATING, VD, None, "", ""),
     ("很好 满意", RATING, S, None, "很好", ""),
+    ("办好 满意", RATING, S, None, "办好", ""),
     ("我好满意", RATING, VS, None, "", ""),
     ("5 满意度很低", RATING, VD, None, "满意度很低", ""),
     # -- Cantonese -----------------------------------------------------------------------
@@ -286,6 +287,8 @@ RATING_ROWS = [
     ("两", UNKNOWN, None, None, WHOLE, "no_rating"),
     ("满分", UNKNOWN, None, None, WHOLE, "no_rating"),
     ("一下", UNKNOWN, None, None, WHOLE, "no_rating"),
+    ("三番五次", UNKNOWN, None, None, WHOLE, "no_rating"),
+    ("N", UNKNOWN, None, None, WHOLE, "no_rating"),
     ("满意度很低", UNKNOWN, None, None, WHOLE, "no_rating"),
     ("不满足要求", UNKNOWN, None, None, WHOLE, "no_rating"),
     ("3天了还没办好", UNKNOWN, None, None, WHOLE, "no_rating"),
