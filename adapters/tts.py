@@ -27,6 +27,7 @@ import subprocess
 import uuid
 import wave
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 ENGINE = "espeak-ng"
@@ -89,9 +90,23 @@ def convert(src: Path, dst: Path, rate: int) -> None:
         tmp.unlink(missing_ok=True)
 
 
+@lru_cache(maxsize=1)
+def installed_voices() -> frozenset[str]:
+    """Names ``-v`` accepts: languages (cmn, en-gb …) and voice files (yue, en …)."""
+    try:
+        out = subprocess.run([ENGINE, "--voices"], check=True, capture_output=True,
+                             text=True).stdout
+    except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+        raise TtsError(f"{ENGINE} is not usable (scripts/install-deps): {exc}") from exc
+    rows = [line.split() for line in out.splitlines()[1:] if len(line.split()) >= 5]
+    return frozenset([r[1] for r in rows] + [r[4].rsplit("/", 1)[-1] for r in rows])
+
+
 def synthesize(text: str, voice: str, rate: int, dst: Path) -> None:
     """Speak ``text`` with espeak-ng into ``dst`` (rate Hz, mono, 16-bit)."""
     _check_rate(rate)
+    if voice not in installed_voices():  # espeak-ng would silently speak its default voice
+        raise TtsError(f"{ENGINE} has no voice {voice!r}")
     dst.parent.mkdir(parents=True, exist_ok=True)
     raw = _tmp_beside(dst).with_suffix(".espeak.wav")
     try:
