@@ -175,7 +175,7 @@ class PjCall(pj.Call):
         info = self.getInfo()
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED and not self._ended:
             self._ended = True
-            self._release_media()
+            self._release_media(connected=False)
             self._emit(CallEnded(time.monotonic(), info.lastReason))
             self.agent._forget(self)
 
@@ -276,7 +276,11 @@ class PjCall(pj.Call):
         except pj.Error as exc:
             log.warning("hangup of %s failed: %s", self.call_id, exc.info())
 
-    def _release_media(self) -> None:
+    def _release_media(self, connected: bool = True) -> None:
+        """Drop players, recorder and tap. After DISCONNECTED the call's conference
+        port is already gone (and its connections with it): only drop references."""
+        if not connected:
+            self._audio = None
         self.stop_play()
         self.stop_recording()
         if self._tap is not None and self._audio is not None:

@@ -210,7 +210,12 @@ class CallTask:
     async def _play(self, play) -> None:
         if play.barge_in and self.typeahead:
             return  # the caller already answered ahead of this prompt
-        audio = await self.prompts.aresolve(play.text, play.lang or self.facts.lang, play.audio)
+        try:
+            audio = await self.prompts.aresolve(play.text, play.lang or self.facts.lang,
+                                                play.audio)
+        except Exception:  # a prompt that cannot be made must not end the call
+            log.exception("call %s: prompt %s unavailable", self.facts.call_id, play.prompt_id)
+            return
         self._drain_inbox()
         if play.barge_in and self.typeahead:
             return

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import subprocess
+import threading
+import uuid
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +41,7 @@ def _is_telephone_wav(path: Path) -> bool:
 
 
 def to_telephone_wav(src: Path, dst: Path) -> None:
-    tmp = dst.with_suffix(".tmp.wav")
+    tmp = dst.with_name(f"{dst.stem}.{uuid.uuid4().hex[:8]}.tmp.wav")
     subprocess.run(["sox", str(src), "-r", "8000", "-c", "1", "-b", "16", str(tmp)],
                    check=True, capture_output=True)
     tmp.replace(dst)
@@ -47,7 +49,7 @@ def to_telephone_wav(src: Path, dst: Path) -> None:
 
 def render_text(text: str, lang: str, dst: Path) -> None:
     voice = VOICES.get(lang, "cmn")
-    raw = dst.with_suffix(".espeak.wav")
+    raw = dst.with_name(f"{dst.stem}.{uuid.uuid4().hex[:8]}.espeak.wav")
     subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True,
                    capture_output=True)
     try:
@@ -61,6 +63,13 @@ class PromptLibrary:
         self.cache_dir = Path(cache_dir)
         self.flow_dir = Path(flow_dir) if flow_dir else None
         self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, dst: Path) -> threading.Lock:
+        # Calls asking for the same prompt at once render it once.
+        with self._locks_guard:
+            return self._locks.setdefault(dst.name, threading.Lock())
 
     def resolve(self, text: str, lang: str, audio: str | None) -> PromptAudio:
         """Blocking: find or make the telephone WAV for a prompt."""
@@ -73,12 +82,14 @@ class PromptLibrary:
                     return PromptAudio(str(src), wav_seconds(src))
                 key = f"file:{src.resolve()}:{src.stat().st_mtime_ns}"
                 dst = self._cached(key)
-                if not dst.exists():
-                    to_telephone_wav(src, dst)
+                with self._lock(dst):
+                    if not dst.exists():
+                        to_telephone_wav(src, dst)
                 return PromptAudio(str(dst), wav_seconds(dst))
         dst = self._cached(f"tts:{VOICES.get(lang, 'cmn')}:{text}")
-        if not dst.exists():
-            render_text(text, lang, dst)
+        with self._lock(dst):
+            if not dst.exists():
+                render_text(text, lang, dst)
         return PromptAudio(str(dst), wav_seconds(dst))
 
     async def aresolve(self, text: str, lang: str, audio: str | None) -> PromptAudio:
