@@ -152,8 +152,8 @@ def _latin_role(tok: Token, convention: _Convention) -> Role:
         return Role.NEUTRAL
     if value in lex.LATIN_VAGUE:
         return Role.VAGUE
-    if any(ch.isdigit() for ch in value):
-        return Role.BADCODE
+    if len(value) == 1 or any(ch.isdigit() for ch in value):
+        return Role.BADCODE  # AA3, or a lone letter ("A 3": a code typed apart?)
     return Role.TEXT
 
 
