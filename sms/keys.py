@@ -12,6 +12,8 @@ reminder record, because the dispatcher must text it.
   daily(ref, day)     counter of reminders sent to one number on one local day
   message(mid)        hash: one sent MT: reminder id, carrier, per-segment receipt state
   carrier_id(c, cid)  string: carrier's message id -> our message id (receipt matching)
+  conversation(rid)   string: the flow session (JSON) while it waits for the next reply
+  reply_limit(ref, h) counter of automatic answers to one number in one hour
 """
 
 from __future__ import annotations
@@ -48,3 +50,11 @@ def message(mid: str) -> str:
 
 def carrier_id(carrier: str, cid: str) -> str:
     return f"{PREFIX}:cid:{carrier}:{cid}"
+
+
+def conversation(rid: str) -> str:
+    return f"{PREFIX}:conv:{rid}"
+
+
+def reply_limit(ref: str, hour: int) -> str:
+    return f"{PREFIX}:ar:{ref}:{hour}"
