@@ -99,6 +99,9 @@ class SipListener(Protocol):
     def on_incoming(self, call: PjCall, invite: IncomingInvite) -> int:
         """Return the status to answer: 200 accepts (set ``call.sink`` first)."""
 
+    def on_refused(self, status: int) -> None:
+        """An INVITE was refused (ACL, drain, limit, or by on_incoming)."""
+
 
 class _LogWriter(pj.LogWriter):
     def write(self, entry):
@@ -459,6 +462,7 @@ class SipAgent:
         if status != 200:
             call.sink = None
             call.hangup(status)
+            self.listener.on_refused(status)
             return
         op = pj.CallOpParam()
         op.statusCode = 200

@@ -21,7 +21,7 @@ from flows import engine
 from flows.loader import resolve
 from flows.session import EngineError, Trigger
 from ivr.call import CallFacts, CallSettings, CallTask
-from ivr.context import CORRELATION, ContextMapping, context_from_invite, merge_context
+from ivr.context import AGENT, CORRELATION, ContextMapping, context_from_invite, merge_context
 from ivr.context_api import CallContextStore
 from ivr.media import IncomingInvite
 from ivr.metrics import IvrMetrics
@@ -106,11 +106,16 @@ class IvrWorker:
         runner.add_done_callback(self.tasks.discard)
         return 200
 
+    def on_refused(self, status: int) -> None:
+        self.metrics.refusal(status)
+
     def _start_flow(self, facts: CallFacts):
         def start(now):
             lang = facts.context.get("lang")
-            trigger = Trigger("call", {k: v for k, v in facts.context.items()},
-                              lang if lang in self.flow.languages else None)
+            context = dict(facts.context)
+            if context.get(AGENT):  # the flows call the agent the staff member
+                context.setdefault("staff_id", context[AGENT])
+            trigger = Trigger("call", context, lang if lang in self.flow.languages else None)
             return engine.start(self.flow, trigger, now)
         return start
 

@@ -15,12 +15,17 @@ def stored_evaluations(sync_redis) -> list[dict]:
     return out
 
 
-def test_rfc2833_call_rates_the_ticket_from_the_invite(start_worker, sipp_dir, sync_redis):
+def test_rfc2833_call_rates_the_ticket_and_the_agent_from_the_invite(start_worker, sipp_dir,
+                                                                     sync_redis):
+    """The shipped hotline flow end to end: language, grade, confirm, then the separate
+    staff rating offered because the INVITE names the agent (seed art. 10)."""
     worker = start_worker()
     scenario = build_scenario([
         ("pause", 1000), ("key", "1"),  # Mandarin (barge-in on the language prompt)
         ("pause", 800), ("key", "2"),  # 满意
         ("pause", 800), ("key", "1"),  # confirm
+        ("pause", 800), ("key", "1"),  # yes, rate the agent too
+        ("pause", 800), ("key", "1"),  # agent: 非常满意
         ("wait_bye", 30000),
     ], sipp_dir)
     result = run_sipp(scenario, worker.sip_port, sipp_dir, ticket="GD2026-0001", agent="A17")
@@ -28,15 +33,19 @@ def test_rfc2833_call_rates_the_ticket_from_the_invite(start_worker, sipp_dir, s
     [summary] = wait_summaries(sync_redis, 1)
     assert summary["outcome"] == "rated"
     assert [(d, m) for d, m, _t in summary["digits"]] == [
-        ("1", "rfc2833"), ("2", "rfc2833"), ("1", "rfc2833")]
-    [ev] = stored_evaluations(sync_redis)
-    assert ev["target"]["id"] == "GD2026-0001"
-    assert ev["grade"] == "satisfied"
-    assert ev["channel"] == "hotline"
-    assert ev["context"]["agent"] == "A17"
-    assert ev["context"]["context_missing"] == "false"
-    assert ev["source_id"] == summary["call_id"]
-    assert ev["flow_id"] == "hotline-rating"
+        ("1", "rfc2833"), ("2", "rfc2833"), ("1", "rfc2833"), ("1", "rfc2833"),
+        ("1", "rfc2833")]
+    item, staff = stored_evaluations(sync_redis)
+    assert item["target"] == {"kind": "item", "id": "GD2026-0001", "items": [],
+                              "staff_id": None}
+    assert item["grade"] == "satisfied"
+    assert item["channel"] == "hotline"
+    assert item["context"]["agent"] == "A17"
+    assert item["context"]["context_missing"] == "false"
+    assert item["source_id"] == summary["call_id"]
+    assert item["flow_id"] == "hotline-rating"
+    assert staff["target"]["kind"] == "staff" and staff["target"]["staff_id"] == "A17"
+    assert staff["grade"] == "very_satisfied"
 
 
 SHORT_FLOW = str(__import__("pathlib").Path(__file__).parent / "flows" / "hotline_short.yaml")
