@@ -9,9 +9,9 @@ text (态度差3) is not a clear answer; 一 alone is a numeral, in 一般 it is
 from __future__ import annotations
 
 from enum import Enum
-from typing import Protocol
 
 from sms import grammar_lexicon as lex
+from sms.grammar_convention import ReplyConvention
 from sms.grammar_lexer import Tok, Token, is_separator
 
 
@@ -41,10 +41,6 @@ BEARING = frozenset({Role.DIGIT, Role.MULTI, Role.SCALE, Role.CODE, Role.BADCODE
                      Role.OPT_OUT_ALONE})
 
 LONG_NUMBER = 7  # digits
-
-
-class _Convention(Protocol):
-    code_re: object
 
 
 def _after(text: str, index: int, length: int = 1) -> str:
@@ -117,7 +113,7 @@ def _key_role(text: str, tokens: list[Token], roles: list[Role], k: int,
 
 
 def _number_role(text: str, tokens: list[Token], roles: list[Role], k: int,
-                 convention: _Convention, reason: bool) -> Role:
+                 convention: ReplyConvention, reason: bool) -> Role:
     tok = tokens[k]
     value = tok.text
     if tok.scale:
@@ -138,7 +134,7 @@ def _number_role(text: str, tokens: list[Token], roles: list[Role], k: int,
     return Role.DIGIT if len(value) == 1 else Role.MULTI
 
 
-def _latin_role(tok: Token, convention: _Convention) -> Role:
+def _latin_role(tok: Token, convention: ReplyConvention) -> Role:
     value = tok.text
     if convention.code_re.fullmatch(value):
         return Role.CODE
@@ -157,7 +153,7 @@ def _latin_role(tok: Token, convention: _Convention) -> Role:
     return Role.TEXT
 
 
-def assign_roles(text: str, tokens: list[Token], convention: _Convention,
+def assign_roles(text: str, tokens: list[Token], convention: ReplyConvention,
                  expecting_reason: bool) -> list[Role]:
     roles: list[Role] = []
     for k, tok in enumerate(tokens):
