@@ -145,3 +145,17 @@ async def test_robot_loop_is_cut_by_the_reply_limit(world):
 
 async def test_reply_with_nothing_pending(world):
     assert await world.reply("1") == "nothing_pending"
+
+
+async def test_evaluation_by_another_channel_cancels_the_reminder(world):
+    from ratings.grades import Grade
+    from ratings.model import Channel, Evaluation, Target, TargetKind
+
+    await world.reminders.schedule(completion(item="ITEM-1"))
+    accepted = await world.intake.accept(Evaluation(
+        Target(TargetKind.ITEM, "ITEM-1"), Channel.HOTLINE, Grade.SATISFIED,
+        datetime.now(timezone.utc)))
+    assert accepted.accepted
+    world.clock.advance(48 * 3600)
+    await world.dispatcher.dispatch_due()
+    assert world.texts() == [] and world.dispatcher.outcomes == {"rated": 1}
