@@ -41,7 +41,11 @@ class Context:
     """What the process built and hands to every extra component."""
 
     config: Any  # gateway.config.Config, with secrets filled in
-    redis: Any  # redis.asyncio.Redis shared by the process
+    # redis.asyncio.Redis shared by the process. It retries a command (up to 3
+    # times) when its connection breaks, so a command may run twice if Redis
+    # executed it and the reply was lost: use idempotent commands or scripts, or
+    # open a client of your own from redis_url.
+    redis: Any
     redis_url: str
     intake: Any  # gateway.metrics.MeteredIntake (ratings.intake.Intake API)
     store: Any  # ratings.store.CoreStore
