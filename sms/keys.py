@@ -22,6 +22,7 @@ from ratings.keys import TAG, phone_ref  # noqa: F401  (re-exported for the SMS 
 
 PREFIX = f"{TAG}:sms"
 DUE = f"{PREFIX}:due"
+DEFAULTS = f"{PREFIX}:default"  # zset: reminder id -> when 7 days without rating end (policy)
 OPTOUT = f"{PREFIX}:optout"
 
 # A record outlives its due time by the reply window, so a late reply with its

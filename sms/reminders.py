@@ -73,12 +73,14 @@ class Reminder:
 
 class Reminders:
     def __init__(self, redis: Redis, phone_secret: bytes, *, delay_s: float = 24 * 3600,
-                 lease_s: float = 300, clock: Callable[[], float] = time.time):
+                 lease_s: float = 300, clock: Callable[[], float] = time.time,
+                 default_after_s: float | None = None):
         self.redis = redis
         self.secret = phone_secret
         self.delay_s = delay_s
         self.lease_s = lease_s
         self.clock = clock
+        self.default_after_s = default_after_s  # sms.default_policy, off when None
         self._schedule = redis.register_script((LUA_DIR / "schedule.lua").read_text())
         self._claim = redis.register_script((LUA_DIR / "claim.lua").read_text())
 
@@ -91,13 +93,16 @@ class Reminders:
             for completion in completions:
                 await self._schedule_in(pipe, completion)
             replies = await pipe.execute()
+        if self.default_after_s is not None:  # drop the ZADD replies
+            replies = [r for r in replies if isinstance(r, list)]
         return [Scheduled(c.reminder_id, code.decode(), float(due_at), bool(created))
                 for c, (created, code, due_at) in zip(completions, replies, strict=True)]
 
     async def _schedule_in(self, pipe, completion: Completion) -> None:
         rid = completion.reminder_id
         due = int(completion.completed_at.timestamp() + self.delay_s)
-        ttl = int(max(due - self.clock(), 0) + keys.REPLY_WINDOW_S)
+        horizon = max(due, completion.completed_at.timestamp() + (self.default_after_s or 0))
+        ttl = int(max(horizon - self.clock(), 0) + keys.REPLY_WINDOW_S)
         ref = keys.phone_ref(self.secret, completion.phone)
         fields = [PHONE, completion.phone, TARGET, completion.target_id,
                   NAME, completion.service_name, SERVICE, completion.service_code,
@@ -106,6 +111,9 @@ class Reminders:
             fields += [ITEMS, "\x1f".join(completion.items)]
         await self._schedule(keys=[keys.reminder(rid), keys.DUE, keys.codes(ref)],
                              args=[rid, due, ttl, *fields], client=pipe)
+        if self.default_after_s is not None:
+            default_at = int(completion.completed_at.timestamp() + self.default_after_s)
+            pipe.zadd(keys.DEFAULTS, {rid: default_at}, nx=True)
 
     async def get(self, rid: str) -> Reminder | None:
         raw = await self.redis.hgetall(keys.reminder(rid))
