@@ -182,7 +182,11 @@ class Gateway:
             await runner.setup()
             site = web.TCPSite(runner, self.config.http_host, self.config.http_port,
                                reuse_address=True)
-            await site.start()
+            try:
+                await site.start()
+            except BaseException:  # e.g. the port is taken: release the app
+                await runner.cleanup()
+                raise
             self.http_port = _bound_port(runner)
 
         await self.components.start(Hook("http", start, runner.cleanup))
