@@ -215,3 +215,20 @@ def test_config_error_exits_2_and_names_the_setting(tmp_path, env, setting):
     assert result.returncode == 2
     assert f"setting {setting}" in result.stderr
     assert not gw.data_dir.exists()  # nothing started, nothing written
+
+
+def test_port_taken_exits_1_and_leaves_no_redis(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        gw = GatewayProcess(tmp_path, {"HCP_HTTP_PORT": str(taken.getsockname()[1])})
+        result = subprocess.run([str(HCP), "serve"], cwd=tmp_path, env=gw.env(),
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    events = [json.loads(line)["event"] for line in result.stderr.splitlines()]
+    assert "component.start_failed" in events and "gateway.failed" in events
+    assert events.index("component.stopped") < events.index("gateway.failed")
+    assert gw.redis_pid() is None  # the private Redis was started, then stopped again
+    assert (gw.data_dir / "redis" / "appendonlydir").exists()
