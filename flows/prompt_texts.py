@@ -43,7 +43,8 @@ def _fields(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
-def _fixed_values(flow: Flow, node) -> dict[str, str]:
+def fixed_values(flow: Flow, node) -> dict[str, str]:
+    """Values every session has at this node: grade keys, repeat key, signature."""
     values = {"signature": flow.definition.get("signature", ""),
               "repeat_key": flow.setting(node, "repeat_key") or ""}
     for grade in Grade:
@@ -72,7 +73,7 @@ def spoken_texts(flow: Flow) -> Iterator[SpokenText]:
         return
     seen = set()
     for node in flow.nodes.values():
-        fixed = _fixed_values(flow, node)
+        fixed = fixed_values(flow, node)
         for field in SPOKEN_FIELDS:
             # The engine picks the prompt in the session's language, falling back to
             # the default one; walking the session languages reproduces that choice.

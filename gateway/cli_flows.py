@@ -47,7 +47,8 @@ def register(subparsers) -> None:
 
     render = sub.add_parser("render", help="draw a flow as Mermaid or Graphviz DOT")
     render.add_argument("flow")
-    render.add_argument("--format", choices=sorted(RENDERERS), default="mermaid")
+    render.add_argument("--format", choices=sorted(RENDERERS), default="mermaid",
+                        help="svg needs Graphviz dot")
     render.set_defaults(func=cmd_render)
 
     changes = sub.add_parser("diff", help="what changed between two versions of a flow")
