@@ -131,7 +131,8 @@ async def post_evaluation(request: web.Request) -> web.Response:
     if not result.accepted:
         reason = str(getattr(result, "reason", None) or "refused")
         message = getattr(result, "message", None) or "already evaluated"
-        return error_response(409, "already_evaluated", message, reason=reason,
+        # error = the intake's reason (already_evaluated, follow_up_window_closed …)
+        return error_response(409, reason, message, reason=reason,
                               id=getattr(result, "evaluation_id", None))
     ev_id = result.evaluation_id
     log.info("api.accepted", extra={"evaluation_id": ev_id, "channel": ev.channel.value})

@@ -36,6 +36,21 @@ async def test_post_accepts_then_refuses_duplicate(api, aredis):
     assert await aredis.xlen(keys.OUTBOX) == 1
 
 
+async def test_follow_up_once(api):
+    first = await (await api.post("/v1/evaluations", json=ev_body("F-1"), headers=AUTH)).json()
+    follow = ev_body("F-1", assess_number=2, grade="dissatisfied", comment="后来又出问题")
+    resp = await api.post("/v1/evaluations", json=follow, headers=AUTH)
+    assert resp.status == 201
+    assert (await resp.json())["id"] != first["id"]
+    resp = await api.post("/v1/evaluations", json=follow, headers=AUTH)
+    assert resp.status == 409
+    refusal = await resp.json()
+    assert refusal["error"] == refusal["reason"] == "follow_up_already_given"
+    resp = await api.post("/v1/evaluations", json=ev_body("F-2", assess_number=2),
+                          headers=AUTH)
+    assert (await resp.json())["error"] == "no_first_evaluation"
+
+
 async def test_get_status_hides_the_phone(api):
     created = await (await api.post("/v1/evaluations", json=ev_body(), headers=AUTH)).json()
     resp = await api.get(f"/v1/evaluations/{created['id']}", headers=AUTH)

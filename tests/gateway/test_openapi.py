@@ -49,6 +49,9 @@ def test_version_and_routes_match_the_app():
 
 
 def test_enums_and_fields_match_the_domain():
+    from ratings.intake import MESSAGES
+
+    assert set(SCHEMAS["RefusalReason"]["enum"]) == {r for r in MESSAGES if r}
     assert SCHEMAS["Grade"]["enum"] == [g.id for g in Grade]
     assert SCHEMAS["Target"]["properties"]["kind"]["enum"] == [k.value for k in TargetKind]
     request = SCHEMAS["EvaluationRequest"]["properties"]
