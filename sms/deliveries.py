@@ -23,16 +23,20 @@ class Deliveries:
         self.carrier = carrier
 
     async def record(self, mid: str, rid: str, result: SubmitResult, sent_at: float) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            self.record_in(pipe, mid, rid, result, sent_at)
+            await pipe.execute()
+
+    def record_in(self, pipe, mid: str, rid: str, result: SubmitResult, sent_at: float) -> None:
+        """Queue the writes of ``record`` on a caller's pipeline."""
         mapping = {"rid": rid, "carrier": self.carrier, "sent_at": f"{sent_at:.3f}",
                    "segments": str(result.segments)}
         for cid in result.all_ids():
             mapping[f"s:{cid}"] = SENT
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.message(mid), mapping=mapping)
-            pipe.expire(keys.message(mid), keys.MESSAGE_TTL_S)
-            for cid in result.all_ids():
-                pipe.set(keys.carrier_id(self.carrier, cid), mid, ex=keys.CARRIER_ID_TTL_S)
-            await pipe.execute()
+        pipe.hset(keys.message(mid), mapping=mapping)
+        pipe.expire(keys.message(mid), keys.MESSAGE_TTL_S)
+        for cid in result.all_ids():
+            pipe.set(keys.carrier_id(self.carrier, cid), mid, ex=keys.CARRIER_ID_TTL_S)
 
     async def on_receipt(self, receipt: DeliveryReceipt) -> str | None:
         """Apply a receipt; returns the message id it matched, or None if unknown."""

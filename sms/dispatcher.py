@@ -98,17 +98,21 @@ class Dispatcher:
         if await self._evaluated(reminder):
             await self.reminders.finish(rid, SKIPPED_RATED)
             return SKIPPED_RATED
-        if await self.optouts.is_opted_out(reminder.phone):
-            await self.reminders.finish(rid, SKIPPED_OPTOUT)
-            return SKIPPED_OPTOUT
         quiet = self.policy.quiet_hours
         now = self.now
         if not quiet.allows(now):
+            if await self.optouts.is_opted_out(reminder.phone):
+                await self.reminders.finish(rid, SKIPPED_OPTOUT)
+                return SKIPPED_OPTOUT
             await self.reminders.defer(rid, quiet.next_allowed(now))
             return "quiet"
-        cap_key = keys.daily(keys.phone_ref(self.reminders.secret, reminder.phone),
-                             quiet.day(now))
-        if not await self._take_cap(cap_key):
+        ref = keys.phone_ref(self.reminders.secret, reminder.phone)
+        cap_key = keys.daily(ref, quiet.day(now))
+        opted_out, within_cap = await self._optout_and_cap(ref, cap_key)
+        if opted_out:
+            await self.reminders.finish(rid, SKIPPED_OPTOUT)
+            return SKIPPED_OPTOUT
+        if not within_cap:
             await self.reminders.defer(rid, quiet.next_day_opening(now))
             return "capped"
         return await self._send(reminder, cap_key)
@@ -123,15 +127,18 @@ class Dispatcher:
             return True
         return False
 
-    async def _take_cap(self, cap_key: str) -> bool:
+    async def _optout_and_cap(self, ref: str, cap_key: str) -> tuple[bool, bool]:
+        """(opted out?, within the daily cap?) in one round trip; the cap is taken
+        only when the answer is "send" (given back otherwise)."""
         async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sismember(keys.OPTOUT, ref)
             pipe.incr(cap_key)
             pipe.expire(cap_key, keys.DAILY_TTL_S)
-            used, _ = await pipe.execute()
-        if used > self.policy.daily_cap:
+            opted_out, used, _ = await pipe.execute()
+        within = used <= self.policy.daily_cap
+        if opted_out or not within:
             await self.redis.decr(cap_key)
-            return False
-        return True
+        return bool(opted_out), within
 
     async def _send(self, reminder: Reminder, cap_key: str) -> str:
         mid = message_id(reminder.id)
@@ -157,8 +164,10 @@ class Dispatcher:
             log.warning("reminder %s: carrier refused it for good: %s", reminder.id, exc)
             await self.reminders.finish(reminder.id, FAILED)
             return FAILED
-        await self.deliveries.record(mid, reminder.id, result, self.now)
-        await self.reminders.finish(reminder.id, SENT, mid)
+        async with self.redis.pipeline(transaction=True) as pipe:  # one round trip
+            self.deliveries.record_in(pipe, mid, reminder.id, result, self.now)
+            self.reminders.finish_in(pipe, reminder.id, SENT, mid)
+            await pipe.execute()
         return SENT
 
     def backoff(self, attempts: int, retry_after: float | None = None) -> float:

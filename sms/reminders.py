@@ -151,11 +151,14 @@ class Reminders:
 
     async def finish(self, rid: str, state: str, message_id: str | None = None) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(keys.DUE, rid)
-            pipe.hset(keys.reminder(rid), STATE, state)
-            if message_id:
-                pipe.hset(keys.reminder(rid), MESSAGE, message_id)
+            self.finish_in(pipe, rid, state, message_id)
             await pipe.execute()
+
+    def finish_in(self, pipe, rid: str, state: str, message_id: str | None = None) -> None:
+        """Queue the writes of ``finish`` on a caller's pipeline."""
+        pipe.zrem(keys.DUE, rid)
+        pipe.hset(keys.reminder(rid), mapping={STATE: state, **({MESSAGE: message_id}
+                                                               if message_id else {})})
 
     async def cancel(self, rid: str) -> bool:
         """An evaluation arrived first: no reminder. True if one was pending."""

@@ -217,8 +217,11 @@ async def main():
         seconds, failures, accepted, schedule_rate = await dispatcher(smsc, n)
         drate = report("dispatcher", n, seconds, failures, accepted)
         print(f"reminders scheduled {schedule_rate:.0f}/s (one completion per call)")
+        print(f"dispatcher segments {accepted / seconds:.0f}/s "
+              f"({accepted / n:.0f} per reminder text)")
         print(f"ratio adapter/bare-window {rate / base:.2f}; "
-              f"dispatcher/bare-window {drate / base:.2f}")
+              f"dispatcher/bare-window {drate / base:.2f} reminders, "
+              f"{accepted / seconds / base:.2f} segments")
         if not args.skip_aiosmpplib:
             report("aiosmpplib", n, *await aiosmpplib_burst(smsc, n, 60))
     finally:
