@@ -124,7 +124,9 @@ def run_sipp(scenario: Path, port: int, workdir: Path, ticket: str = "", agent: 
 class WorkerProcess:
     """``hcp ivr worker`` as a child process on free ports."""
 
-    def __init__(self, redis_url: str, data_dir: Path, extra_args: list[str] = ()):
+    def __init__(self, redis_url: str, data_dir: Path, extra_args: list[str] = (),
+                 env: dict | None = None):
+        self.extra_env = env or {}
         self.sip_port = free_udp_port()
         self.rtp_port = free_rtp_base(40)
         self.log_path = data_dir / f"worker-{self.sip_port}.log"
@@ -135,7 +137,7 @@ class WorkerProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 20) -> WorkerProcess:
-        env = dict(os.environ, PYTHONPATH=str(REPO))
+        env = dict(os.environ, PYTHONPATH=str(REPO), **self.extra_env)
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(self.args, cwd=REPO, stdout=self._log,
                                      stderr=subprocess.STDOUT, env=env)
