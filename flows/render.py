@@ -46,7 +46,8 @@ def _width(text: str) -> int:
 
 # Atoms a line may not break inside: a {placeholder}, a Latin word or number with its
 # trailing punctuation, one CJK character with any closing punctuation after it.
-_CLOSE = "[。，、；：！？）」』”’…]*"
+_CLOSING = "。，、；：！？）」』”’…"
+_CLOSE = f"[{_CLOSING}]*"
 _ATOM = re.compile(r"\{[^}]*\}" + _CLOSE + r"|[A-Za-z0-9_.,;:!?'()#/+-]+" + _CLOSE
                    + r"|\s+|." + _CLOSE)
 
@@ -59,7 +60,7 @@ def wrap(text: str, width: int = LINE_WIDTH, lines: int = PROMPT_LINES,
     atoms = atoms if atoms is not None else _ATOM.findall(" ".join(text.split()))
     out, line = [], ""
     for atom in atoms:
-        if line and _width(line + atom.rstrip()) > width:
+        if line and atom[0] not in _CLOSING and _width(line + atom.rstrip()) > width:
             out.append(line.rstrip(" ·"))
             line = ""
             if len(out) == lines:
