@@ -2,8 +2,14 @@
 
 A component around ``adapters.redis_server.RedisServer`` (AOF in the data dir,
 so the outbox and dedupe keys survive a restart). Its pid goes into
-``<dir>/redis.pid``: if the gateway died by SIGKILL its Redis child keeps
-running, and the next start must stop that one before a second server opens
+``<dir>/redis.pid``.
+
+If the gateway dies by SIGKILL, Linux sends its Redis child SIGTERM
+(PR_SET_PDEATHSIG; Redis then flushes its AOF and exits). The death signal is
+tied to the *thread* that started the child, so the server is started from the
+event loop's own thread, which lives as long as the process. Should a Redis
+still be running on this data dir anyway (another OS, a stuck shutdown), the
+next start finds it by its pid file and stops it before a second server opens
 the same AOF files.
 
 The server runs in a session of its own: Ctrl-C in a terminal (SIGINT to the
@@ -14,6 +20,7 @@ the submitter while Redis is still up, and only then stops Redis.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import signal
@@ -26,6 +33,7 @@ from adapters.redis_server import RedisServer, redis_server_binary
 log = logging.getLogger(__name__)
 
 PID_FILE = "redis.pid"
+PR_SET_PDEATHSIG = 1
 
 
 def _is_redis(pid: int) -> bool:
@@ -57,6 +65,15 @@ def stop_stale(folder: Path, timeout: float = 10.0) -> int | None:
     return pid
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the starting thread dies (Linux only)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: the pid file check on the next start still applies
+
+
 class DetachedRedisServer(RedisServer):
     """``RedisServer`` started in a session of its own (same command line)."""
 
@@ -69,7 +86,8 @@ class DetachedRedisServer(RedisServer):
             "--logfile", str(self.data_dir / "redis.log"),
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+                                     stderr=subprocess.DEVNULL, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -108,7 +126,9 @@ class PrivateRedis:
         (self.folder / PID_FILE).unlink(missing_ok=True)
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._start)
+        # On this (the main) thread, not to_thread: see PR_SET_PDEATHSIG above.
+        # Blocks the loop for the ~50 ms redis-server takes to start, at startup only.
+        self._start()
         log.info("redis.private_started", extra={"port": self.server.port, "pid": self.pid})
 
     async def stop(self) -> None:
