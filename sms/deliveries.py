@@ -5,9 +5,14 @@ and one field per segment id (``s:<carrier id>``) holding that segment's state.
 Each carrier id also points back to the message (``carrier_id``), so a receipt
 that carries only the carrier's id finds its message. The message's state is
 derived: delivered when every segment is, failed/expired as soon as one is.
+A receipt may beat the record (fast SMSCs): it is then parked under
+``early_receipt`` and the record script applies it. Both steps are Lua, so no
+interleaving loses a receipt.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from redis.asyncio import Redis
 
@@ -15,37 +20,41 @@ from sms import keys
 from sms.carrier import DeliveryReceipt, DeliveryState, SubmitResult
 
 SENT = "sent"  # accepted by the carrier, no receipt yet
+LUA_DIR = Path(__file__).with_name("lua")
 
 
 class Deliveries:
     def __init__(self, redis: Redis, carrier: str):
         self.redis = redis
         self.carrier = carrier
+        self._record = redis.register_script((LUA_DIR / "record_message.lua").read_text())
+        self._receipt = redis.register_script((LUA_DIR / "receipt.lua").read_text())
 
     async def record(self, mid: str, rid: str, result: SubmitResult, sent_at: float) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            self.record_in(pipe, mid, rid, result, sent_at)
+            await self.record_in(pipe, mid, rid, result, sent_at)
             await pipe.execute()
 
-    def record_in(self, pipe, mid: str, rid: str, result: SubmitResult, sent_at: float) -> None:
-        """Queue the writes of ``record`` on a caller's pipeline."""
-        mapping = {"rid": rid, "carrier": self.carrier, "sent_at": f"{sent_at:.3f}",
-                   "segments": str(result.segments)}
-        for cid in result.all_ids():
-            mapping[f"s:{cid}"] = SENT
-        pipe.hset(keys.message(mid), mapping=mapping)
-        pipe.expire(keys.message(mid), keys.MESSAGE_TTL_S)
-        for cid in result.all_ids():
-            pipe.set(keys.carrier_id(self.carrier, cid), mid, ex=keys.CARRIER_ID_TTL_S)
+    async def record_in(self, pipe, mid: str, rid: str, result: SubmitResult,
+                        sent_at: float) -> None:
+        """Queue ``record`` on a caller's pipeline (one script call)."""
+        ids = result.all_ids()
+        script_keys = [keys.message(mid)]
+        script_keys += [keys.carrier_id(self.carrier, cid) for cid in ids]
+        script_keys += [keys.early_receipt(self.carrier, cid) for cid in ids]
+        await self._record(keys=script_keys, client=pipe, args=[
+            mid, keys.MESSAGE_TTL_S, keys.CARRIER_ID_TTL_S, len(ids), rid, self.carrier,
+            f"{sent_at:.3f}", *ids])
 
     async def on_receipt(self, receipt: DeliveryReceipt) -> str | None:
-        """Apply a receipt; returns the message id it matched, or None if unknown."""
-        raw = await self.redis.get(keys.carrier_id(self.carrier, receipt.carrier_id))
-        if raw is None:
-            return None
-        mid = raw.decode()
-        await self.redis.hset(keys.message(mid), f"s:{receipt.carrier_id}", receipt.state.value)
-        return mid
+        """Apply a receipt; the message id it matched, or None if parked (message not
+        recorded yet: the record applies it when it comes)."""
+        mid = await self._receipt(
+            keys=[keys.carrier_id(self.carrier, receipt.carrier_id),
+                  keys.early_receipt(self.carrier, receipt.carrier_id)],
+            args=[receipt.carrier_id, receipt.state.value, keys.EARLY_RECEIPT_TTL_S,
+                  keys.message("")])
+        return mid.decode() if mid else None
 
     async def status(self, mid: str) -> dict | None:
         raw = await self.redis.hgetall(keys.message(mid))

@@ -165,7 +165,7 @@ class Dispatcher:
             await self.reminders.finish(reminder.id, FAILED)
             return FAILED
         async with self.redis.pipeline(transaction=True) as pipe:  # one round trip
-            self.deliveries.record_in(pipe, mid, reminder.id, result, self.now)
+            await self.deliveries.record_in(pipe, mid, reminder.id, result, self.now)
             self.reminders.finish_in(pipe, reminder.id, SENT, mid)
             await pipe.execute()
         return SENT

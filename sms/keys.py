@@ -12,6 +12,7 @@ reminder record, because the dispatcher must text it.
   daily(ref, day)     counter of reminders sent to one number on one local day
   message(mid)        hash: one sent MT: reminder id, carrier, per-segment receipt state
   carrier_id(c, cid)  string: carrier's message id -> our message id (receipt matching)
+  early_receipt(c, cid) string: a receipt that arrived before its message was recorded
   conversation(rid)   string: the flow session (JSON) while it waits for the next reply
   reply_limit(ref, h) counter of automatic answers to one number in one hour
 """
@@ -31,6 +32,7 @@ REPLY_WINDOW_S = 15 * 24 * 3600
 DAILY_TTL_S = 2 * 24 * 3600
 MESSAGE_TTL_S = 30 * 24 * 3600
 CARRIER_ID_TTL_S = 7 * 24 * 3600
+EARLY_RECEIPT_TTL_S = 24 * 3600
 
 
 def reminder(rid: str) -> str:
@@ -59,3 +61,7 @@ def conversation(rid: str) -> str:
 
 def reply_limit(ref: str, hour: int) -> str:
     return f"{PREFIX}:ar:{ref}:{hour}"
+
+
+def early_receipt(carrier: str, cid: str) -> str:
+    return f"{PREFIX}:early:{carrier}:{cid}"
