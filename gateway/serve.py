@@ -15,8 +15,8 @@ closes (in-flight requests finish), extras stop, the submitter drains what it
 has in flight for up to ``shutdown.drain_timeout_s`` (whatever it does not
 finish stays pending in the outbox and is claimed on the next start), the store
 and the Redis client close, and the private redis-server flushes its AOF and
-exits. A private Redis left behind by a crashed gateway (kill -9) is found by
-its pid file and stopped before a new one starts on the same data.
+exits. A killed gateway (kill -9) takes its private Redis down with it
+(gateway.private_redis); the next start reuses the data.
 """
 
 from __future__ import annotations
