@@ -4,17 +4,19 @@ evidence (hypothesis-based fuzz)."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import string
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ratings.grades import Grade
 from sms.grammar import DigitScale, Intent, ReplyConvention, parse
-from sms.grammar_lexicon import GRADE_WORDS
+from sms.grammar_lexicon import GRADE_WORDS, POLARITY_WORDS
 from sms.grammar_normalise import fold
 
 
@@ -143,3 +145,50 @@ def test_two_different_digits_are_never_rated(a, b, joiner):
     got = parse(a + joiner + b)
     if a != b or joiner == "":
         assert got.grade is None and got.intent is Intent.AMBIGUOUS
+
+
+@functools.cache
+def _to_traditional(config: str):
+    return pytest.importorskip("opencc").OpenCC(config).convert
+
+
+@settings(max_examples=600, deadline=None)
+@given(row=st.sampled_from(replies.RATING_ROWS), config=st.sampled_from(["s2t", "s2hk", "s2tw"]))
+def test_traditional_characters_do_not_matter(row, config):
+    text = row[0]
+    traditional = _to_traditional(config)(text)
+    plain, got = parse(text), parse(traditional)
+    assert (got.intent, got.grade, got.code) == (plain.intent, plain.grade, plain.code), (
+        text, traditional)
+
+
+RATED = [row for row in replies.RATING_ROWS if row[1] == "rating"]
+STRONG_WORDS = {grade: word for word, grade in
+                (("非常满意", Grade.VERY_SATISFIED), ("满意", Grade.SATISFIED),
+                 ("基本满意", Grade.BASICALLY_SATISFIED), ("不满意", Grade.DISSATISFIED),
+                 ("非常不满意", Grade.VERY_DISSATISFIED))}
+
+
+@settings(max_examples=800, deadline=None)
+@given(row=st.sampled_from(RATED), other=st.sampled_from(list(Grade)),
+       sep=st.sampled_from(["，", " ", "。", "\n", "！"]), before=st.booleans())
+def test_a_second_different_grade_is_never_dropped(row, other, sep, before):
+    text = row[0]
+    first = Grade.from_id(row[2])
+    assume(other is not first)
+    assume(not any(word in fold(text).text for word in POLARITY_WORDS))  # 好评 defers
+    word = STRONG_WORDS[other]
+    varied = word + sep + text if before else text + sep + word
+    got = parse(varied)
+    assert got.grade is None and got.intent is Intent.AMBIGUOUS, (varied, got)
+
+
+@settings(max_examples=600, deadline=None)
+@given(row=st.sampled_from([r for r in RATED if r[3] is None]),
+       code=st.from_regex(r"[A-Z][0-9]{1,3}", fullmatch=True),
+       sep=st.sampled_from([" ", "：", ":", "，", "\n"]), before=st.booleans())
+def test_adding_a_code_keeps_the_grade(row, code, sep, before):
+    text = row[0].strip()
+    varied = code + sep + text if before else text + sep + code
+    plain, got = parse(text), parse(varied)
+    assert (got.intent, got.grade, got.code) == (plain.intent, plain.grade, code), varied
