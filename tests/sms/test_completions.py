@@ -82,3 +82,47 @@ async def test_not_json(api):
         assert resp.status == 400 and (await resp.json())["field"] == "body"
     async with session.post("/v1/completions", json=[1]) as resp:
         assert resp.status == 422 and (await resp.json())["field"] == "body"
+
+
+async def test_reminder_status_route_masks_the_number_and_shows_delivery(aredis, clock, tmp_path):
+    import asyncio
+
+    from adapters.sms_file import FileCarrier
+    from sms.deliveries import Deliveries
+    from sms.dispatcher import Dispatcher
+    from sms.optout import OptOuts
+    from sms.status_api import add_sms_status_routes
+
+    from .conftest import RatedItems
+
+    reminders = Reminders(aredis, SECRET, clock=clock)
+    carrier = FileCarrier(tmp_path)
+    deliveries = Deliveries(aredis, carrier.name)
+    await carrier.start(lambda m: asyncio.sleep(0), deliveries.on_receipt)
+    app = web.Application()
+    add_completion_routes(app, reminders)
+    add_sms_status_routes(app, reminders, deliveries)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:
+            async with session.post("/v1/completions", json=BODY) as resp:
+                rid = (await resp.json())["reminder_id"]
+            async with session.get(f"/v1/sms/reminders/{rid}") as resp:
+                pending = await resp.json()
+            assert pending["state"] == "pending" and pending["phone"] == "138****8000"
+            assert pending["message"] is None and "13800138000" not in str(pending)
+            clock.advance(48 * 3600)
+            await Dispatcher(reminders, carrier, RatedItems(), OptOuts(aredis, SECRET),
+                             deliveries).dispatch_due()
+            await asyncio.sleep(0.05)
+            async with session.get(f"/v1/sms/reminders/{rid}") as resp:
+                sent = await resp.json()
+            assert sent["state"] == "sent" and sent["message"]["state"] == "delivered"
+            async with session.get("/v1/sms/reminders/i:nope") as resp:
+                assert resp.status == 404
+    finally:
+        await carrier.stop()
+        await runner.cleanup()

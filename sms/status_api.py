@@ -1,0 +1,41 @@
+"""Read-only SMS status for the console and callers: a reminder and its message.
+
+``GET /v1/sms/reminders/{reminder_id}`` answers the reminder's state (pending,
+sent, rated, optout, failed), due time, attempts, reply code, the number masked
+(138****8000, seed art. 4) and, once sent, the message's delivery state per
+segment (sent / delivered / failed / expired). The lead wires
+``add_sms_status_routes(app, reminders, deliveries)`` into the gateway app
+behind its authentication.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ratings.model import mask_phone
+from sms import keys
+from sms.deliveries import Deliveries
+from sms.reminders import MESSAGE, Reminders
+
+
+async def reminder_status(reminders: Reminders, deliveries: Deliveries, rid: str) -> dict | None:
+    reminder = await reminders.get(rid)
+    if reminder is None:
+        return None
+    mid = await reminders.redis.hget(keys.reminder(rid), MESSAGE)
+    return {"reminder_id": rid, "state": reminder.state, "target_id": reminder.target_id,
+            "items": list(reminder.items) or [reminder.target_id], "code": reminder.code,
+            "due_at": reminder.due_at, "attempts": reminder.attempts,
+            "phone": mask_phone(reminder.phone),
+            "message": await deliveries.status(mid.decode()) if mid else None}
+
+
+def add_sms_status_routes(app: web.Application, reminders: Reminders,
+                          deliveries: Deliveries) -> None:
+    async def get_reminder(request: web.Request) -> web.Response:
+        status = await reminder_status(reminders, deliveries, request.match_info["rid"])
+        if status is None:
+            return web.json_response({"error": "no such reminder"}, status=404)
+        return web.json_response(status)
+
+    app.router.add_get("/v1/sms/reminders/{rid}", get_reminder)
