@@ -210,7 +210,7 @@ async def main(argv: list[str] | None = None) -> int:
             "Reading: both sides are bound by the Python client on a 2-core machine shared "
             "with other work, so absolute rates move from run to run (about 1.7k-5.5k ev/s "
             "seen for the intake); the ratio is taken within one run. "
-            "building a six-command redis-py pipeline costs the client more than one EVALSHA, "
+            "Building a six-command redis-py pipeline costs the client more than one EVALSHA, "
             "so the intake outruns its baseline. On the server the script costs a little more "
             "CPU per evaluation (redis cpu/ev) for checking the rules and writing atomically. "
             "The baseline writes status and outbox even for duplicates (it cannot decide in "
