@@ -1,7 +1,8 @@
 """``hcp serve``: load and validate the config, set up JSON logs, run the gateway.
 
 Exit codes: 0 after a graceful stop, 2 for a configuration error (the message
-names the setting), 1 if a part failed to start.
+names the setting), 1 if a part failed to start or died while running (a
+supervisor — systemd, Docker's restart policy — should then restart it).
 """
 
 from __future__ import annotations
@@ -47,8 +48,12 @@ def serve(args) -> int:
     from gateway.serve import Gateway
 
     try:
-        asyncio.run(Gateway(config).run())
+        gateway = Gateway(config)
+        asyncio.run(gateway.run())
     except Exception:
         log.exception("gateway.failed")
+        return EXIT_FAILED
+    if gateway.failure is not None:
+        log.error("gateway.failed", extra={"error": type(gateway.failure).__name__})
         return EXIT_FAILED
     return 0

@@ -109,6 +109,7 @@ class Gateway:
         self.intake = None
         self.submitter = None
         self.http_port: int | None = None
+        self.failure: BaseException | None = None
         self._stopping = asyncio.Event()
 
     # -- parts -------------------------------------------------------------
@@ -165,7 +166,8 @@ class Gateway:
         self.intake = MeteredIntake(intake, self.metrics)
 
     async def _start_submitter(self) -> None:
-        component = SubmitterComponent(self.redis, self.store, self.config, self.metrics)
+        component = SubmitterComponent(self.redis, self.store, self.config, self.metrics,
+                                       on_crash=self.fail)
         await self.components.start(component)
         self.submitter = component.submitter
 
@@ -229,6 +231,11 @@ class Gateway:
 
     def request_stop(self) -> None:
         self._stopping.set()
+
+    def fail(self, error: BaseException) -> None:
+        """A part died on its own: stop everything, and exit non-zero (see cli_serve)."""
+        self.failure = error
+        self.request_stop()
 
     async def run(self) -> None:
         """Start, serve until SIGTERM/SIGINT, stop gracefully."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import aiohttp.web
 
@@ -79,3 +81,17 @@ async def test_redis_gone_means_not_ready_and_503(tmp_path):
     finally:
         await gw.stop()
         server.stop()
+
+
+async def test_a_crashed_submitter_stops_the_process(tmp_path, redis_url, monkeypatch):
+    from ratings.submitter import Submitter
+
+    async def crash(self):
+        await asyncio.sleep(0.1)
+        raise RuntimeError("store adapter bug")
+
+    monkeypatch.setattr(Submitter, "run", crash)
+    gw = Gateway(config_for(tmp_path, redis_url))
+    await asyncio.wait_for(gw.run(), timeout=30)  # returns on its own: no signal sent
+    assert isinstance(gw.failure, RuntimeError)
+    assert gw.components.names == []  # everything stopped
