@@ -54,6 +54,9 @@ class Context:
     # routes or a sub-app (``http_app.add_subapp("/console/", app)``) while it is
     # built, i.e. in the factory or in start(). Bearer auth covers /v1 only.
     http_app: Any = None
+    # Call with the exception if a background task of the component dies on its
+    # own: the process stops gracefully and exits 1, for a supervisor to restart.
+    fail: Callable[[BaseException], None] | None = None
 
 
 ComponentFactory = Callable[[Context], Component]
