@@ -5,10 +5,14 @@ matched by their stable ids, so a renamed node shows as removed + added."""
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any
 
 from flows.model import Flow
+from flows.nodetypes import node_exits
+
+CONTEXT = 8  # characters kept either side of a change in a marked text
 
 HEADER_FIELDS = ("name", "type", "languages", "default_language", "start", "signature",
                  "defaults", "grade_labels")
@@ -71,12 +75,62 @@ def _field_changes(name: str, old: Any, new: Any) -> list[str]:
                     lines.append(f"{name} ({lang}) removed (was {va[lang]!r})")
                 else:
                     lines.append(f"{name} ({lang}): {va[lang]!r} → {vb[lang]!r}")
+                    lines.append(f"  ~ {marked(va[lang], vb[lang])}")
+                    lines += _stale_audio(name, lang, old, new)
         return lines
     if old is None:
         return [f"{name} added: {_show(new)}"]
     if new is None:
         return [f"{name} removed (was {_show(old)})"]
     return [f"{name}: {_show(old)} → {_show(new)}"]
+
+
+def marked(old: str, new: str, context: int = CONTEXT) -> str:
+    """``new`` with the changes from ``old`` marked ``[-removed-]{+added+}``; long
+    unchanged stretches shortened to "…" so a one-word change in a long prompt shows."""
+    out = []
+    ops = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
+    if len(ops) == 1 and ops[0][0] == "equal":
+        return new
+    for i, (tag, a1, a2, b1, b2) in enumerate(ops):
+        if tag == "equal":
+            same = old[a1:a2]
+            head = same[:context] if i > 0 else ""
+            tail = same[-context:] if i < len(ops) - 1 else ""
+            out.append(same if len(same) <= len(head) + len(tail) + 1
+                       else head + "…" + tail)
+            continue
+        if a2 > a1:
+            out.append(f"[-{old[a1:a2]}-]")
+        if b2 > b1:
+            out.append(f"{{+{new[b1:b2]}+}}")
+    return "".join(out)
+
+
+def _stale_audio(name: str, lang: str, old, new) -> list[str]:
+    """A changed text whose recorded file stayed the same: the recording is now wrong."""
+    a, b = (v.get(lang) if isinstance(v, dict) else None for v in (old, new))
+    audio = b.get("audio") if isinstance(b, dict) else None
+    if audio and isinstance(a, dict) and a.get("audio") == audio:
+        return [f"  ! {name} ({lang}): recorded {audio} still says the old text: re-record it"]
+    return []
+
+
+def _node_summary(flow: Flow, node) -> list[str]:
+    """What an added node says and where it leads (a reviewer has no old text to compare)."""
+    lines = []
+    for field in ("prompt", "text", "no_input_prompt", "invalid_prompt", "invalid_text"):
+        found = flow.prompt_variants(node, field)
+        if found is None:
+            continue
+        shared = "" if found[0].startswith(f"{node['id']}.") else f" (shared {found[0]})"
+        for lang, variant in found[1].items():
+            text = variant if isinstance(variant, str) else variant["text"]
+            lines.append(f"{field} ({lang}){shared}: {text!r}")
+    exits = ", ".join(f"{label} → {target}" for label, target in node_exits(node))
+    if exits:
+        lines.append(f"exits: {exits}")
+    return lines
 
 
 def diff(old: Flow, new: Flow) -> list[str]:
@@ -93,11 +147,21 @@ def diff(old: Flow, new: Flow) -> list[str]:
         if lines:
             out.append(f"  shared prompt {name}:")
             out += [f"    {line}" for line in lines]
-    for node_id in [n for n in old.nodes if n not in new.nodes]:
-        out.append(f"  node {node_id} removed ({old.nodes[node_id]['type']})")
+    removed = [n for n in old.nodes if n not in new.nodes]
+    added = [n for n in new.nodes if n not in old.nodes]
+    changed = [n for n in new.nodes if n in old.nodes and old.nodes[n] != new.nodes[n]]
+    out.insert(1, f"  {len(changed)} node(s) changed, {len(added)} added, "
+                  f"{len(removed)} removed")
+    for node_id in removed:
+        out.append(f"  node {node_id} removed ({old.nodes[node_id]['type']}; statistics "
+                   "of its id stop here)")
     for node_id, node in new.nodes.items():
         if node_id not in old.nodes:
             out.append(f"  node {node_id} added ({node['type']})")
+            out += [f"    {line}" for line in _node_summary(new, node)]
+            if not any(t == node_id for n in new.nodes.values() for _, t in node_exits(n)) \
+                    and node_id != new.start_node:
+                out.append("    ! no node leads here yet")
             continue
         before = old.nodes[node_id]
         lines = []
