@@ -48,6 +48,9 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return web.json_response(body, status=status)
 
 
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
 def _route_name(request: web.Request) -> str:
     info = request.match_info
     resource = info.route.resource if info.http_exception is None else None
@@ -67,7 +70,8 @@ async def metrics_middleware(request: web.Request, handler):
         status = exc.status
         raise
     finally:
-        route, method = _route_name(request), request.method
+        route = _route_name(request)
+        method = request.method if request.method in _METHODS else "other"  # bounded labels
         metrics.http_latency.labels(route=route, method=method).observe(
             time.perf_counter() - started)
         metrics.http_requests.labels(route=route, method=method, status=str(status)).inc()
@@ -83,6 +87,9 @@ async def json_errors_middleware(request: web.Request, handler):
             raise
         codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
         return error_response(exc.status, codes.get(exc.status, "http_error"), exc.reason)
+    except Exception:
+        log.exception("http.internal_error", extra={"path": request.path})
+        return error_response(500, "internal", "internal error; it has been logged")
 
 
 @web.middleware

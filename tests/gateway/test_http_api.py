@@ -164,3 +164,19 @@ async def test_metrics_count_intake_and_requests(api, aredis):
         in text
     assert "hcp_outbox_depth 2.0" in text  # two accepted, no submitter running
     assert "13812345678" not in text
+
+
+async def test_a_bug_is_a_json_500_and_logged(intake, metrics, caplog):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from gateway.http_api import make_app
+
+    async def broken_readiness():
+        raise KeyError("bug")
+
+    app = make_app(intake, metrics, ("t" * 20,), broken_readiness)
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get("/readyz")
+        assert resp.status == 500
+        assert (await resp.json())["error"] == "internal"
+    assert any(r.getMessage() == "http.internal_error" for r in caplog.records)
