@@ -51,6 +51,7 @@ import time
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import redis.exceptions
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
@@ -70,6 +71,7 @@ log = logging.getLogger(__name__)
 
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 DEAD_MAXLEN = 1_000_000  # approximate cap of the dead-letter stream
+SUBMITTED_LUA = (Path(__file__).parent / "lua" / "submitted.lua").read_text(encoding="utf-8")
 
 
 def default_consumer_name() -> str:
@@ -113,12 +115,22 @@ class Submitter:
         self._drain_timeout = 10.0
         self._claim_cursor = "0-0"
         self._redis_down_since: float | None = None
+        self._running = False
+        # read when this many slots are free: chunks, not one round trip per freed slot
+        self._low_water = max(1, self.concurrency // 16)
+        self._closing = 0  # in flight but done with the store, waiting for _committer
+        # finished evaluations waiting for the batched closing MULTI (see _committer)
+        self._to_commit: list[tuple[str, str, asyncio.Future]] = []
+        self._commit_wakeup = asyncio.Event()
+        self._submitted_script = redis.register_script(SUBMITTED_LUA)
 
     # -- lifecycle ---------------------------------------------------------
     async def run(self) -> None:
         """Drain the outbox until ``stop()``."""
         self._stopping.clear()
         self._stopped.clear()
+        self._running = True
+        committer = asyncio.create_task(self._committer())
         try:
             await self._until_redis(self._ensure_group)
             await self._until_redis(self._take_own_pending)
@@ -128,6 +140,9 @@ class Submitter:
             await self._drain(0)
             raise
         finally:
+            committer.cancel()
+            await asyncio.gather(committer, return_exceptions=True)
+            self._running = False
             self._stopped.set()
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -135,7 +150,7 @@ class Submitter:
         self._drain_timeout = timeout
         self._stopping.set()
         self._slot_freed.set()
-        if self._inflight or not self._stopped.is_set():
+        if self._running:
             await self._stopped.wait()
 
     @property
@@ -186,15 +201,14 @@ class Submitter:
     # -- the read loop -----------------------------------------------------
     async def _read_loop(self) -> None:
         next_beat = 0.0
-        low_water = max(1, self.concurrency // 4)
+        low_water = self._low_water
         while not self._stopping.is_set():
             if time.monotonic() >= next_beat:
-                free = self.concurrency - len(self._inflight)
+                free = self._free_slots()
                 await self._until_redis(self._keep_own_entries)
                 await self._until_redis(lambda n=free: self._claim_idle(n))
                 next_beat = time.monotonic() + self.claim_every
-            free = self.concurrency - len(self._inflight)
-            # read in chunks, not one entry per freed slot: fewer round trips
+            free = self._free_slots()
             if free < low_water and self._inflight:
                 self._slot_freed.clear()
                 try:
@@ -253,9 +267,23 @@ class Submitter:
         self._inflight[entry_id] = task
         task.add_done_callback(lambda _t, e=entry_id: self._done(e))
 
+    def _free_slots(self) -> int:
+        """Slots for new entries: ``concurrency`` counts evaluations talking to the store.
+
+        One that only waits for its closing script no longer holds a slot, but all
+        in-flight entries together stay below twice ``concurrency`` (bounded memory
+        if Redis is slow to close them).
+        """
+        talking = len(self._inflight) - self._closing
+        return min(self.concurrency - talking, 2 * self.concurrency - len(self._inflight))
+
+    def _wake_reader(self) -> None:
+        if self._free_slots() >= self._low_water or self._stopping.is_set():
+            self._slot_freed.set()  # only when a chunk can be read
+
     def _done(self, entry_id: str) -> None:
         task = self._inflight.pop(entry_id, None)
-        self._slot_freed.set()
+        self._wake_reader()
         if task is not None and not task.cancelled() and task.exception() is not None:
             log.error("submitter %s: entry %s failed: %r", self.consumer, entry_id,
                       task.exception())
@@ -277,8 +305,14 @@ class Submitter:
         async def attempt_all() -> None:
             nonlocal pending, attempts
             attempts += 1
-            results = await asyncio.gather(*(self._submit(r) for r in pending),
-                                           return_exceptions=True)
+            if len(pending) == 1:  # the common case: no gather, no extra task
+                try:
+                    results = [await self._submit(pending[0])]
+                except (TransientStoreError, RejectedByStore) as exc:
+                    results = [exc]
+            else:
+                results = await asyncio.gather(*(self._submit(r) for r in pending),
+                                               return_exceptions=True)
             still, transient = [], None
             for record, result in zip(pending, results, strict=True):
                 if isinstance(result, StoreOutcome):
@@ -297,13 +331,18 @@ class Submitter:
                 raise transient
 
         try:
-            async for attempt in AsyncRetrying(
-                    retry=retry_if_exception_type(TransientStoreError),
-                    wait=wait_random_exponential(multiplier=self.retry_initial,
-                                                 max=self.retry_max_wait),
-                    stop=self._retry_stop, reraise=True):
-                with attempt:
-                    await attempt_all()
+            try:
+                await attempt_all()  # first try outside tenacity: most records need one
+            except TransientStoreError:
+                if self._retry_stop_now(attempts):
+                    raise
+                async for attempt in AsyncRetrying(
+                        retry=retry_if_exception_type(TransientStoreError),
+                        wait=wait_random_exponential(multiplier=self.retry_initial,
+                                                     max=self.retry_max_wait),
+                        stop=lambda _state: self._retry_stop_now(attempts), reraise=True):
+                    with attempt:
+                        await attempt_all()
         except RejectedByStore as exc:
             await self._finish_dead(entry_id, ev_id, exc.reason, 1, status=exc.status)
             return
@@ -321,10 +360,10 @@ class Submitter:
         self.counts["duplicates" if outcome is StoreOutcome.DUPLICATE else "stored"] += 1
         return outcome
 
-    def _retry_stop(self, state) -> bool:
+    def _retry_stop_now(self, attempts: int) -> bool:
         if self._stopping.is_set():
             return True
-        return self.max_attempts is not None and state.attempt_number >= self.max_attempts
+        return self.max_attempts is not None and attempts >= self.max_attempts
 
     async def _note_failure(self, ev_id: str, error: str) -> None:
         """Best effort: attempts and last_error of a failed attempt (Redis may be down)."""
@@ -337,18 +376,40 @@ class Submitter:
             pass
 
     async def _finish_submitted(self, entry_id: str, ev_id: str) -> None:
-        async def commit():
-            pipe = self.redis.pipeline(transaction=True)
-            key = keys.evaluation(ev_id)
-            pipe.hset(key, mapping={"status": "submitted", "submitted_at": _now_iso()})
-            pipe.hincrby(key, "attempts", 1)  # the successful attempt
-            pipe.expire(key, keys.RECORD_TTL_S)
-            pipe.xack(keys.OUTBOX, keys.OUTBOX_GROUP, entry_id)
-            pipe.xdel(keys.OUTBOX, entry_id)
-            await pipe.execute()
-
-        await self._until_final(commit)
+        done = asyncio.get_running_loop().create_future()
+        self._to_commit.append((entry_id, ev_id, done))
+        self._commit_wakeup.set()
+        self._closing += 1
+        self._wake_reader()
+        try:
+            await done
+        finally:
+            self._closing -= 1
         self.counts["submitted"] += 1
+
+    async def _committer(self) -> None:
+        """Close finished evaluations in batches: one script call for all that are ready.
+
+        ``lua/submitted.lua`` sets status, submitted_at, attempts and the TTL of
+        each, then XACKs and XDELs them all: atomic, one round trip, one reply.
+        """
+        while True:
+            await self._commit_wakeup.wait()
+            self._commit_wakeup.clear()
+            batch, self._to_commit = self._to_commit, []
+            if not batch:
+                continue
+            script_keys = [keys.evaluation(ev_id) for _e, ev_id, _d in batch] + [keys.OUTBOX]
+            args = [_now_iso(), keys.RECORD_TTL_S, keys.OUTBOX_GROUP,
+                    *(entry_id for entry_id, _ev, _d in batch)]
+
+            async def commit(script_keys=script_keys, args=args):
+                await self._submitted_script(keys=script_keys, args=args)
+
+            await self._until_final(commit)
+            for _entry_id, _ev_id, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
     async def _finish_dead(self, entry_id: str, ev_id: str, reason: str, attempts: int,
                            status: int | None = None) -> None:

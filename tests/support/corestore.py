@@ -16,6 +16,7 @@ so a test says exactly what the next N requests see:
     reject_next(n, reason, status)   answer 4xx with a reason, store nothing
     reject_key(substring, reason)    reject every record whose key contains substring
     fail_rate(p, seed)               answer 503 to a random share p of requests
+    latency(seconds)                 every answer takes this long (a store across a WAN)
 
 Two ways to drive it:
   * in-process (same event loop as the test):  ``async with LoopbackCoreStore() as s``
@@ -89,6 +90,7 @@ class LoopbackCoreStore:
         self._faults: deque[Fault] = deque()
         self._reject_keys: dict[str, tuple[str, int]] = {}
         self._fail_rate = 0.0
+        self._latency = 0.0
         self._rng = random.Random(0)
         self._runner: web.AppRunner | None = None
 
@@ -155,10 +157,14 @@ class LoopbackCoreStore:
         self._fail_rate = p
         self._rng = random.Random(seed)
 
+    def latency(self, seconds: float) -> None:
+        self._latency = seconds
+
     def clear_faults(self) -> None:
         self._faults.clear()
         self._reject_keys.clear()
         self._fail_rate = 0.0
+        self._latency = 0.0
 
     def reset(self) -> None:
         self.clear_faults()
@@ -176,6 +182,8 @@ class LoopbackCoreStore:
     async def _handle_record(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         body = await request.read()
+        if self._latency:
+            await asyncio.sleep(self._latency)
         fault = self._faults.popleft() if self._faults else None
         if fault is None and self._fail_rate and self._rng.random() < self._fail_rate:
             fault = Fault("5xx", status=503)
@@ -244,7 +252,8 @@ class LoopbackCoreStore:
         spec = await request.json()
         for name, args in spec.items():
             if name not in ("fail_next", "slow_next", "reset_next", "conflict_next",
-                            "reject_next", "reject_key", "fail_rate", "clear_faults"):
+                            "reject_next", "reject_key", "fail_rate", "latency",
+                            "clear_faults"):
                 return web.json_response({"error": f"unknown fault {name}"}, status=400)
             getattr(self, name)(**(args or {}))
         return web.json_response(self.stats())
