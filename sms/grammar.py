@@ -134,11 +134,12 @@ def parse(text: str, convention: ReplyConvention = DEFAULT, *,
         return ParsedReply(Intent.AMBIGUOUS, code=code, comment=whole, detail=MALFORMED_CODE)
     if expecting_reason:
         return _reason(folded, tokens, roles, edges, middle, code, comment, convention)
-    return _rating(tokens, roles, edges, middle, code, comment, whole, convention)
+    squeezed = "".join(folded.text.split())
+    return _rating(tokens, roles, edges, middle, code, comment, whole, squeezed, convention)
 
 
 def _rating(tokens: list[Token], roles: list[Role], edges: list[int], middle: range,
-            code: str | None, comment: str, whole: str,
+            code: str | None, comment: str, whole: str, squeezed: str,
             convention: ReplyConvention) -> ParsedReply:
     grades: list[Grade] = []  # what digits and grade words say
     sides: list[frozenset[Grade]] = []  # what 好评/差评/👍/👎 allow
@@ -178,7 +179,7 @@ def _rating(tokens: list[Token], roles: list[Role], edges: list[int], middle: ra
     if len(distinct) > 1 or (distinct and any(not distinct <= side for side in sides)):
         problem = problem or CONFLICT
     if distinct and not next(iter(distinct)).is_bad and any(
-            t.grade is not None and t.grade.is_bad for t in tokens):
+            word in squeezed for word in lex.BAD_SUBSTRINGS):
         problem = problem or CONFLICT  # a bad word anywhere (不满意度) vetoes a good grade
     follow_up = Role.FOLLOW in roles
     if problem:

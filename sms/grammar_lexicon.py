@@ -83,6 +83,15 @@ def _grade_words() -> dict[str, Grade]:
 
 GRADE_WORDS: dict[str, Grade] = _grade_words()
 
+def _minimal(words: list[str]) -> tuple[str, ...]:
+    """The words that contain no other word of the list (不满 covers 很不满意)."""
+    return tuple(sorted(w for w in words if not any(o != w and o in w for o in words)))
+
+
+# Any of these anywhere in a reply (spaces removed) forbids a good grade: the grammar's
+# last line of defence against reading 不满意 as 满意, whatever the tokens say.
+BAD_SUBSTRINGS = _minimal([w for w, grade in GRADE_WORDS.items() if grade.is_bad])
+
 # Words that say only good or bad, not how good: alone they mean the milder grade
 # (好评 → 满意); next to a grade of the same side they defer to it (非常满意，好评 →
 # 非常满意); next to the other side they conflict.

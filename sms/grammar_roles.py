@@ -61,11 +61,14 @@ def _glued_to_text_after(tokens: list[Token], k: int) -> bool:
 
 
 def _negated(text: str, tokens: list[Token], k: int) -> bool:
-    """A negator earlier in the same clause (since a separator or another grade word)."""
+    """A negator earlier in the same clause: since punctuation or another grade word.
+
+    Spaces do not end a clause: in "真不 满意" the 不 still negates 满意."""
     start = 0
     for j in range(k - 1, -1, -1):
-        if tokens[j].tok is Tok.SEP or tokens[j].kind is lex.Kind.GRADE:
-            start = tokens[j].end
+        tok = tokens[j]
+        if (tok.tok is Tok.SEP and not tok.text.isspace()) or tok.kind is lex.Kind.GRADE:
+            start = tok.end
             break
     clause = text[start:tokens[k].start]
     for word in lex.NOT_NEGATIONS:

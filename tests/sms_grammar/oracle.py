@@ -13,6 +13,10 @@ from sms.grammar_lexicon import GRADE_WORDS, NUMERALS, POLARITY_WORDS
 from sms.grammar_normalise import fold
 
 GOOD = (Grade.VERY_SATISFIED, Grade.SATISFIED)
+# Written out by hand, not taken from the lexicon: with any of these in a reply, it
+# must never come out 满意 or 非常满意.
+NEGATIVE = ("不满", "唔满", "冇满", "不太满", "不大满", "不很满", "不是很满", "不是太满",
+            "不怎么满", "唔系好满", "唔太满", "差评", "👎")
 
 
 def evidence(text: str, convention: ReplyConvention) -> set[Grade]:
@@ -39,6 +43,9 @@ def check(text: str, convention: ReplyConvention, got: ParsedReply) -> None:
         return
     assert got.intent.value in ("rating", "follow_up"), got
     assert got.grade in evidence(text, convention), (text, got)
+    squeezed = "".join(fold(text).text.split())
+    if any(word in squeezed for word in NEGATIVE):
+        assert got.grade not in GOOD, (text, got)
     if got.code is not None:
         assert got.code in fold(text).text, (text, got)
     # a rating always has exactly one grade and never any reasons

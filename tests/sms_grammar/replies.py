@@ -270,6 +270,8 @@ RATING_ROWS = [
     ("A 3", AMBIG, None, None, WHOLE, "malformed_code"),
     ("满意，1", AMBIG, None, None, WHOLE, "conflict"),
     ("办事不拖拉很满意", AMBIG, None, None, WHOLE, "negated"),
+    ("真不 满意", AMBIG, None, None, WHOLE, "negated"),
+    ("满 不满意 2", AMBIG, None, None, WHOLE, "conflict"),
     ("还行吧", AMBIG, None, None, WHOLE, "vague"),
     ("还可以", AMBIG, None, None, WHOLE, "vague"),
     ("一般", AMBIG, None, None, WHOLE, "vague"),

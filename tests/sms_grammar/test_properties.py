@@ -73,7 +73,8 @@ def _without_grade_words(text: str) -> bool:
 def test_bumanyi_is_never_read_as_good(before, after, convention):
     assume(_without_grade_words(before) and _without_grade_words(after))
     for text in (before + "不满意" + after, before + "不滿意" + after,
-                 before + " 不满意 " + after):
+                 before + " 不满意 " + after, before + "不 满意" + after,
+                 before + "唔\u3000满意" + after, before + "不\n滿意" + after):
         got = parse(text, convention)
         assert got.grade not in (Grade.SATISFIED, Grade.VERY_SATISFIED), (text, got)
 
