@@ -247,3 +247,23 @@ async def test_stop_while_store_is_down_leaves_entries_pending(aredis, store, ht
     async with Running(again):  # same consumer name: takes its own pending entries
         await wait_for(lambda: outbox_empty(aredis))
     assert len(store.records) == 5
+
+
+async def test_lost_consumer_group_is_recreated(aredis, store, http_store):
+    """As after a Redis kill -9 that lost the group's creation: NOGROUP → re-create from 0."""
+    first = make_ev("P1")
+    await enqueue(aredis, first)
+    async with Running(fast_submitter(aredis, http_store)) as sub:
+        await wait_for(lambda: outbox_empty(aredis))
+        await aredis.xgroup_destroy(keys.OUTBOX, keys.OUTBOX_GROUP)
+        later = make_ev("P2")
+        await aredis.xadd(keys.OUTBOX, {"id": later.id, "ev": later.to_json(),
+                                        "covers": '["P2"]'})
+        await wait_for(lambda: f"{later.id}:P2" in store.records)
+    assert sub.counts["submitted"] == 2
+
+
+async def test_stop_before_run_returns(aredis, http_store):
+    sub = fast_submitter(aredis, http_store)
+    await sub.stop(timeout=1)
+    assert sub.in_flight == 0
