@@ -7,21 +7,22 @@ Every gateway process runs one ``Submitter`` with a unique consumer name in the
 consumer group ``keys.OUTBOX_GROUP``; Redis hands each entry to one consumer and
 keeps it in that consumer's pending list (PEL) until it is acknowledged.
 
-The read loop keeps up to ``concurrency`` evaluations in flight. Each one runs
-in its own task: fan out to one record per covered item (``ratings.records``),
-submit them concurrently, and retry the ones that failed transiently with
-exponential backoff and full jitter (tenacity) until each is STORED or
-DUPLICATE. Then, in one MULTI: status=submitted, submitted_at, attempts, a TTL
-on the status hash, XACK and XDEL. A record the store refuses for good
-(``RejectedByStore``) dead-letters the evaluation instead: status=dead,
-last_error, an entry on ``keys.DEAD``, XACK and XDEL, also in one MULTI.
+The read loop keeps up to ``concurrency`` evaluations talking to the store.
+Each one runs in its own task: fan out to one record per covered item
+(``ratings.records``), submit them concurrently, and retry the ones that failed
+transiently with exponential backoff and full jitter (tenacity) until each is
+STORED or DUPLICATE. Finished evaluations are closed in batches by one script
+call (``lua/submitted.lua``): status=submitted, submitted_at, attempts, a TTL on
+the status hash, then XACK and XDEL. A record the store refuses for good
+(``RejectedByStore``) dead-letters the evaluation instead, in one MULTI:
+status=dead, last_error, an entry on ``keys.DEAD``, XACK and XDEL.
 
 Exactly once at the store rests on two facts. (1) An entry leaves the PEL only
-in the MULTI that follows the store's answer, so a crash at any point leaves it
-pending, to be re-delivered. (2) Every record has a stable idempotency key
-(evaluation id + item), so a re-delivered record is answered 409/DUPLICATE and
-counts as done. A crash between the store's answer and the MULTI costs one
-duplicate request, never a duplicate record.
+in the closing step that follows the store's answer, so a crash at any point
+leaves it pending, to be re-delivered. (2) Every record has a stable
+idempotency key (evaluation id + item), so a re-delivered record is answered
+409/DUPLICATE and counts as done. A crash between the store's answer and the
+closing step costs one duplicate request, never a duplicate record.
 
 Crashed workers: every ``claim_every`` the loop XAUTOCLAIMs entries idle for
 longer than ``claim_idle`` (their consumer died mid-request) and processes them.
@@ -30,8 +31,8 @@ re-claiming its own in-flight entries (XCLAIM JUSTID, idle reset) on the same
 beat, so a live worker is not robbed.
 
 Redis outages: every Redis call in the loop survives a connection error by
-backing off and trying again; in-flight tasks keep retrying their final MULTI
-until Redis is back. A group lost with the last second of an AOF (kill -9) is
+backing off and trying again; the closing steps are retried until Redis is
+back. A group lost with the last second of an AOF (kill -9) is
 re-created from id 0, which re-delivers every entry still in the stream; the
 store's idempotency absorbs the repeats.
 
@@ -119,7 +120,7 @@ class Submitter:
         # read when this many slots are free: chunks, not one round trip per freed slot
         self._low_water = max(1, self.concurrency // 16)
         self._closing = 0  # in flight but done with the store, waiting for _committer
-        # finished evaluations waiting for the batched closing MULTI (see _committer)
+        # finished evaluations waiting for the batched closing script (see _committer)
         self._to_commit: list[tuple[str, str, asyncio.Future]] = []
         self._commit_wakeup = asyncio.Event()
         self._submitted_script = redis.register_script(SUBMITTED_LUA)
@@ -433,7 +434,7 @@ class Submitter:
                     reason)
 
     async def _until_final(self, commit) -> None:
-        """The closing MULTI must happen: wait out a Redis outage (cancelled on stop)."""
+        """The closing step must happen: wait out a Redis outage (cancelled on stop)."""
         delay = 0.05
         while True:
             try:
