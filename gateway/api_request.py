@@ -11,6 +11,8 @@ through with their field name.
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -159,6 +161,24 @@ def _context(data: dict) -> dict[str, str]:
     if len(value) > 50 or any(len(v) > MAX_TEXT or len(k) > 64 for k, v in value.items()):
         raise _invalid("context", "context is too large")
     return dict(value)
+
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+_ID_NAMESPACE = uuid.UUID("5b0d6c2e-8a51-4d0e-9a59-6f1f2d8f7c11")  # fixed: ids stay stable
+
+
+def evaluation_id_for(idempotency_key: str) -> str:
+    """The evaluation id a caller's ``Idempotency-Key`` stands for.
+
+    The same key always gives the same id, and the intake answers an id it has
+    accepted before as a replay ("accepted", nothing written): so a caller that
+    retries a POST after a timeout gets its 201 again, not a 409.
+    """
+    if not _IDEMPOTENCY_KEY.match(idempotency_key):
+        raise RequestError(400, "invalid_field",
+                           "Idempotency-Key must be 1-200 printable ASCII characters",
+                           "Idempotency-Key")
+    return uuid.uuid5(_ID_NAMESPACE, idempotency_key).hex
 
 
 def decode_json(body: bytes) -> dict:

@@ -21,7 +21,12 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.api_request import RequestError, decode_json, parse_evaluation
+from gateway.api_request import (
+    RequestError,
+    decode_json,
+    evaluation_id_for,
+    parse_evaluation,
+)
 from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -127,6 +132,9 @@ async def post_evaluation(request: web.Request) -> web.Response:
         data = decode_json(await _read_body(request))
         ev = parse_evaluation(data, region=settings["phone_region"],
                               request_id=request.headers.get("X-Request-Id"))
+        key = request.headers.get("Idempotency-Key")
+        if key is not None:
+            ev = ev.with_id(evaluation_id_for(key))
     except RequestError as exc:
         return web.json_response(exc.body(), status=exc.status)
     try:

@@ -36,6 +36,24 @@ async def test_post_accepts_then_refuses_duplicate(api, aredis):
     assert await aredis.xlen(keys.OUTBOX) == 1
 
 
+async def test_idempotency_key_makes_a_retry_safe(api, aredis):
+    headers = {**AUTH, "Idempotency-Key": "7c1e0a4e-retry-me"}
+    first = await api.post("/v1/evaluations", json=ev_body("I-1"), headers=headers)
+    again = await api.post("/v1/evaluations", json=ev_body("I-1"), headers=headers)
+    assert first.status == again.status == 201
+    assert (await first.json())["id"] == (await again.json())["id"]
+    assert await aredis.xlen(keys.OUTBOX) == 1  # the retry wrote nothing
+    # without the key the same body is a second evaluation of the item: refused
+    other = await api.post("/v1/evaluations", json=ev_body("I-1"), headers=AUTH)
+    assert other.status == 409
+    # the key reused for another item names an id already in use: refused
+    reuse = await api.post("/v1/evaluations", json=ev_body("I-2"), headers=headers)
+    assert reuse.status == 409
+    bad = await api.post("/v1/evaluations", json=ev_body("I-3"),
+                         headers={**AUTH, "Idempotency-Key": "has space"})
+    assert bad.status == 400 and (await bad.json())["field"] == "Idempotency-Key"
+
+
 async def test_follow_up_once(api):
     first = await (await api.post("/v1/evaluations", json=ev_body("F-1"), headers=AUTH)).json()
     follow = ev_body("F-1", assess_number=2, grade="dissatisfied", comment="后来又出问题")
