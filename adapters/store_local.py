@@ -71,6 +71,10 @@ class LocalCoreStore:
         stored = await self._run(self._insert, record)
         return StoreOutcome.STORED if stored else StoreOutcome.DUPLICATE
 
+    async def ping(self) -> None:
+        """Raises if the file cannot be opened or read (for /readyz)."""
+        await self._run(lambda: self._connect().execute("SELECT 1").fetchone())
+
     # -- reading back (console, tests) ------------------------------------
     def _count(self) -> int:
         return self._connect().execute("SELECT COUNT(*) FROM records").fetchone()[0]

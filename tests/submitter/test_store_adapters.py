@@ -66,6 +66,7 @@ async def test_local_store_is_idempotent_and_durable(tmp_path):
     assert await reopened.submit(RECORD) is StoreOutcome.DUPLICATE
     assert await reopened.count() == 1
     assert await reopened.get("ev1:P1") == RECORD.payload
+    await reopened.ping()
     await reopened.close()
 
 
