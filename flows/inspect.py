@@ -7,17 +7,25 @@ submit without a reason, a menu with no exit for callers who press nothing,
 a prompt missing in one of the flow's languages, a missing audio file, SMS
 texts over their segment budget or without the signature 【…】, wording that
 SMS template reviews reject, and prompts that steer toward a grade (seed art. 4).
+Also: a keypad prompt that announces a key its menu does not have, or leaves an
+option unannounced (``digit_conflict`` / ``key_not_announced``), and a recorded
+file that is not a readable WAV (``bad_audio``).
 Issues come sorted by node position in the file, then code.
+
+SMS segments are counted by ``sms.segments`` (the sender's own rules), so the
+lint and the carrier bill agree; this review module, unlike the engine, may
+import it (docs/flows.md, "Layering note").
 """
 
 from __future__ import annotations
 
-import math
 import re
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 from flows.model import Flow
+from flows.nodes import handler
 from flows.nodetypes import NODE_TYPES, node_exits
 from ratings.grades import Grade
 
@@ -26,7 +34,11 @@ SAMPLE_CONTEXT_LENGTHS = {"item_name": 20, "reply_code": 4, "staff_id": 6}
 REJECTED_WORDING = ("问卷调查", "调查问卷", "问卷")
 STEERING = ("好评", "五星", "满分", "给个满意", "请给满意", "给予满意", "选择满意", "希望您满意",
             "期待您的满意", "不要差评", "请勿差评", "别给差评", "恳请", "辛苦给",
-            "five stars", "please choose satisfied", "good rating")
+            # "no answer counts as satisfied": pressure by default (seed art. 4)
+            "视为满意", "默认满意", "默认好评", "视为好评", "直接挂机即",
+            "five stars", "please choose satisfied", "good rating", "counts as satisfied")
+# "按1" / "按 1" / "press 1" / "撳1": a key announced in a keypad prompt
+ANNOUNCED_KEY = re.compile(r"(?:按|撳|揿|拨|输入|press|dial|enter)\s*([0-9*#])", re.IGNORECASE)
 WAITING_TYPES = {t for t, k in NODE_TYPES.items() if k.menu} | {"record", "wait_reply", "submit"}
 TEXT_FIELDS = ("prompt", "no_input_prompt", "invalid_prompt", "text", "invalid_text")
 
@@ -79,9 +91,9 @@ def _sample(flow: Flow, text: str) -> str:
 
 
 def sms_segments(text: str) -> int:
-    if all(ord(c) < 128 for c in text):
-        return 1 if len(text) <= 160 else math.ceil(len(text) / 153)
-    return 1 if len(text) <= 70 else math.ceil(len(text) / 67)
+    from sms.segments import count  # the sender's rules: GSM-7 / UCS-2, concatenation
+
+    return count(text).segments
 
 
 def _graph_issues(flow: Flow) -> list[Issue]:
@@ -184,8 +196,8 @@ def _text_issues(flow: Flow) -> list[Issue]:
                                      f"{field} has no {', '.join(missing)} text"))
         for field, lang, text, audio in _texts(flow, node):
             where = f"{field} ({lang})"
-            if audio and base is not None and not (base / audio).exists():
-                out.append(Issue(node_id, "missing_audio", f"{where}: {audio} not found"))
+            if audio and base is not None:
+                out += _audio_issues(node_id, where, base / audio, audio)
             for word in REJECTED_WORDING:
                 if word in text:
                     out.append(Issue(node_id, "rejected_wording",
@@ -196,6 +208,8 @@ def _text_issues(flow: Flow) -> list[Issue]:
                     out.append(Issue(node_id, "steering", f"{where}: {word!r} leans toward a "
                                      "grade (seed art. 4: voluntary and genuine)"))
             out += _grade_menu_issues(node, node_id, where, text)
+            if field == "prompt" and flow.type == "voice":
+                out += _announced_key_issues(flow, node, where, text)
             if flow.type == "messaging":
                 sample = _sample(flow, text)
                 if sms_segments(sample) > SMS_SEGMENT_BUDGET:
@@ -225,6 +239,41 @@ def _grade_menu_issues(node, node_id, where, text) -> list[Issue]:
     if positions != sorted(positions):
         return [Issue(node_id, "grade_order", f"{where}: grades not in scale order")]
     return []
+
+
+def _audio_issues(node_id, where, path: Path, audio: str) -> list[Issue]:
+    if not path.exists():
+        return [Issue(node_id, "missing_audio", f"{where}: {audio} not found")]
+    try:
+        with wave.open(str(path)) as w:
+            if w.getnframes() == 0:
+                return [Issue(node_id, "bad_audio", f"{where}: {audio} holds no sound")]
+    except (wave.Error, EOFError, OSError) as exc:
+        return [Issue(node_id, "bad_audio", f"{where}: {audio} is not a PCM WAV ({exc})")]
+    return []
+
+
+def _announced_key_issues(flow: Flow, node, where: str, text: str) -> list[Issue]:
+    """A keypad prompt must announce exactly the keys its menu takes.
+
+    Grade keys come from ``{key_<grade>}`` (checked by grade_not_offered); here the
+    literal digits of choice, confirm, reason and language menus are compared with
+    the engine's own table (``handler(node).options``)."""
+    if not NODE_TYPES[node["type"]].menu or (
+            node["type"] in ("question", "staff_rating") and node.get("mode", "grade") == "grade"):
+        return []
+    keys = set(handler(node).options(None, node))  # options() reads only the node
+    repeat = flow.setting(node, "repeat_key")
+    filled = text.replace("{repeat_key}", repeat or "")
+    announced = set(ANNOUNCED_KEY.findall(filled))
+    out = []
+    for key in sorted(announced - keys - {repeat}):
+        out.append(Issue(node["id"], "digit_conflict", f"{where}: announces key {key}, "
+                         f"which this menu does not take (keys {', '.join(sorted(keys))})"))
+    for key in sorted(keys - announced):
+        out.append(Issue(node["id"], "key_not_announced",
+                         f"{where}: key {key} is an option but the prompt never says so"))
+    return out
 
 
 def inspect(flow: Flow) -> list[Issue]:
