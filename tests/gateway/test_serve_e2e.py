@@ -232,3 +232,28 @@ def test_port_taken_exits_1_and_leaves_no_redis(tmp_path):
     assert events.index("component.stopped") < events.index("gateway.failed")
     assert gw.redis_pid() is None  # the private Redis was started, then stopped again
     assert (gw.data_dir / "redis" / "appendonlydir").exists()
+
+
+async def test_drain_timeout_leaves_the_rest_for_the_next_start(gateway, redis_url):
+    async with LoopbackCoreStore() as store:
+        env = dict(HCP_REDIS_URL=redis_url, HCP_CORE_URL=store.url,
+                   HCP_CORE_HMAC_SECRET=DEFAULT_SECRET.decode(),
+                   HCP_DRAIN_TIMEOUT_S="0.5", HCP_SUBMIT_CLAIM_IDLE_S="1")
+        gw = await gateway(**env).start()
+        store.slow_next(1, seconds=8, after_store=False)  # answers long after the drain
+        async with aiohttp.ClientSession() as session:
+            code, created = await post(session, gw, ev("LATE-1"))
+            assert code == 201
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 10
+            while store.requests == 0 and loop.time() < deadline:
+                await asyncio.sleep(0.01)
+        assert await gw.stop(signal.SIGTERM) == 0
+        # exited without the answer: the slow request stores only after its sleep
+        assert store.records == {}
+
+        await gw.start()  # the entry was left pending: claimed and submitted now
+        async with aiohttp.ClientSession() as session:
+            await wait_status(session, gw, created["id"], "submitted")
+        assert await gw.stop() == 0
+        assert list(store.records) == [f"{created['id']}:LATE-1"]
