@@ -9,8 +9,8 @@ import difflib
 import json
 from typing import Any
 
-from flows.model import Flow
-from flows.nodetypes import node_exits
+from flows.model import QUESTION_DEFAULTS, Flow
+from flows.nodetypes import NODE_TYPES, node_exits
 
 CONTEXT = 8  # characters kept either side of a change in a marked text
 
@@ -166,6 +166,14 @@ def diff(old: Flow, new: Flow) -> list[str]:
         before = old.nodes[node_id]
         lines = []
         for name in sorted(set(before) | set(node)):
+            if (name in QUESTION_DEFAULTS and NODE_TYPES[node["type"]].menu
+                    and (name in before) != (name in node)):
+                # a setting set or unset on the node: show the value that applied before/after
+                a, b = old.setting(before, name), new.setting(node, name)
+                if a != b:
+                    lines.append(f"{name}: {_show(a)}{'' if name in before else ' (default)'}"
+                                 f" → {_show(b)}{'' if name in node else ' (default)'}")
+                continue
             lines += _field_changes(name, before.get(name), node.get(name))
         if lines:
             out.append(f"  node {node_id} ({node['type']}):")
