@@ -1,0 +1,129 @@
+"""Kamailio as the SIP front of the worker pool: config, dispatcher list, process.
+
+``docker/kamailio/kamailio.cfg`` is a template (``@@NAME@@`` markers, because
+``$`` belongs to Kamailio's own pseudo-variables). ``write_front`` renders it and
+writes the dispatcher list of the pool's workers (set 1, one line per worker,
+``duid`` = the worker's name, ``maxload`` = its call limit) into a directory;
+``hcp ivr kamailio-config`` is the command line to it. ``KamailioProcess`` runs
+``kamailio -DD -E`` (foreground, log to stderr) with its own runtime directory,
+for tests, benchmarks and a supervisor that wants the front as a child.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.pool_config import PoolConfig
+from ivr.sip_probe import sip_options_ping_blocking
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "docker" / "kamailio" / "kamailio.cfg"
+LIBRARY_CALL_LIMIT = 4  # the pjsua2 wheel's PJSUA_MAX_CALLS
+
+
+@dataclass(frozen=True)
+class FrontSettings:
+    listen: str = "127.0.0.1:5070"  # address:port the front listens on (UDP)
+    children: int = 2  # UDP worker processes of Kamailio
+    ping_interval_s: int = 2  # OPTIONS probe of every worker
+    fr_timer_ms: int = 2000  # no reply from a worker within this: next worker
+    # dispatcher algorithm: 4 round-robin; 8 by priority (a hunt group: fill the
+    # first worker, overflow to the next); 10 by call load (needs the dialog module)
+    algorithm: int = 4
+
+
+def dispatcher_list(config: PoolConfig, setid: int = 1) -> str:
+    limit = min(config.max_calls or LIBRARY_CALL_LIMIT, LIBRARY_CALL_LIMIT)
+    lines = ["# IVR workers, written by `hcp ivr kamailio-config` from the pool config",
+             "# setid destination flags priority attributes"]
+    for spec in config.workers():
+        priority = config.count - spec.index  # used by algorithm 8 only
+        lines.append(f"{setid} sip:{config.host}:{spec.sip_port} 0 {priority} "
+                     f"duid=w{spec.name};maxload={limit}")
+    return "\n".join(lines) + "\n"
+
+
+def render_config(dispatcher_path: Path, rundir: Path, front: FrontSettings,
+                  template: Path = TEMPLATE) -> str:
+    text = template.read_text()
+    values = {"LISTEN": front.listen, "DISPATCHER_LIST": str(dispatcher_path),
+              "RUNDIR": str(rundir), "CHILDREN": str(front.children),
+              "PING_INTERVAL": str(front.ping_interval_s), "FR_TIMER_MS": str(front.fr_timer_ms),
+              "ALGORITHM": str(front.algorithm)}
+    for name, value in values.items():
+        text = text.replace(f"@@{name}@@", value)
+    if "@@" in text:
+        raise ValueError(f"unfilled marker in {template}")
+    return text
+
+
+def write_front(config: PoolConfig, out_dir: Path, front: FrontSettings = FrontSettings(),
+                rundir: Path | None = None) -> tuple[Path, Path]:
+    """Write ``kamailio.cfg`` and ``dispatcher.list`` into out_dir; return both paths."""
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rundir = Path(rundir) if rundir is not None else out_dir / "run"
+    rundir.mkdir(parents=True, exist_ok=True)
+    dispatcher = out_dir / "dispatcher.list"
+    dispatcher.write_text(dispatcher_list(config))
+    cfg = out_dir / "kamailio.cfg"
+    cfg.write_text(render_config(dispatcher, rundir, front))
+    return cfg, dispatcher
+
+
+class KamailioProcess:
+    """``kamailio -DD -E -f cfg`` as a child; ``stop()`` ends it and its children."""
+
+    def __init__(self, cfg: Path, rundir: Path, log_path: Path, listen: str,
+                 shm_mb: int = 64):
+        self.listen = listen
+        binary = shutil.which("kamailio") or "/usr/sbin/kamailio"
+        self.args = [binary, "-DD", "-E", "-f", str(cfg), "-Y", str(rundir),
+                     "-m", str(shm_mb), "-M", "8"]
+        self.log_path = Path(log_path)
+        self.proc: subprocess.Popen | None = None
+
+    def check(self) -> None:
+        result = subprocess.run(self.args[:1] + ["-c", "-f", self.args[4]],
+                                capture_output=True, text=True, timeout=20)
+        if result.returncode != 0:
+            raise RuntimeError(f"kamailio -c failed:\n{result.stderr[-3000:]}")
+
+    def start(self, timeout: float = 15) -> KamailioProcess:
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"kamailio exited: {self.log()[-3000:]}")
+            if self.ping():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"kamailio did not start: {self.log()[-3000:]}")
+
+    def ping(self) -> bool:
+        """Does the front answer an OPTIONS addressed to itself?"""
+        host, port = self.listen.rsplit(":", 1)
+        return sip_options_ping_blocking(host, int(port), timeout=0.5)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # the main process ends its children
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        self.proc = None

@@ -1,0 +1,247 @@
+"""The IVR worker pool: N ``hcp ivr worker`` processes under one supervisor.
+
+Theory of operation
+-------------------
+The pjsua2 wheel holds 4 calls per process, so the gateway runs N worker
+processes (``ivr.pool_config``: ports per worker) behind a SIP front that
+spreads INVITEs over them (Kamailio's dispatcher, ``ivr.kamailio``).
+
+``IvrPool.start`` spawns every worker and waits until each answers a SIP
+OPTIONS on its port (the same probe Kamailio uses). One supervising task per
+worker waits for its process; when a worker dies and the pool is not stopping,
+the death is counted (``hcp_ivr_worker_restarts_total{worker}``) and the worker
+is started again after a backoff that doubles for every quick death (0.5 s …
+30 s) and resets once it has run ``stable_after_s``. A poller reads each
+worker's own metrics (``hcp_ivr_active_calls``) into
+``hcp_ivr_pool_active_calls{worker}`` and ``IvrPool.status()``.
+
+``IvrPool.stop`` drains: every worker gets SIGTERM, answers new INVITEs with
+503 (so the front fails over, or the caller hears busy), lets live calls run to
+their end, and exits; a worker still alive after ``drain_s`` is killed. A
+rating is in Redis as soon as the intake accepted it, so a killed worker loses
+only the calls it had not rated yet.
+
+As a component of ``hcp serve`` (``make_component``) it gets the gateway's
+Redis URL, data dir, phone secret and metrics registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from ivr.pool_config import PoolConfig, WorkerSpec, pool_enabled
+from ivr.sip_probe import sip_options_ping
+
+log = logging.getLogger("hcp.ivr.pool")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class WorkerState:
+    spec: WorkerSpec
+    proc: asyncio.subprocess.Process | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    active_calls: int | None = None  # None: not read yet / unreadable
+    last_exit: int | None = None
+
+
+class IvrPool:
+    name = "ivr-pool"
+
+    def __init__(self, config: PoolConfig, redis_url: str, data_dir: Path,
+                 phone_secret: str | bytes | None = None, registry: CollectorRegistry | None = None,
+                 log_dir: Path | None = None, ready_timeout_s: float = 30.0):
+        self.config = config
+        self.redis_url = redis_url
+        self.data_dir = Path(data_dir)
+        self.phone_secret = phone_secret.decode() if isinstance(phone_secret, bytes) \
+            else phone_secret
+        self.log_dir = log_dir
+        self.ready_timeout_s = ready_timeout_s
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.restarts_metric = Counter(
+            "hcp_ivr_worker_restarts", "IVR worker processes restarted after dying",
+            ["worker"], registry=self.registry)
+        self.active_metric = Gauge(
+            "hcp_ivr_pool_active_calls", "Live calls per IVR worker (read from the worker)",
+            ["worker"], registry=self.registry)
+        self.workers = [WorkerState(spec) for spec in config.workers()]
+        self._supervisors: list[asyncio.Task] = []
+        self._poller: asyncio.Task | None = None
+        self._stopping = False
+
+    # -- processes -----------------------------------------------------------------
+    def command(self, spec: WorkerSpec) -> list[str]:
+        c = self.config
+        args = [sys.executable, "-m", "gateway.cli", "ivr", "worker",
+                "--sip-port", str(spec.sip_port), "--rtp-port", str(spec.rtp_port),
+                "--rtp-range", str(spec.rtp_range), "--metrics-port", str(spec.metrics_port),
+                "--redis", self.redis_url, "--data-dir", str(self.data_dir), "--flow", c.flow]
+        if c.bind:
+            args += ["--bind", c.bind]
+        for net in c.allow:
+            args += ["--allow", net]
+        if c.max_calls is not None:
+            args += ["--max-calls", str(c.max_calls)]
+        return args + list(c.extra_args)
+
+    async def _spawn(self, state: WorkerState) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+        if self.phone_secret:
+            env["HCP_PHONE_SECRET"] = self.phone_secret
+        out = asyncio.subprocess.DEVNULL  # workers write nothing to stdout
+        err = None  # inherit: the worker's log lines go where ours go
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            err = open(self.log_dir / f"worker-{state.spec.name}.log", "ab")
+        try:
+            state.proc = await asyncio.create_subprocess_exec(
+                *self.command(state.spec), cwd=REPO, env=env, stdout=out, stderr=err,
+                stdin=asyncio.subprocess.DEVNULL)
+        finally:
+            if err is not None:
+                err.close()  # the child has its own descriptor
+        state.started_at = time.monotonic()
+        log.info("ivr worker %s started (pid %d)", state.spec.name, state.proc.pid)
+
+    async def _wait_ready(self, state: WorkerState) -> None:
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline:
+            if state.proc is None or state.proc.returncode is not None:
+                raise RuntimeError(f"ivr worker {state.spec.name} exited at start "
+                                   f"(code {state.proc.returncode if state.proc else None})")
+            if await sip_options_ping(self.config.host, state.spec.sip_port, timeout=0.5):
+                return
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"ivr worker {state.spec.name} did not answer OPTIONS "
+                           f"within {self.ready_timeout_s:g} s")
+
+    async def _supervise(self, state: WorkerState) -> None:
+        quick_deaths = 0
+        while not self._stopping:
+            code = await state.proc.wait()
+            state.last_exit = code
+            if self._stopping:
+                return
+            ran = time.monotonic() - state.started_at
+            quick_deaths = 0 if ran >= self.config.stable_after_s else quick_deaths + 1
+            delay = 0.0 if quick_deaths == 0 else min(
+                self.config.restart_backoff_max_s,
+                self.config.restart_backoff_s * 2 ** (quick_deaths - 1))
+            state.restarts += 1
+            state.active_calls = 0
+            self.restarts_metric.labels(state.spec.name).inc()
+            self.active_metric.labels(state.spec.name).set(0)
+            log.warning("ivr worker %s died (exit %s after %.1f s); restart in %.1f s",
+                        state.spec.name, code, ran, delay)
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return
+            try:
+                await self._spawn(state)
+            except OSError:
+                log.exception("ivr worker %s could not be started", state.spec.name)
+                await asyncio.sleep(self.config.restart_backoff_max_s)
+
+    # -- per-worker active calls -------------------------------------------------------
+    async def _poll_active(self) -> None:
+        import aiohttp
+        from prometheus_client.parser import text_string_to_metric_families
+
+        timeout = aiohttp.ClientTimeout(total=1.0)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            while True:
+                for state in self.workers:
+                    url = f"http://127.0.0.1:{state.spec.metrics_port}/metrics"
+                    try:
+                        async with http.get(url) as resp:
+                            text = await resp.text()
+                    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                        state.active_calls = None
+                        continue
+                    for family in text_string_to_metric_families(text):
+                        if family.name == "hcp_ivr_active_calls":
+                            state.active_calls = int(sum(s.value for s in family.samples))
+                            self.active_metric.labels(state.spec.name).set(
+                                state.active_calls)
+                await asyncio.sleep(self.config.poll_s)
+
+    def status(self) -> list[dict]:
+        return [{"worker": s.spec.name, "sip_port": s.spec.sip_port,
+                 "pid": s.proc.pid if s.proc else None,
+                 "alive": bool(s.proc and s.proc.returncode is None),
+                 "active_calls": s.active_calls, "restarts": s.restarts}
+                for s in self.workers]
+
+    def pids(self) -> dict[str, int]:
+        return {s.spec.name: s.proc.pid for s in self.workers
+                if s.proc and s.proc.returncode is None}
+
+    # -- component ---------------------------------------------------------------
+    async def start(self) -> None:
+        self._stopping = False
+        try:
+            for state in self.workers:
+                await self._spawn(state)
+            await asyncio.gather(*(self._wait_ready(s) for s in self.workers))
+        except BaseException:
+            await self._kill_all()
+            raise
+        self._supervisors = [asyncio.create_task(self._supervise(s), name=f"ivr-sup-{s.spec.name}")
+                             for s in self.workers]
+        self._poller = asyncio.create_task(self._poll_active(), name="ivr-pool-poll")
+        log.info("ivr pool ready: %d worker(s) on SIP ports %s..%s", len(self.workers),
+                 self.workers[0].spec.sip_port, self.workers[-1].spec.sip_port)
+
+    async def stop(self) -> None:
+        """Drain: SIGTERM every worker (503 to new INVITEs, live calls finish)."""
+        self._stopping = True
+        if self._poller is not None:
+            self._poller.cancel()
+        live = [s.proc for s in self.workers if s.proc and s.proc.returncode is None]
+        for proc in live:
+            proc.send_signal(signal.SIGTERM)
+        if live:
+            log.info("ivr pool draining %d worker(s)", len(live))
+            done, pending = await asyncio.wait([asyncio.create_task(p.wait()) for p in live],
+                                               timeout=self.config.drain_s)
+            if pending:
+                log.warning("ivr pool: %d worker(s) still busy after %.0f s, killed",
+                            len(pending), self.config.drain_s)
+                await self._kill_all()
+        for task in self._supervisors:
+            task.cancel()
+        await asyncio.gather(*self._supervisors, return_exceptions=True)
+        if self._poller is not None:
+            await asyncio.gather(self._poller, return_exceptions=True)
+        self._supervisors, self._poller = [], None
+
+    async def _kill_all(self) -> None:
+        for state in self.workers:
+            if state.proc and state.proc.returncode is None:
+                state.proc.kill()
+                await state.proc.wait()
+
+
+def make_component(ctx) -> IvrPool:
+    """``hcp serve`` hook (gateway.components): the pool on the gateway's Redis."""
+    config = PoolConfig.from_env()
+    return IvrPool(config, ctx.redis_url, ctx.config.data_dir,
+                   phone_secret=ctx.config.intake_phone_secret,
+                   registry=ctx.metrics.registry)
+
+
+def component_factories(env=None) -> list:
+    """[make_component] when ``HCP_IVR_WORKERS`` asks for a pool, else []."""
+    return [make_component] if pool_enabled(env) else []
