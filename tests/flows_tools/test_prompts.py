@@ -161,3 +161,22 @@ def test_cli_reports_texts_left_to_call_time(tmp_path, flow_dir, capsys):
     assert "1 recorded, 1 need call context" in out
     assert "confirm.prompt (zh): at call time, names {staff_id}" in out
     assert "greet.prompt (en): recorded greet.en.wav not found, synthesised" in out
+
+
+def test_concurrent_requests_leave_one_file_and_no_temporaries(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = PromptCache(tmp_path, 8000)
+    with ThreadPoolExecutor(4) as pool:
+        paths = set(pool.map(lambda _: cache.synthetic("请稍候。", "zh").path, range(4)))
+    assert len(paths) == 1
+    assert [p.name for p in (tmp_path / "tts" / "8000").iterdir()] == [paths.pop().name]
+
+
+def test_an_unreadable_recording_is_a_tts_error_without_leftovers(tmp_path, flow_dir):
+    (flow_dir / "greet.zh.wav").write_bytes(b"RIFF but not really")
+    cache = PromptCache(tmp_path / "cache", 8000)
+    with pytest.raises(TtsError, match="sox"):
+        cache.prompt("您好", "zh", "greet.zh.wav", flow_dir)
+    leftovers = list((tmp_path / "cache").rglob("*")) if (tmp_path / "cache").exists() else []
+    assert [p for p in leftovers if p.is_file()] == []
