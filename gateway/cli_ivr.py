@@ -27,6 +27,8 @@ def register(subparsers) -> None:
                    help="call limit (capped at the library's; the wheel's is 4)")
     w.add_argument("--max-call-seconds", type=float, default=600.0)
     w.add_argument("--inband-dtmf", action="store_true", help="detect DTMF tones in audio")
+    w.add_argument("--no-prerender", action="store_true",
+                   help="do not render the flow's prompts at start (render on first use)")
     w.add_argument("--context-map", default=None,
                    help="JSON file: {headers: {X-Header: name}, uui_keys: {...}}")
     w.add_argument("--metrics-port", type=int, default=None)
@@ -58,7 +60,8 @@ def settings_from_args(args):
     secret = os.environ.get("HCP_PHONE_SECRET", "hcp-dev-secret").encode()
     return WorkerSettings(sip=sip, flow=args.flow, redis_url=args.redis,
                           data_dir=Path(args.data_dir), phone_secret=secret, context=mapping,
-                          max_call_s=args.max_call_seconds, metrics_port=args.metrics_port)
+                          max_call_s=args.max_call_seconds, metrics_port=args.metrics_port,
+                          prerender=not args.no_prerender)
 
 
 def run(args) -> int:

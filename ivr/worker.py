@@ -48,6 +48,7 @@ class WorkerSettings:
     recording_retention_days: int = 90
     metrics_port: int | None = None
     drain_s: float = 120.0
+    prerender: bool = True  # render every fixed prompt text at start, in the background
 
 
 def caller_number(uri: str) -> str | None:
@@ -89,7 +90,27 @@ class IvrWorker:
             from prometheus_client import start_http_server
             start_http_server(self.settings.metrics_port, registry=self.metrics.registry)
         await self.agent.start()
+        if self.settings.prerender:
+            self._prerender = asyncio.get_running_loop().create_task(
+                asyncio.to_thread(self._render_prompts))
         log.info("IVR worker ready: flow %s@%s", self.flow.id, self.flow.version)
+
+    def _render_prompts(self) -> None:
+        """Warm the prompt cache with every text the flow can speak (flows.prompt_texts),
+        so no caller waits for espeak-ng; texts that need call context render at call time."""
+        from flows.prompt_texts import spoken_texts
+
+        done = 0
+        for spoken in spoken_texts(self.flow):
+            if not spoken.renderable or self.stopped.is_set():
+                continue
+            try:
+                self.prompts.resolve(spoken.text, spoken.lang, spoken.audio)
+                done += 1
+            except Exception:
+                log.exception("prompt %s (%s) could not be rendered", spoken.prompt_id,
+                              spoken.lang)
+        log.info("%d prompt(s) of %s ready", done, self.flow.id)
 
     # -- SipListener -----------------------------------------------------------------
     def on_incoming(self, call: PjCall, invite: IncomingInvite) -> int:
@@ -169,6 +190,10 @@ class IvrWorker:
         await self.stop()
 
     async def stop(self) -> None:
+        self.stopped.set()
+        prerender = getattr(self, "_prerender", None)
+        if prerender is not None:
+            await asyncio.wait({prerender}, timeout=10)
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:
@@ -176,7 +201,6 @@ class IvrWorker:
         await self.agent.stop()
         if self.redis is not None:
             await self.redis.aclose()
-        self.stopped.set()
 
 
 def _stat_json(stat) -> str:

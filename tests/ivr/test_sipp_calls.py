@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ratings import keys
 from tests.ivr.sipp import build_scenario, run_sipp, wait_summaries
 
@@ -95,6 +97,7 @@ def test_one_press_sent_by_two_methods_counts_once(start_worker, sipp_dir, sync_
     assert (ev["grade"], ev["reasons"]) == ("dissatisfied", ["attitude"])
 
 
+@pytest.mark.slow  # two full no-input rounds of prompts and timers: ~20 s
 def test_caller_who_presses_nothing_is_unrated(start_worker, sipp_dir, sync_redis):
     worker = short_worker(start_worker)
     scenario = build_scenario([("wait_bye", 30000)], sipp_dir)
