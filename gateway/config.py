@@ -7,7 +7,12 @@ naming the setting (``http.port``) and where it came from (file or variable),
 so an operator sees at start what to fix. docs/configuration.md documents the
 same table; a test keeps them in step.
 
-Secrets left unset are filled later by ``gateway.secrets`` from the data dir.
+Secrets left unset are filled later by ``gateway.secrets_store`` from the data dir.
+
+Other parts of the process (IVR, SMS, console) declare their own settings with
+``register_settings(Setting("sip.port", "HCP_SIP_PORT", parsers.port, 5060, "…"))``
+at import time, before ``load``; they are read back with ``config["sip.port"]``
+and validated, overridden and described exactly like the core ones.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -233,6 +239,32 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+_CORE_NAMES = frozenset(s.name for s in SETTINGS)
+_EXTRA_SETTINGS: list[Setting] = []
+
+# The value parsers, for other modules' settings.
+parsers = SimpleNamespace(
+    text=_text, int=_int, positive_int=_positive_int, positive_float=_positive_float,
+    port=_port, duration=_duration, secret=_secret, bool=_bool, log_level=_log_level,
+    optional_url=_optional_url, tokens=_tokens, region=_region)
+
+
+def register_settings(*settings: Setting) -> None:
+    """Add settings of another part of the process (before ``load``)."""
+    taken = {s.name for s in all_settings()} | {s.env for s in all_settings()}
+    for setting in settings:
+        if setting.name in taken or setting.env in taken:
+            if setting in _EXTRA_SETTINGS:
+                continue  # the same module imported twice
+            raise ValueError(f"setting {setting.name} / {setting.env} already exists")
+        _EXTRA_SETTINGS.append(setting)
+        taken |= {setting.name, setting.env}
+
+
+def all_settings() -> tuple[Setting, ...]:
+    return SETTINGS + tuple(_EXTRA_SETTINGS)
+
+
 @dataclass(frozen=True)
 class Config:
     data_dir: Path
@@ -257,12 +289,23 @@ class Config:
     shutdown_drain_timeout_s: float
     log_level: str
     source_file: Path | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # registered settings, by name
+
+    def __getitem__(self, name: str) -> Any:
+        """Any setting by its dotted name: ``config["http.port"]``, ``config["sip.port"]``."""
+        if name in self.extra:
+            return self.extra[name]
+        if name in _CORE_NAMES:
+            return getattr(self, name.replace(".", "_"))
+        raise KeyError(name)
 
     def describe(self) -> dict:
         """Settings as a log line may show them: secrets and URL passwords hidden."""
         shown = {}
-        for s in SETTINGS:
-            value = getattr(self, s.attr)
+        for s in all_settings():
+            if s.name not in self.extra and s.name not in _CORE_NAMES:
+                continue  # registered after this config was loaded
+            value = self[s.name]
             if s.secret:
                 value = "<set>" if value else "<unset>"
             elif isinstance(value, str) and "://" in value:
@@ -310,30 +353,34 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
         file_path = base / file_path
     from_file = read_file(file_path) if file_path is not None else {}
 
-    known = {s.name for s in SETTINGS}
+    known = {s.name for s in all_settings()}
     for name in from_file:
         if name not in known:
             raise ConfigError(name, "unknown setting (see docs/configuration.md)",
                               str(file_path))
 
     values: dict[str, Any] = {}
-    for s in SETTINGS:
+    extra: dict[str, Any] = {}
+    for s in all_settings():
         raw, source = s.default, ""
         if s.name in from_file:
             raw, source = from_file[s.name], str(file_path)
         if s.env in env:
             raw, source = env[s.env], f"${s.env}"
+        value = raw
         if source:
             try:
-                values[s.attr] = s.parse(raw)
+                value = s.parse(raw)
             except ValueError as exc:
                 raise ConfigError(s.name, str(exc), source) from None
+        if s.name in _CORE_NAMES:
+            values[s.attr] = value
         else:
-            values[s.attr] = raw
+            extra[s.name] = value
 
     data_dir = Path(values["data_dir"])
     values["data_dir"] = data_dir if data_dir.is_absolute() else base / data_dir
     if values["core_url"] and not values["core_hmac_secret"]:
         raise ConfigError("core.hmac_secret", "required when core.url is set "
                           "(set it or $HCP_CORE_HMAC_SECRET)")
-    return Config(**values, source_file=file_path)
+    return Config(**values, source_file=file_path, extra=extra)

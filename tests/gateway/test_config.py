@@ -133,3 +133,29 @@ def test_every_setting_is_documented_and_in_the_example():
 def test_example_file_loads(tmp_path):
     config = load(EXAMPLE, env={}, cwd=tmp_path)
     assert config.source_file == EXAMPLE
+
+
+def test_other_parts_register_their_own_settings(tmp_path, monkeypatch):
+    from gateway import config as config_module
+    from gateway.config import Setting, parsers, register_settings
+
+    monkeypatch.setattr(config_module, "_EXTRA_SETTINGS", [])
+    sip_port = Setting("sip.port", "HCP_SIP_PORT", parsers.port, 5060, "SIP listen port.")
+    register_settings(sip_port, Setting("sip.password", "HCP_SIP_PASSWORD", parsers.secret,
+                                        None, "SIP password.", secret=True))
+    register_settings(sip_port)  # a module imported twice: no error
+    with pytest.raises(ValueError):
+        register_settings(Setting("sip.other", "HCP_HTTP_PORT", parsers.port, 1, "clash"))
+
+    assert load(env={}, cwd=tmp_path)["sip.port"] == 5060
+    (tmp_path / "hcp.toml").write_text('[sip]\nport = 5070\npassword = "x"\n')
+    with pytest.raises(ConfigError) as err:
+        load(env={}, cwd=tmp_path)
+    assert err.value.setting == "sip.password"
+    config = load(env={"HCP_SIP_PORT": "5080", "HCP_SIP_PASSWORD": "p" * 16}, cwd=tmp_path)
+    assert config["sip.port"] == 5080 and config["http.port"] == 8080
+    assert config.describe()["sip.password"] == "<set>"
+    with pytest.raises(ConfigError) as err:
+        load(env={"HCP_SIP_PORT": "x"}, cwd=tmp_path)
+    assert err.value.setting == "sip.port"
+    assert with_secrets(config)["sip.port"] == 5080  # survives the secrets step
