@@ -60,6 +60,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponen
 from ratings import keys
 from ratings.model import Evaluation
 from ratings.records import RecordOptions, fan_out
+from ratings.results import record_accepted
 from ratings.store import (
     CoreStore,
     RejectedByStore,
@@ -70,7 +71,10 @@ from ratings.store import (
 
 log = logging.getLogger(__name__)
 
-REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+# Worth waiting out: a restart (connection refused, LOADING), a timeout, a failover
+# (READONLY from a former primary).
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+              redis.exceptions.ReadOnlyError, OSError)
 DEAD_MAXLEN = 1_000_000  # approximate cap of the dead-letter stream
 SUBMITTED_LUA = (Path(__file__).parent / "lua" / "submitted.lua").read_text(encoding="utf-8")
 
@@ -188,7 +192,10 @@ class Submitter:
                 if "NOGROUP" not in str(exc):
                     raise
                 log.warning("submitter %s: consumer group missing; re-creating", self.consumer)
-                await self._ensure_group()
+                try:
+                    await self._ensure_group()
+                except REDIS_DOWN:
+                    await asyncio.sleep(delay)
                 continue
             if self._redis_down_since is not None:
                 log.info("submitter %s: redis back after %.1f s", self.consumer,
@@ -300,6 +307,8 @@ class Submitter:
             await self._finish_dead(entry_id, ev_id, f"unreadable outbox entry: {exc}"[:500], 0)
             return
         ev_id = ev.id
+        # console results + bad-rating case: counted once per evaluation (guarded, idempotent)
+        await self._until_final(lambda: record_accepted(self.redis, ev))
         pending = list(records)
         attempts = 0
 
