@@ -17,7 +17,8 @@
   or before a good grade was submitted, is "unrated".
 * Unrated: ``INCR {hcp}:ivr:unrated`` and an entry in ``{hcp}:ivr:unrated_calls``
   (Call-ID, ticket, flow, last node; no phone number), then the SMS invitation
-  hook (a callable the gateway wires) with the caller's number in memory only.
+  hook (a callable the gateway wires) when the caller's number is a mobile; the
+  number is handed over in memory only.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+
+import phonenumbers
 
 from flows.events import EvaluationResult
 from ivr.call import CallFacts, utcnow
@@ -71,6 +74,18 @@ def build_evaluation(effect, facts: CallFacts, comment_extra: dict | None = None
         flow_id=effect.flow_id or None, flow_version=effect.flow_version or None,
         source_id=facts.call_id, voice_comment=effect.voice_comment,
         context={k: str(v) for k, v in ctx.items()})
+
+
+def is_mobile(e164: str | None) -> bool:
+    """Only a mobile can get the SMS invitation."""
+    if not e164:
+        return False
+    try:
+        kind = phonenumbers.number_type(phonenumbers.parse(e164))
+    except phonenumbers.NumberParseException:
+        return False
+    return kind in (phonenumbers.PhoneNumberType.MOBILE,
+                    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
 class Outcomes:
@@ -135,7 +150,7 @@ class Outcomes:
                                   approximate=True)
         except Exception:
             log.exception("call %s: could not record the unrated call", facts.call_id)
-        if self.invitation_hook is not None and facts.caller:
+        if self.invitation_hook is not None and is_mobile(facts.caller):
             try:
                 await self.invitation_hook(facts.caller, dict(facts.context))
             except Exception:

@@ -1,0 +1,83 @@
+"""Outcomes against the real intake and Redis: evaluation fields, duplicates, the
+reason-menu hang-up rescue, unrated records and the SMS invitation hook."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+from flows.effects import SubmitEvaluation
+from ivr.call import CallFacts
+from ivr.outcome import REASON_HANGUP_COMMENT, Outcomes, build_evaluation, is_mobile
+from ratings.intake import Intake
+
+
+def submit(grade="satisfied", target="item", reasons=()):
+    return SubmitEvaluation(target, grade, reasons, "", 1, None, "hotline-rating", "v1")
+
+
+def outcomes(aredis, hook=None):
+    return Outcomes(Intake(aredis, b"secret"), aredis, hook)
+
+
+def test_evaluation_fields_and_a_stable_id():
+    facts = CallFacts("call-1@pbx", {"ticket": "GD-1", "agent": "A1"}, "+8613800138000")
+    ev = build_evaluation(submit(), facts)
+    assert (ev.target.id, ev.channel.value, ev.source_id) == ("GD-1", "hotline", "call-1@pbx")
+    assert (ev.flow_id, ev.flow_version, ev.phone) == ("hotline-rating", "v1", "+8613800138000")
+    assert ev.context["context_missing"] == "false"
+    assert ev.id == build_evaluation(submit(), facts).id  # a retry is a replay
+    staff = build_evaluation(submit(target="staff"), facts)
+    assert (staff.target.kind.value, staff.target.staff_id) == ("staff", "A1")
+    assert staff.id != ev.id
+
+
+async def test_duplicate_and_staff_without_agent(aredis):
+    out = outcomes(aredis)
+    first = CallFacts("c-1", {"ticket": "GD-2"})
+    second = CallFacts("c-2", {"ticket": "GD-2"})
+    assert (await out.submit(submit(), first)).accepted
+    again = await out.submit(submit(), first)  # the same call retrying: replay
+    assert again.accepted
+    dup = await out.submit(submit(), second)
+    assert (dup.accepted, dup.reason) == (False, "duplicate")
+    no_agent = await out.submit(submit(target="staff"), second)
+    assert (no_agent.accepted, no_agent.reason) == (False, "invalid")
+
+
+async def test_hang_up_in_the_reason_menu_is_rated_with_a_true_comment(aredis):
+    out = outcomes(aredis)
+    facts = CallFacts("c-3", {"ticket": "GD-3"})
+    session = SimpleNamespace(vars={"grade": "dissatisfied"}, status="interrupted",
+                              flow_id="hotline-rating", flow_version="v1", node="ask_reason")
+    assert await out.finish(facts, session, "unrated") == "rated_reason_missing"
+    [(_id, fields)] = await aredis.xrange("{hcp}:outbox")
+    ev = json.loads(fields[b"ev"])
+    assert (ev["grade"], ev["reasons"], ev["comment"]) == (
+        "dissatisfied", [], REASON_HANGUP_COMMENT)
+
+
+async def test_good_grade_not_yet_submitted_stays_unrated_and_mobile_is_invited(aredis):
+    invited = []
+
+    async def hook(e164, context):
+        invited.append((e164, context["ticket"]))
+
+    out = outcomes(aredis, hook)
+    session = SimpleNamespace(vars={"grade": "satisfied"}, status="interrupted",
+                              flow_id="hotline-rating", flow_version="v1", node="confirm")
+    mobile = CallFacts("c-4", {"ticket": "GD-4"}, "+8613800138000")
+    landline = CallFacts("c-5", {"ticket": "GD-5"}, "+862083000000")
+    assert await out.finish(mobile, session, "unrated") == "unrated"
+    assert await out.finish(landline, session, "unrated") == "unrated"
+    assert invited == [("+8613800138000", "GD-4")]
+    assert int(await aredis.get("{hcp}:ivr:unrated")) == 2
+    entries = await aredis.xrange("{hcp}:ivr:unrated_calls")
+    assert [e[1][b"node"] for e in entries] == [b"confirm", b"confirm"]
+    assert not any(b"13800138000" in v for e in entries for v in e[1].values())
+    assert await aredis.xlen("{hcp}:outbox") == 0
+
+
+def test_is_mobile():
+    assert is_mobile("+8613800138000") and not is_mobile("+862083000000")
+    assert not is_mobile(None) and not is_mobile("garbage")
