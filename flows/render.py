@@ -28,8 +28,9 @@ from ratings.grades import Grade
 
 SHAPES = {"branch": ("{", "}"), "end": ("([", "])"), "submit": ("[[", "]]"),
           "wait_reply": ("[/", "/]"), "send_sms": ("[/", "/]")}
+# (Graphviz parallelograms skew wide labels into very wide shapes: SMS nodes are notes.)
 DOT_SHAPES = {"branch": "diamond", "end": "box", "submit": "box3d",
-              "wait_reply": "parallelogram", "send_sms": "parallelogram"}
+              "wait_reply": "box", "send_sms": "note"}
 FONT = "Noto Sans CJK SC,WenQuanYi Micro Hei,sans-serif"  # a CJK font; SVG keeps the list
 LINE_WIDTH = 40  # display columns (a Chinese character counts two)
 PROMPT_LINES = 2
@@ -251,7 +252,8 @@ def dot(flow: Flow) -> str:
         extra = ", penwidth=3" if node_id == flow.start_node else ""
         fill = DOT_FILL.get(node["type"])
         extra += f", fillcolor={_q(fill)}" if fill else ""
-        extra += ', style="rounded,filled", peripheries=2' if node["type"] == "end" else ""
+        extra += {"end": ', style="rounded,filled", peripheries=2',
+                  "wait_reply": ', style="dashed,filled"'}.get(node["type"], "")
         lines.append(f"  {_q(node_id)} [label={_q(label)}, "
                      f"shape={DOT_SHAPES.get(node['type'], 'box')}{extra}];")
     for node_id, node in flow.nodes.items():
