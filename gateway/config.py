@@ -384,3 +384,49 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
         raise ConfigError("core.hmac_secret", "required when core.url is set "
                           "(set it or $HCP_CORE_HMAC_SECRET)")
     return Config(**values, source_file=file_path, extra=extra)
+
+
+# -- the supervisor console's settings (console/) -----------------------------
+
+def _console_users(raw: Any) -> tuple[tuple[str, str, str], ...]:
+    """``name:role:hash`` entries (TOML list, or comma-separated in the variable);
+    role is supervisor or viewer; hash from ``hcp console hash-password``."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple) or not all(isinstance(t, str) for t in items):
+        raise ValueError("expected a list of name:role:hash strings")
+    users = []
+    for item in (t.strip() for t in items if t.strip()):
+        name, _, rest = item.partition(":")
+        role, _, hashed = rest.partition(":")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", name):
+            raise ValueError(f"user name {name!r}: 1-32 letters, digits, _ . -")
+        if role not in ("supervisor", "viewer"):
+            raise ValueError(f"user {name}: role is supervisor or viewer, not {role!r}")
+        if not hashed.startswith(("scrypt$", "pbkdf2$")):
+            raise ValueError(f"user {name}: expected a hash from hcp console hash-password")
+        users.append((name, role, hashed))
+    return tuple(users)
+
+
+def _metrics_urls(raw: Any) -> tuple[str, ...]:
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise ValueError("expected a list of http URLs")
+    return tuple(_optional_url("http", "https")(t) for t in items if str(t).strip())
+
+
+register_settings(
+    Setting("console.users", "HCP_CONSOLE_USERS", _console_users, (),
+            "Console accounts, name:role:hash (role supervisor or viewer). Empty: a "
+            "supervisor 'admin' with a password generated into "
+            "<data_dir>/secrets/console_admin.", secret=True),
+    Setting("console.session_ttl", "HCP_CONSOLE_SESSION_TTL", _duration, timedelta(hours=8),
+            "How long a console sign-in lasts without activity."),
+    Setting("console.callback_working_days", "HCP_CONSOLE_CALLBACK_DAYS", _positive_int, 2,
+            "Callback deadline of a bad-rating case, in working days (seed art. 15)."),
+    Setting("console.demo", "HCP_CONSOLE_DEMO", _bool, False,
+            "Seed demo evaluations and flow statistics on start (an empty Redis only)."),
+    Setting("console.ivr_metrics_urls", "HCP_CONSOLE_IVR_METRICS", _metrics_urls, (),
+            "Prometheus endpoints of IVR workers, read for active calls on the "
+            "operations page."),
+)
