@@ -7,6 +7,7 @@ outbox; the data directory is reused on the next start.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -34,11 +35,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the starting thread dies (Linux only)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: callers keep a pid file to find a leftover server
+
+
 class RedisServer:
-    def __init__(self, data_dir: str | Path, port: int | None = None, aof: bool = True):
+    """A redis-server child. ``detached`` puts it in a session of its own (Ctrl-C in a
+    terminal reaches only the parent, which can drain before stopping Redis) and has
+    the kernel SIGTERM it (Redis then flushes its AOF) if the parent dies by SIGKILL."""
+
+    def __init__(self, data_dir: str | Path, port: int | None = None, aof: bool = True,
+                 detached: bool = False):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.aof = aof
+        self.detached = detached
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -53,7 +72,9 @@ class RedisServer:
             "--appendonly", "yes" if self.aof else "no", "--appendfsync", "everysec",
             "--logfile", str(self.data_dir / "redis.log"),
         ]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        extra = {"start_new_session": True, "preexec_fn": _die_with_parent} if self.detached else {}
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     **extra)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

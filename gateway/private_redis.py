@@ -20,21 +20,17 @@ the submitter while Redis is still up, and only then stops Redis.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
-from adapters.redis_server import RedisServer, redis_server_binary
+from adapters.redis_server import RedisServer
 
 log = logging.getLogger(__name__)
 
 PID_FILE = "redis.pid"
-PR_SET_PDEATHSIG = 1
-
 
 def _is_redis(pid: int) -> bool:
     try:
@@ -65,47 +61,12 @@ def stop_stale(folder: Path, timeout: float = 10.0) -> int | None:
     return pid
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the starting thread dies (Linux only)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass  # not Linux: the pid file check on the next start still applies
-
-
-class DetachedRedisServer(RedisServer):
-    """``RedisServer`` started in a session of its own (same command line)."""
-
-    def start(self, timeout: float = 10.0) -> RedisServer:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [
-            redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir), "--daemonize", "no", "--save", "",
-            "--appendonly", "yes" if self.aof else "no", "--appendfsync", "everysec",
-            "--logfile", str(self.data_dir / "redis.log"),
-        ]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True,
-                                     preexec_fn=_die_with_parent)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode}; "
-                                   f"see {self.data_dir / 'redis.log'}")
-            if self._ping():
-                return self
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"redis-server did not answer on port {self.port}")
-
-
 class PrivateRedis:
     name = "private-redis"
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
-        self.server = DetachedRedisServer(self.folder, aof=True)
+        self.server = RedisServer(self.folder, aof=True, detached=True)
 
     @property
     def url(self) -> str:
