@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import random
 import socket
+import subprocess
 import urllib.request
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from ivr.pool_config import PoolConfig
-from tests.ivr.sipp import build_scenario
+from tests.ivr.sipp import SippResult, build_scenario, free_rtp_base, free_udp_port
 
 HERE = Path(__file__).parent
 SHORT_FLOW = str(HERE.parent / "ivr" / "flows" / "hotline_short.yaml")
+LONG_GOODBYE = str(HERE / "flows" / "hotline_long_goodbye.yaml")
 
 _PLAIN_200 = '<recv response="200" rtd="true"/>'
 _PLAIN_ACK = "ACK sip:ivr@[remote_ip]:[remote_port] SIP/2.0"
@@ -91,3 +93,23 @@ def calls_by_outcome(port: int, worker: str) -> dict[str, float]:
             if d.get("worker") == worker:
                 found[d["outcome"]] = value
     return found
+
+
+def run_sipp_calls(scenario: Path, port: int, workdir: Path, calls: int, rate: float,
+                   limit: int, timeout_s: int = 90, extra_args: tuple = ()) -> SippResult:
+    """``calls`` SIPp calls at ``rate``/s, at most ``limit`` at once; no ticket header."""
+    msg_log = workdir / "sipp_messages.log"
+    args = ["sipp", "-sf", str(scenario), f"127.0.0.1:{port}", "-m", str(calls),
+            "-r", str(rate), "-l", str(limit), "-p", str(free_udp_port()),
+            "-mp", str(free_rtp_base(8)), "-i", "127.0.0.1", "-trace_msg",
+            "-message_file", str(msg_log), "-nostdin", "-timeout", f"{timeout_s}s",
+            "-timeout_error", "-set", "ticket", "X-No-Ticket: 1", "-set", "agent",
+            "X-No-Agent: 1", "-set", "extra", "X-Extra: none", *extra_args]
+    proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True,
+                          timeout=timeout_s + 15)
+    messages = msg_log.read_text(errors="replace") if msg_log.exists() else ""
+    return SippResult(proc.returncode, messages, proc.stdout[-3000:] + proc.stderr[-2000:])
+
+
+def active_calls(port: int, worker: str) -> float | None:
+    return worker_metrics(port).get(("hcp_ivr_active_calls", (("worker", worker),)))
