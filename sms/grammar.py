@@ -178,8 +178,7 @@ def _rating(tokens: list[Token], roles: list[Role], edges: list[int], middle: ra
         distinct = {_milder(side) for side in sides}
     if len(distinct) > 1 or (distinct and any(not distinct <= side for side in sides)):
         problem = problem or CONFLICT
-    if distinct and not next(iter(distinct)).is_bad and any(
-            word in squeezed for word in lex.BAD_SUBSTRINGS):
+    if distinct and not next(iter(distinct)).is_bad and _sounds_bad(squeezed):
         problem = problem or CONFLICT  # a bad word anywhere (不满意度) vetoes a good grade
     follow_up = Role.FOLLOW in roles
     if problem:
@@ -192,6 +191,15 @@ def _rating(tokens: list[Token], roles: list[Role], edges: list[int], middle: ra
     if follow_up:
         return ParsedReply(Intent.FOLLOW_UP, code=code, comment=comment)
     return ParsedReply(Intent.UNKNOWN, code=code, comment=whole, detail=NO_RATING)
+
+
+def _sounds_bad(squeezed: str) -> bool:
+    """A bad grade word or a negated 满 anywhere: the last line of defence against
+    reading 不满意 as 满意, checked on the text rather than on the tokens."""
+    for word in lex.NOT_NEGATIONS:
+        squeezed = squeezed.replace(word, "")
+    return (any(word in squeezed for word in lex.BAD_SUBSTRINGS)
+            or lex.NEGATOR_NEAR_MAN.search(squeezed) is not None)
 
 
 def _milder(side: frozenset[Grade]) -> Grade:

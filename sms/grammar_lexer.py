@@ -66,7 +66,9 @@ _TABLE = keyword_table()
 _KEYWORDS = _keyword_index()
 _ALNUM = re.compile(r"[A-Z0-9]+")
 # A score or a star count after a number, but not 分钟 (minutes) or 星期 (weeks).
-_SCALE_UNIT = re.compile(r"(?:颗星|星级|星|分)(?!钟|期)")
+_SCALE_UNIT = re.compile(r"(?:颗星|星级|星|分)(?!钟|期)|\s*[⭐🌟★☆✩✪✫✬✭✮✯]+")
+# Star symbols alone (⭐⭐⭐⭐⭐) are a rating on the star scale too.
+_STARS = re.compile(r"[⭐🌟★☆✩✪✫✬✭✮✯]+(?:\ufe0f)?")
 
 
 def _number_token(text: str, tok: Tok, start: int, end: int) -> Token:
@@ -98,6 +100,11 @@ def tokenize(text: str) -> list[Token]:
                 tokens.append(Token(Tok.KEY, i, match.end(), word, kind, grade))
                 i = match.end()
                 continue
+        stars = _STARS.match(text, i)
+        if stars:
+            tokens.append(Token(Tok.NUM, i, stars.end(), stars.group(), scale=True))
+            i = stars.end()
+            continue
         if ch.isascii() and ch.isalnum():
             match = _ALNUM.match(text, i)
             if match:

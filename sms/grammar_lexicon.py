@@ -7,6 +7,7 @@ longest-first, so 非常不满意 wins over 不满意, which wins over 满意.
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 
 from ratings.grades import Grade
@@ -23,7 +24,7 @@ class Kind(str, Enum):
 
 
 _SATISFIED = "满意"
-_DISSATISFIED = ("不满意", "唔满意", "不满")
+_DISSATISFIED = ("不满意", "唔满意", "不满", "唔满", "冇满")
 # Intensifiers that lift 满意 to 非常满意 and 不满意 to 非常不满意.
 _VERY = ("非常非常", "非常", "很", "十分", "特别", "超级", "超", "好", "太", "极其", "极",
          "极度", "相当", "异常", "特", "最")
@@ -77,6 +78,7 @@ def _grade_words() -> dict[str, Grade]:
         "中评": Grade.BASICALLY_SATISFIED,
         "👍": Grade.SATISFIED,
         "👎": Grade.DISSATISFIED,
+        "点赞": Grade.SATISFIED,  # "a like", the 👍 in words
     })
     return words
 
@@ -91,6 +93,9 @@ def _minimal(words: list[str]) -> tuple[str, ...]:
 # Any of these anywhere in a reply (spaces removed) forbids a good grade: the grammar's
 # last line of defence against reading 不满意 as 满意, whatever the tokens say.
 BAD_SUBSTRINGS = _minimal([w for w, grade in GRADE_WORDS.items() if grade.is_bad])
+# ... and so does a negator shortly before 满 in the same clause (不是很满, 没让我满意),
+# once the words that only look negative (不错, 没问题) are taken out.
+NEGATOR_NEAR_MAN = re.compile(r"[不唔冇没未][^\s，。！？,.!?；;]{0,3}满")
 
 # Words that say only good or bad, not how good: alone they mean the milder grade
 # (好评 → 满意); next to a grade of the same side they defer to it (非常满意，好评 →
@@ -98,6 +103,7 @@ BAD_SUBSTRINGS = _minimal([w for w, grade in GRADE_WORDS.items() if grade.is_bad
 POLARITY_WORDS: dict[str, frozenset[Grade]] = {
     "好评": frozenset({Grade.VERY_SATISFIED, Grade.SATISFIED}),
     "👍": frozenset({Grade.VERY_SATISFIED, Grade.SATISFIED}),
+    "点赞": frozenset({Grade.VERY_SATISFIED, Grade.SATISFIED}),
     "差评": frozenset({Grade.DISSATISFIED, Grade.VERY_DISSATISFIED}),
     "👎": frozenset({Grade.DISSATISFIED, Grade.VERY_DISSATISFIED}),
 }
@@ -107,12 +113,13 @@ POLARITY_WORDS: dict[str, frozenset[Grade]] = {
 VAGUE_WORDS = (
     "还行", "还可以", "可以", "一般", "一般般", "凑合", "马马虎虎", "还好", "还算满意",
     "满不满意", "说不上", "不好说", "不错", "挺好", "很好", "不好",
-    "很差", "太差", "行吧", "还凑合", "算了", "无所谓", "好的", "收到",
+    "很差", "太差", "行吧", "还凑合", "算了", "无所谓", "好的", "收到", "👌",
 )
 
 FILLER_WORDS = (
-    "回复", "答复", "我选", "选择", "选", "评价为", "评价是", "我的评价是", "我的评价",
-    "评价", "评", "我评", "我给", "给", "给个", "打", "我打", "答", "是", "编号", "代码", "号码",
+    "回复", "答复", "回复是", "我的回复是", "我选", "我选择", "我的选择是", "选择", "选",
+    "评价为", "评价是", "我的评价是", "我的评价", "评价", "评", "我评", "我给", "给", "给个",
+    "打", "我打", "答", "是", "编号", "代码", "号码",
     "办件", "事项", "我",
 )
 # Sentence particles: fillers that are also trimmed from the edges of a comment.
@@ -155,7 +162,8 @@ QUESTION_AFTER_AT_END = ("不", "没", "冇", "唔")  # 满意不？ but not 满
 SARCASM_AFTER = ("个屁", "个鬼", "才怪", "个毛", "个啥", "个头")
 # Words that contain a negator but are not a negation.
 NOT_NEGATIONS = ("不错", "没问题", "没毛病", "冇问题", "冇事", "无问题", "非常", "无论",
-                 "不用谢", "不客气", "没事", "不好意思", "无敌")
+                 "不用谢", "不客气", "没事", "不好意思", "无敌", "唔该", "唔使", "唔紧要",
+                 "冇事")
 
 # Reason menu labels (only read when the flow expects a reason).
 REASON_WORDS = {

@@ -10,6 +10,8 @@ not from the folded copy):
    ``幾`` → ``几``); a small built-in table of the characters the grammar needs is the
    fallback when the OpenCC binding is not installed.
 3. ASCII letters to upper case (``td`` → ``TD``, ``a3`` → ``A3``).
+4. Invisible characters (zero-width spaces, controls, combining marks, emoji variation
+   selectors) are dropped: "不\u200b满意" must still be 不满意.
 """
 
 from __future__ import annotations
@@ -74,13 +76,20 @@ class Folded:
         return self.original[first:last]
 
 
+# Invisible characters that could sit inside a word and split it (不\u200b满意): control
+# and format characters, combining marks, variation selectors. Whitespace stays.
+_INVISIBLE = frozenset({"Cc", "Cf", "Mn", "Me"})
+
+
 @lru_cache(maxsize=4096)
 def _fold_char(ch: str) -> str:
     folded = unicodedata.normalize("NFKC", ch)
     out = []
     for c in folded:
         if c.isascii():
-            out.append(c.upper())
+            out.append(c.upper() if c.isprintable() or c in "\t\n\r" else "")
+        elif unicodedata.category(c) in _INVISIBLE and not c.isspace():
+            continue
         else:
             out.append(c)
     return "".join(out)
