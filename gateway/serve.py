@@ -44,6 +44,7 @@ from gateway.metrics import MeteredIntake, Metrics
 from gateway.private_redis import PrivateRedis
 from gateway.secrets_store import with_secrets
 from gateway.submitter_component import SubmitterComponent
+from ivr.pool import component_factories as ivr_pool_factories
 from ratings.intake import Intake
 from ratings.model import Channel
 from ratings.records import RecordOptions
@@ -100,7 +101,8 @@ async def probe_store(config: Config, store) -> str | None:
 class Gateway:
     def __init__(self, config: Config, extra=None):
         self.config = with_secrets(config)
-        self.extra = list(EXTRA_COMPONENTS) + list(extra or ())
+        # the IVR worker pool joins when HCP_IVR_WORKERS asks for one (ivr.pool)
+        self.extra = list(EXTRA_COMPONENTS) + ivr_pool_factories() + list(extra or ())
         self.metrics = Metrics()
         self.components = Components()
         self.redis_url: str | None = None

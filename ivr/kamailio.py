@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.pool import die_with_parent
 from ivr.pool_config import PoolConfig
 from ivr.sip_probe import sip_options_ping_blocking
 
@@ -96,7 +97,8 @@ class KamailioProcess:
     def start(self, timeout: float = 15) -> KamailioProcess:
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     preexec_fn=die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -28,6 +28,7 @@ Redis URL, data dir, phone secret and metrics registry.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import signal
@@ -43,6 +44,7 @@ from ivr.sip_probe import sip_options_ping
 
 log = logging.getLogger("hcp.ivr.pool")
 REPO = Path(__file__).resolve().parents[1]
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -53,6 +55,26 @@ class WorkerState:
     restarts: int = 0
     active_calls: int | None = None  # None: not read yet / unreadable
     last_exit: int | None = None
+
+
+def die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the spawning thread dies (Linux).
+
+    The pool spawns from the event loop's thread, which lives as long as the
+    gateway, so a ``kill -9`` of the gateway leaves no worker behind.
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def restart_delay(config: PoolConfig, quick_deaths: int) -> float:
+    """0 after a worker that ran stably; then 0.5 s, 1 s, 2 s … up to the maximum."""
+    if quick_deaths <= 0:
+        return 0.0
+    return min(config.restart_backoff_max_s,
+               config.restart_backoff_s * 2 ** (quick_deaths - 1))
 
 
 class IvrPool:
@@ -106,9 +128,12 @@ class IvrPool:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             err = open(self.log_dir / f"worker-{state.spec.name}.log", "ab")
         try:
+            # own session: a terminal's Ctrl-C reaches only the gateway, which drains
+            # the workers itself; the kernel SIGTERMs them if the gateway is killed
             state.proc = await asyncio.create_subprocess_exec(
                 *self.command(state.spec), cwd=REPO, env=env, stdout=out, stderr=err,
-                stdin=asyncio.subprocess.DEVNULL)
+                stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=die_with_parent)
         finally:
             if err is not None:
                 err.close()  # the child has its own descriptor
@@ -136,9 +161,7 @@ class IvrPool:
                 return
             ran = time.monotonic() - state.started_at
             quick_deaths = 0 if ran >= self.config.stable_after_s else quick_deaths + 1
-            delay = 0.0 if quick_deaths == 0 else min(
-                self.config.restart_backoff_max_s,
-                self.config.restart_backoff_s * 2 ** (quick_deaths - 1))
+            delay = restart_delay(self.config, quick_deaths)
             state.restarts += 1
             state.active_calls = 0
             self.restarts_metric.labels(state.spec.name).inc()
@@ -235,11 +258,23 @@ class IvrPool:
 
 
 def make_component(ctx) -> IvrPool:
-    """``hcp serve`` hook (gateway.components): the pool on the gateway's Redis."""
-    config = PoolConfig.from_env()
-    return IvrPool(config, ctx.redis_url, ctx.config.data_dir,
+    """``hcp serve`` hook (gateway.components): the pool on the gateway's Redis.
+
+    Also mounts ``GET /v1/ivr/workers`` (bearer auth): per worker its SIP port,
+    pid, liveness, live calls and restarts.
+    """
+    from aiohttp import web
+
+    pool = IvrPool(PoolConfig.from_env(), ctx.redis_url, ctx.config.data_dir,
                    phone_secret=ctx.config.intake_phone_secret,
                    registry=ctx.metrics.registry)
+
+    async def workers(_request):
+        return web.json_response({"workers": pool.status()})
+
+    if ctx.http_app is not None:
+        ctx.http_app.router.add_get("/v1/ivr/workers", workers)
+    return pool
 
 
 def component_factories(env=None) -> list:
