@@ -33,6 +33,7 @@ Theory of operation (see docs/ivr.md for the measured facts behind it):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ipaddress
 import logging
@@ -111,6 +112,15 @@ class _LogWriter(pj.LogWriter):
                 pjlog.log(level, "%s", line.rstrip())
 
 
+@contextlib.contextmanager
+def _logged(where: str):
+    """pjsua2 prints a callback's exception to stderr and drops it: log it instead."""
+    try:
+        yield
+    except Exception:
+        log.exception("error in %s", where)
+
+
 def real_call_limit() -> int:
     """PJSUA_MAX_CALLS as compiled into the loaded library (after libInit)."""
     return int(_LIB.pjsua_call_get_max_count())
@@ -175,6 +185,10 @@ class PjCall(pj.Call):
             self.agent.loop.call_soon_threadsafe(sink, event)
 
     def onCallState(self, prm):
+        with _logged("onCallState"):
+            self._on_state()
+
+    def _on_state(self):
         info = self.getInfo()
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED and not self._ended:
             self._ended = True
@@ -183,6 +197,10 @@ class PjCall(pj.Call):
             self.agent._forget(self)
 
     def onCallMediaState(self, prm):
+        with _logged("onCallMediaState"):
+            self._on_media()
+
+    def _on_media(self):
         if self._audio is not None or self._ended:
             return
         try:
@@ -191,12 +209,15 @@ class PjCall(pj.Call):
             return
         detector = (InbandDtmfDetector(DetectorSettings())
                     if self.agent.settings.inband_dtmf else None)
-        tap = _AudioTap(self, detector)
-        fmt = pj.MediaFormatAudio()
-        fmt.init(pj.PJMEDIA_FORMAT_PCM, 8000, 1, 20000, 16)
-        tap.createPort(f"tap{self.getId()}", fmt)
-        self._audio.startTransmit(tap)
-        self._tap = tap
+        try:
+            tap = _AudioTap(self, detector)
+            fmt = pj.MediaFormatAudio()
+            fmt.init(pj.PJMEDIA_FORMAT_PCM, 8000, 1, 20000, 16)
+            tap.createPort(f"tap{self.index}", fmt)
+            self._audio.startTransmit(tap)
+            self._tap = tap
+        except pj.Error as exc:  # no in-band keys or silence detection, but a call
+            log.error("call %s: no audio tap: %s", self.call_id, exc.info())
         self._emit(MediaReady(time.monotonic()))
 
     def onDtmfEvent(self, prm):
@@ -207,6 +228,10 @@ class PjCall(pj.Call):
                               end=bool(flags & 2)))
 
     def onCallTsxState(self, prm):
+        with _logged("onCallTsxState"):
+            self._on_tsx(prm)
+
+    def _on_tsx(self, prm):
         # INFO application/dtmf: answer it ourselves before pjsua's dialog says 500.
         event = prm.e.body.tsxState
         tsx = event.tsx
@@ -234,9 +259,13 @@ class PjCall(pj.Call):
         self.stop_play()
         if self._audio is None or self._ended:
             return
-        player = pj.AudioMediaPlayer()
-        player.createPlayer(wav_path, pj.PJMEDIA_FILE_NO_LOOP)
-        player.startTransmit(self._audio)
+        try:
+            player = pj.AudioMediaPlayer()
+            player.createPlayer(wav_path, pj.PJMEDIA_FILE_NO_LOOP)
+            player.startTransmit(self._audio)
+        except pj.Error as exc:  # e.g. PJ_ETOOMANY players: the call goes on unheard
+            log.error("call %s: cannot play %s: %s", self.call_id, wav_path, exc.info())
+            return
         self._player = player
 
     def stop_play(self) -> None:
@@ -251,9 +280,13 @@ class PjCall(pj.Call):
         self.stop_recording()
         if self._audio is None or self._ended:
             return
-        recorder = pj.AudioMediaRecorder()
-        recorder.createRecorder(wav_path)
-        self._audio.startTransmit(recorder)
+        try:
+            recorder = pj.AudioMediaRecorder()
+            recorder.createRecorder(wav_path)
+            self._audio.startTransmit(recorder)
+        except pj.Error as exc:
+            log.error("call %s: cannot record: %s", self.call_id, exc.info())
+            return
         self._recorder = recorder
         self._voice_at = time.monotonic()
 
@@ -309,7 +342,8 @@ class _Account(pj.Account):
         self.agent = agent
 
     def onIncomingCall(self, prm):
-        self.agent._incoming(self, prm)
+        with _logged("onIncomingCall"):
+            self.agent._incoming(self, prm)
 
     def onRegState(self, prm):
         log.info("registration: %s %s", prm.code, prm.reason)
@@ -466,7 +500,11 @@ class SipAgent:
             return
         op = pj.CallOpParam()
         op.statusCode = 200
-        call.answer(op)
+        try:
+            call.answer(op)
+        except pj.Error as exc:
+            log.error("call %s: answer failed: %s", call.call_id, exc.info())
+            call.hangup(500)
 
     def _live_calls(self) -> int:
         return len(self.calls)

@@ -149,9 +149,7 @@ class IvrWorker:
         self.metrics.active.inc()
         outcome = "failed"
         try:
-            cid = facts.context.get(CORRELATION)
-            posted = await self.context_store.take(cid) if cid else None
-            facts.context = merge_context(facts.context, posted)
+            facts.context = merge_context(facts.context, await self._posted_context(facts))
             outcome = await task.run()
         except EngineError as exc:
             log.error("call %s: engine refused: %s", facts.call_id, exc)
@@ -168,6 +166,16 @@ class IvrWorker:
         self.metrics.outcome(outcome)
         log.info("call %s ended: %s, %d key(s)", facts.call_id, outcome, len(facts.digits))
         task.media = None  # drop the pjsua2 Call reference (libDestroy aborts otherwise)
+
+    async def _posted_context(self, facts: CallFacts) -> dict | None:
+        cid = facts.context.get(CORRELATION)
+        if not cid:
+            return None
+        try:
+            return await self.context_store.take(cid)
+        except Exception:  # Redis away: rate the call with what the INVITE says
+            log.exception("call %s: posted context unavailable", facts.call_id)
+            return None
 
     async def _record_stats(self, session) -> None:
         if not session.stats:
