@@ -38,6 +38,9 @@ def register(subparsers) -> None:
     w.add_argument("--register-user", default=None)
     w.add_argument("--register-password", default=os.environ.get("HCP_SIP_PASSWORD"))
     w.set_defaults(func=run)
+    from ivr.kamailio import register_cli as register_kamailio  # the pool's front
+
+    register_kamailio(sub)
 
 
 def settings_from_args(args):

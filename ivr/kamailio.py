@@ -129,3 +129,48 @@ class KamailioProcess:
                 self.proc.wait()
         self._log.close()
         self.proc = None
+
+
+# -- `hcp ivr kamailio-config` --------------------------------------------------------
+def register_cli(ivr_subparsers) -> None:
+    """Adds ``kamailio-config`` under ``hcp ivr`` (called by gateway.cli_ivr)."""
+    k = ivr_subparsers.add_parser(
+        "kamailio-config", help="write kamailio.cfg + dispatcher.list for the worker pool",
+        description="Render docker/kamailio/kamailio.cfg and the dispatcher list from the "
+                    "pool settings (HCP_IVR_* variables, see docs/ivr-pool.md).")
+    k.add_argument("--out", default="kamailio", help="directory to write into")
+    k.add_argument("--listen", default="127.0.0.1:5070", help="address:port of the front")
+    k.add_argument("--rundir", default=None, help="Kamailio runtime dir (default OUT/run)")
+    k.add_argument("--algorithm", type=int, default=4,
+                   help="dispatcher algorithm: 4 round-robin, 8 by priority (hunt group)")
+    k.add_argument("--children", type=int, default=2)
+    k.add_argument("--workers", type=int, default=None, help="override HCP_IVR_WORKERS")
+    k.add_argument("--sip-port", type=int, default=None, help="override HCP_IVR_SIP_PORT")
+    k.add_argument("--host", default=None, help="address the front reaches workers on")
+    k.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    import dataclasses
+    import os
+    import sys
+
+    from ivr.pool_config import WORKERS_ENV, PoolConfigError
+
+    env = dict(os.environ)
+    env.setdefault(WORKERS_ENV, "1")
+    try:
+        config = PoolConfig.from_env(env)
+        overrides = {k: v for k, v in (("count", args.workers), ("sip_port", args.sip_port),
+                                       ("host", args.host)) if v is not None}
+        config = dataclasses.replace(config, **overrides)
+    except PoolConfigError as exc:
+        print(f"hcp ivr kamailio-config: {exc}", file=sys.stderr)
+        return 2
+    front = FrontSettings(listen=args.listen, children=args.children, algorithm=args.algorithm)
+    rundir = Path(args.rundir).resolve() if args.rundir else Path(args.out).resolve() / "run"
+    cfg, dispatcher = write_front(config, Path(args.out), front, rundir)
+    print(f"wrote {cfg} and {dispatcher} ({config.count} worker(s), SIP ports "
+          f"{config.sip_port}..{config.sip_port + config.count - 1})")
+    print(f"run: kamailio -DD -E -f {cfg} -Y {rundir}")
+    return 0

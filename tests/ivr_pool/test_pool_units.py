@@ -92,3 +92,18 @@ async def test_a_worker_that_cannot_bind_fails_the_pool_start(redis_url, tmp_pat
         assert pool.pids() == {}  # the healthy one was stopped again
     finally:
         taken.close()
+
+
+def test_hcp_ivr_kamailio_config_writes_both_files(tmp_path, monkeypatch):
+    from gateway.cli import main
+
+    monkeypatch.setenv("HCP_IVR_WORKERS", "3")
+    monkeypatch.setenv("HCP_IVR_SIP_PORT", "6100")
+    assert main(["ivr", "kamailio-config", "--out", str(tmp_path / "k"),
+                 "--listen", "127.0.0.1:6099"]) == 0
+    listed = (tmp_path / "k" / "dispatcher.list").read_text()
+    assert [line.split()[1] for line in listed.splitlines() if line[:1] == "1"] == [
+        "sip:127.0.0.1:6100", "sip:127.0.0.1:6101", "sip:127.0.0.1:6102"]
+    assert "listen=udp:127.0.0.1:6099" in (tmp_path / "k" / "kamailio.cfg").read_text()
+    monkeypatch.setenv("HCP_IVR_RTP_PORT", "6000")  # RTP range over the SIP ports
+    assert main(["ivr", "kamailio-config", "--out", str(tmp_path / "bad")]) == 2
