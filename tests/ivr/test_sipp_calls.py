@@ -53,6 +53,12 @@ def test_rfc2833_call_rates_the_ticket_and_the_agent_from_the_invite(start_worke
 SHORT_FLOW = str(__import__("pathlib").Path(__file__).parent / "flows" / "hotline_short.yaml")
 
 
+def entered(sync_redis, node: str) -> int:
+    """How many times the flow statistics say a node was entered."""
+    stats = [json.loads(f[b"stat"]) for _i, f in sync_redis.xrange("{hcp}:flows:stats")]
+    return sum(1 for s in stats if s["kind"] == "entered" and s["node"] == node)
+
+
 def short_worker(start_worker, *extra):
     return start_worker("--flow", SHORT_FLOW, *extra)
 
@@ -210,7 +216,7 @@ def test_call_beyond_the_limit_gets_503_and_the_worker_keeps_serving(start_worke
     thread.start()
     try:
         deadline = time.monotonic() + 10
-        while "ask_grade" not in str(sync_redis.xrange("{hcp}:flows:stats")):
+        while entered(sync_redis, "ask_grade") < 1:
             assert time.monotonic() < deadline, worker.log()
             time.sleep(0.05)
         refused = run_sipp(SCENARIOS / "refused.xml", worker.sip_port, sipp_dir,
@@ -220,3 +226,34 @@ def test_call_beyond_the_limit_gets_503_and_the_worker_keeps_serving(start_worke
         thread.join(60)
     assert results["first"].returncode == 0, results["first"].output
     assert wait_summaries(sync_redis, 1)[0]["outcome"] == "rated"
+
+
+def test_fifth_call_gets_486_from_the_library_limit_and_the_worker_survives(
+        start_worker, sipp_dir, sync_redis):
+    import threading
+    import time
+
+    from tests.ivr.sipp import SCENARIOS
+
+    worker = short_worker(start_worker)  # no --max-calls: the wheel's 4
+    held_dir = sipp_dir / "held"
+    held_dir.mkdir()
+    holding = build_scenario([("pause", 3000), ("key", "1"), ("wait_bye", 20000)], held_dir)
+    results = {}
+    thread = threading.Thread(target=lambda: results.update(
+        held=run_sipp(holding, worker.sip_port, held_dir, ticket="T-four", calls=4)))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while entered(sync_redis, "ask_grade") < 4:  # four calls are up
+            assert time.monotonic() < deadline, worker.log()
+            time.sleep(0.05)
+        refused = run_sipp(SCENARIOS / "refused.xml", worker.sip_port, sipp_dir,
+                           header_vars=False)
+        assert "SIP/2.0 486" in refused.messages, refused.output
+    finally:
+        thread.join(60)
+    assert results["held"].returncode == 0, results["held"].output
+    outcomes = sorted(s["outcome"] for s in wait_summaries(sync_redis, 4))
+    assert outcomes == ["duplicate", "duplicate", "duplicate", "rated"]  # one ticket
+    assert worker.proc.poll() is None
