@@ -104,12 +104,26 @@ class SipListener(Protocol):
         """An INVITE was refused (ACL, drain, limit, or by on_incoming)."""
 
 
+_DIGIT_RUN = re.compile(r"\+?\d{7,}")
+
+
+def redact_numbers(text: str) -> str:
+    """PJSIP logs whole messages and call URIs: mask every run of 7+ digits the way
+    ratings.model.mask_phone does (138****8000), so no phone number reaches a log."""
+    def mask(m: re.Match) -> str:
+        digits = m.group().lstrip("+")
+        if digits.startswith("86") and len(digits) > 11:
+            digits = digits[2:]
+        return f"{digits[:3]}****{digits[-4:]}"
+    return _DIGIT_RUN.sub(mask, text)
+
+
 class _LogWriter(pj.LogWriter):
     def write(self, entry):
         level = _PJ_LEVEL_TO_LOGGING.get(entry.level, logging.DEBUG)
         for line in entry.msg.splitlines():  # one record per line: greppable
             if line.strip():
-                pjlog.log(level, "%s", line.rstrip())
+                pjlog.log(level, "%s", redact_numbers(line.rstrip()))
 
 
 @contextlib.contextmanager

@@ -91,3 +91,17 @@ def test_pjsip_log_goes_to_logging_and_nothing_to_stdout(redis_url, ivr_data_dir
     assert out == ""
     assert "INFO hcp.pjsip: pjsua version" in err
     assert all(line[:4].isdigit() for line in err.splitlines() if line), err[-2000:]
+
+
+def test_no_phone_number_in_the_log_even_with_full_sip_tracing(start_worker, sipp_dir,
+                                                                sync_redis):
+    worker = start_worker("--flow", SHORT_FLOW, "--pjsip-log-level", "5",
+                          "--log-level", "DEBUG")
+    scenario = build_scenario([("pause", 500), ("key", "1"), ("wait_bye", 20000)], sipp_dir)
+    result = run_sipp(scenario, worker.sip_port, sipp_dir, ticket="T-privacy")
+    assert result.returncode == 0, result.output
+    wait_summaries(sync_redis, 1)
+    log = worker.log()
+    assert "INVITE sip:ivr@" in log  # the trace is there …
+    assert "13800138000" not in log  # … without the caller's number
+    assert "138****8000" in log
