@@ -131,3 +131,18 @@ def test_json_form_names_the_grade_never_a_digit():
 def test_default_convention_is_keypad_with_letter_codes():
     assert DEFAULT.digit_scale is DigitScale.KEYPAD
     assert DEFAULT.code_re.fullmatch("A3") and not DEFAULT.code_re.fullmatch("1")
+
+
+EXCHANGE = ReplyConvention(digit_scale=DigitScale.EXCHANGE)
+
+
+@pytest.mark.parametrize("text, convention", [
+    ("满 不满意 4", EXCHANGE),  # 满不满意 swallowed 不满意 into a vague word; 4 = 满意
+    ("满ℏ十分唔满\x00\x00\x00\x00意;满意意", DEFAULT),  # control characters inside 唔满意
+    ("5差并不是很满", EXCHANGE),  # a cut-off 不是很满意
+    ("不\u200b满意 5", EXCHANGE),  # a zero-width space inside 不满意
+    ("5 不\u00ad满意", EXCHANGE),  # a soft hyphen
+])
+def test_fuzz_findings_are_never_read_as_good(text, convention):
+    got = parse(text, convention)
+    assert got.grade not in (Grade.SATISFIED, Grade.VERY_SATISFIED), got
