@@ -61,7 +61,8 @@ def wrap(text: str, width: int = LINE_WIDTH, lines: int = PROMPT_LINES,
     atoms = atoms if atoms is not None else _ATOM.findall(" ".join(text.split()))
     out, line = [], ""
     for atom in atoms:
-        if line and atom[0] not in _CLOSING and _width(line + atom.rstrip()) > width:
+        # break before a word, never at a space or before closing punctuation
+        if line and atom.strip() and atom[0] not in _CLOSING and _width(line + atom) > width:
             out.append(line.rstrip(" ·"))
             line = ""
             if len(out) == lines:
