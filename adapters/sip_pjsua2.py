@@ -89,7 +89,8 @@ class SipSettings:
     allowed_sources: list[str] = field(default_factory=lambda: ["127.0.0.1/32"])
     max_calls: int | None = None  # None: the library's real limit
     pjsip_log_level: int = 1  # 0..6, routed into logging "hcp.pjsip"
-    inband_dtmf: bool = False
+    inband_dtmf: bool = False  # in-band detection on every call …
+    inband_sources: list[str] = field(default_factory=list)  # … or on calls from these trunks
     silence_rms: float = 200.0  # below this a 20 ms frame counts as silence
     poll_ms: int = 10
     registration: Registration | None = None
@@ -191,6 +192,7 @@ class PjCall(pj.Call):
         self._player = None
         self._recorder = None
         self._ended = False
+        self.inband = agent.settings.inband_dtmf
 
     # -- events to the call task -------------------------------------------
     def _emit(self, event) -> None:
@@ -221,8 +223,7 @@ class PjCall(pj.Call):
             self._audio = self.getAudioMedia(-1)
         except pj.Error:
             return
-        detector = (InbandDtmfDetector(DetectorSettings())
-                    if self.agent.settings.inband_dtmf else None)
+        detector = InbandDtmfDetector(DetectorSettings()) if self.inband else None
         try:
             tap = _AudioTap(self, detector)
             fmt = pj.MediaFormatAudio()
@@ -376,6 +377,8 @@ class SipAgent:
         self.limit = 0
         self.draining = False
         self._acl = [ipaddress.ip_network(a, strict=False) for a in settings.allowed_sources]
+        self._inband_nets = [ipaddress.ip_network(a, strict=False)
+                             for a in settings.inband_sources]
         self._poller: asyncio.Task | None = None
         self._log_writer = _LogWriter()  # pjsua2 keeps a raw pointer: keep ours alive
 
@@ -475,13 +478,17 @@ class SipAgent:
             self.ep = None
 
     # -- incoming calls ----------------------------------------------------------
-    def _allowed(self, source: str) -> bool:
+    @staticmethod
+    def _in(source: str, nets) -> bool:
         host = source.rsplit(":", 1)[0].strip("[]")
         try:
             addr = ipaddress.ip_address(host)
         except ValueError:
             return False
-        return any(addr in net for net in self._acl)
+        return any(addr in net for net in nets)
+
+    def _allowed(self, source: str) -> bool:
+        return self._in(source, self._acl)
 
     def _incoming(self, account: _Account, prm) -> None:
         call = PjCall(self, account, prm.callId)
@@ -490,6 +497,7 @@ class SipAgent:
         match = _CALL_ID_RE.search(raw)
         call.call_id = match.group(1) if match else f"pjsua-{prm.callId}"
         self.calls[call.index] = call
+        call.inband = call.inband or self._in(rdata.srcAddress, self._inband_nets)
         from_uri = _FROM_RE.search(raw)
         invite = IncomingInvite(call_id=call.call_id, source=rdata.srcAddress, raw=raw,
                                 caller_uri=from_uri.group(1) if from_uri else "")

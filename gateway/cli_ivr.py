@@ -26,7 +26,10 @@ def register(subparsers) -> None:
     w.add_argument("--max-calls", type=int, default=None,
                    help="call limit (capped at the library's; the wheel's is 4)")
     w.add_argument("--max-call-seconds", type=float, default=600.0)
-    w.add_argument("--inband-dtmf", action="store_true", help="detect DTMF tones in audio")
+    w.add_argument("--inband-dtmf", action="store_true",
+                   help="detect DTMF tones in the audio of every call")
+    w.add_argument("--inband-from", action="append", default=[],
+                   help="detect DTMF tones on calls from this trunk network (repeat)")
     w.add_argument("--no-prerender", action="store_true",
                    help="do not render the flow's prompts at start (render on first use)")
     w.add_argument("--context-map", default=None,
@@ -56,7 +59,8 @@ def settings_from_args(args):
                       rtp_port_range=args.rtp_range, bind_address=args.bind,
                       tcp=not args.no_tcp, allowed_sources=args.allow or ["127.0.0.1/32"],
                       max_calls=args.max_calls, pjsip_log_level=args.pjsip_log_level,
-                      inband_dtmf=args.inband_dtmf, registration=registration)
+                      inband_dtmf=args.inband_dtmf, inband_sources=args.inband_from,
+                      registration=registration)
     mapping = ContextMapping()
     if args.context_map:
         mapping = ContextMapping.from_dict(json.loads(Path(args.context_map).read_text()))

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ivr.prompts import PromptLibrary
 from tests.ivr.audio import best_correlation, dtmf_wav, envelope, read_samples
 from tests.ivr.sipp import free_rtp_base, free_udp_port, wait_summaries
@@ -47,8 +49,10 @@ def test_the_caller_hears_the_prompt(start_worker, ivr_data_dir, tmp_path, sync_
     assert match > control + 0.2
 
 
-def test_inband_tones_rate_the_call(start_worker, tmp_path, sync_redis):
-    worker = start_worker("--flow", SHORT_FLOW, "--inband-dtmf")
+@pytest.mark.parametrize("switch", [["--inband-dtmf"], ["--inband-from", "127.0.0.0/8"]],
+                         ids=["all-calls", "per-trunk"])
+def test_inband_tones_rate_the_call(start_worker, tmp_path, sync_redis, switch):
+    worker = start_worker("--flow", SHORT_FLOW, *switch)
     tones = dtmf_wav(tmp_path / "tones.wav",
                      [("", 1.0), ("4", 0.1), ("", 1.5), ("2", 0.1), ("", 15.0)])
     result, _heard = call(worker, tmp_path, seconds=15, play=tones,
@@ -60,3 +64,12 @@ def test_inband_tones_rate_the_call(start_worker, tmp_path, sync_redis):
     ev = json.loads(fields[b"ev"])
     assert (ev["target"]["id"], ev["grade"], ev["reasons"]) == (
         "T-inband", "dissatisfied", ["attitude"])
+
+
+def test_inband_detection_is_off_for_other_trunks(start_worker, tmp_path, sync_redis):
+    worker = start_worker("--flow", SHORT_FLOW, "--inband-from", "10.9.0.0/16")
+    tones = dtmf_wav(tmp_path / "tones.wav", [("", 1.0), ("1", 0.1), ("", 5.0)])
+    result, _heard = call(worker, tmp_path, seconds=3.5, play=tones)
+    assert result["answered"] and not result["ended_by_ivr"]
+    [summary] = wait_summaries(sync_redis, 1)
+    assert (summary["outcome"], summary["digits"]) == ("unrated", [])
