@@ -70,3 +70,9 @@ def post_call_context_handler(store: CallContextStore):
         return web.json_response({"correlation_id": cid, "ttl_s": store.ttl_s}, status=201)
 
     return post_call_context
+
+
+def add_call_context_route(app: web.Application, redis, ttl_s: int = DEFAULT_TTL_S) -> None:
+    """Wire ``POST /v1/calls/context`` into the gateway's aiohttp app."""
+    app.router.add_post("/v1/calls/context",
+                        post_call_context_handler(CallContextStore(redis, ttl_s)))

@@ -7,7 +7,7 @@ import pytest
 from aiohttp import web
 
 from ivr.context import ContextMapping, context_from_invite, decode_uui, merge_context
-from ivr.context_api import CallContextStore, post_call_context_handler
+from ivr.context_api import CallContextStore, add_call_context_route
 
 INVITE = (
     "INVITE sip:ivr@10.0.0.5 SIP/2.0\r\n"
@@ -70,7 +70,7 @@ def test_merge_posted_wins_and_missing_is_flagged():
 async def test_posted_context_round_trip_over_http(aredis):
     store = CallContextStore(aredis, ttl_s=60)
     app = web.Application()
-    app.router.add_post("/v1/calls/context", post_call_context_handler(store))
+    add_call_context_route(app, aredis, ttl_s=60)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
