@@ -99,6 +99,20 @@ class ParsedReply:
                    data.get("comment") or "", data.get("detail") or "")
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """A reply cut into tokens with their roles, and where its rating runs are."""
+
+    folded: Folded
+    tokens: list[Token]
+    roles: list[Role]
+    edges: list[int]  # token indices in the head or the tail
+    middle: range  # token indices of the comment
+    code: str | None
+    comment: str  # the citizen's words between head and tail
+    whole: str  # the whole reply: the comment of a reply that is not rated
+
+
 def parse(text: str, convention: ReplyConvention = DEFAULT, *,
           expecting_reason: bool = False,
           pending_codes: Collection[str] | None = None) -> ParsedReply:
@@ -113,38 +127,33 @@ def parse(text: str, convention: ReplyConvention = DEFAULT, *,
     roles = assign_roles(folded.text, tokens, convention, expecting_reason)
     head_end, tail_start = _rating_edges(roles)
     edges = [k for k in range(len(tokens)) if k < head_end or k >= tail_start]
-    middle = range(head_end, tail_start)
-
-    help_only = _is_help_only(folded.text, tokens, roles)
     codes = list(dict.fromkeys(tokens[k].text for k in edges if roles[k] is Role.CODE))
     code = codes[0] if len(codes) == 1 else None
-    comment = _comment(folded, tokens, roles, head_end, tail_start)
-    whole = (text or "").strip()  # the comment of a reply that is not rated
+    r = _Reading(folded, tokens, roles, edges, range(head_end, tail_start), code,
+                 _comment(folded, tokens, roles, head_end, tail_start), (text or "").strip())
 
-    if help_only:
+    if _is_help_only(folded.text, roles):
         return ParsedReply(Intent.HELP, code=code)
     if _is_opt_out(roles):
-        return ParsedReply(Intent.OPT_OUT, code=code, comment=comment)
+        return ParsedReply(Intent.OPT_OUT, code=code, comment=r.comment)
     if len(codes) > 1:
-        return ParsedReply(Intent.AMBIGUOUS, comment=whole, detail=SEVERAL_CODES)
+        return ParsedReply(Intent.AMBIGUOUS, comment=r.whole, detail=SEVERAL_CODES)
     if code is not None and pending_codes is not None:
         if code not in {fold(c).text.strip() for c in pending_codes}:
-            return ParsedReply(Intent.UNKNOWN, code=code, comment=whole, detail=UNKNOWN_CODE)
+            return ParsedReply(Intent.UNKNOWN, code=code, comment=r.whole, detail=UNKNOWN_CODE)
     if any(roles[k] is Role.BADCODE for k in edges):
-        return ParsedReply(Intent.AMBIGUOUS, code=code, comment=whole, detail=MALFORMED_CODE)
+        return ParsedReply(Intent.AMBIGUOUS, code=code, comment=r.whole, detail=MALFORMED_CODE)
     if expecting_reason:
-        return _reason(folded, tokens, roles, edges, middle, code, comment, convention)
-    squeezed = "".join(folded.text.split())
-    return _rating(tokens, roles, edges, middle, code, comment, whole, squeezed, convention)
+        return _reason(r, convention)
+    return _rating(r, convention)
 
 
-def _rating(tokens: list[Token], roles: list[Role], edges: list[int], middle: range,
-            code: str | None, comment: str, whole: str, squeezed: str,
-            convention: ReplyConvention) -> ParsedReply:
+def _rating(r: _Reading, convention: ReplyConvention) -> ParsedReply:
+    tokens, roles = r.tokens, r.roles
     grades: list[Grade] = []  # what digits and grade words say
     sides: list[frozenset[Grade]] = []  # what 好评/差评/👍/👎 allow
     problem = ""
-    for k in edges:
+    for k in r.edges:
         role = roles[k]
         if role is Role.DIGIT:
             grade = convention.digit_scale.grade(_digit_of(tokens[k]))
@@ -163,39 +172,42 @@ def _rating(tokens: list[Token], roles: list[Role], edges: list[int], middle: ra
                 grades.append(tokens[k].grade)
             else:
                 sides.append(side)
-        elif role is Role.NEGATED:
-            problem = problem or NEGATED
-        elif role is Role.QUESTION:
-            problem = problem or QUESTION
-        elif role is Role.UNCLEAR:
-            problem = problem or CONFLICT
-        elif role is Role.OPT_OUT_ALONE:  # T or R next to something else: unclear
-            problem = problem or CONFLICT
-    if any(roles[k] in (Role.STRAY, Role.DIGIT) for k in middle):
+        elif role in _PROBLEM_ANYWHERE:
+            problem = problem or _PROBLEM_ANYWHERE[role]
+    if any(roles[k] in (Role.STRAY, Role.DIGIT) for k in r.middle):
         problem = problem or STRAY_DIGIT
     distinct = set(grades)
     if not distinct and sides:  # only 好评/👍…: the milder grade of that side
         distinct = {_milder(side) for side in sides}
     if len(distinct) > 1 or (distinct and any(not distinct <= side for side in sides)):
         problem = problem or CONFLICT
-    if distinct and not next(iter(distinct)).is_bad and _sounds_bad(squeezed):
+    if distinct and not next(iter(distinct)).is_bad and _sounds_bad(r.folded.text):
         problem = problem or CONFLICT  # a bad word anywhere (不满意度) vetoes a good grade
     follow_up = Role.FOLLOW in roles
     if problem:
-        return ParsedReply(Intent.AMBIGUOUS, code=code, comment=whole, detail=problem)
+        return ParsedReply(Intent.AMBIGUOUS, code=r.code, comment=r.whole, detail=problem)
     if distinct:
         intent = Intent.FOLLOW_UP if follow_up else Intent.RATING
-        return ParsedReply(intent, grade=distinct.pop(), code=code, comment=comment)
+        return ParsedReply(intent, grade=distinct.pop(), code=r.code, comment=r.comment)
     if Role.VAGUE in roles:
-        return ParsedReply(Intent.AMBIGUOUS, code=code, comment=whole, detail=VAGUE)
+        return ParsedReply(Intent.AMBIGUOUS, code=r.code, comment=r.whole, detail=VAGUE)
     if follow_up:
-        return ParsedReply(Intent.FOLLOW_UP, code=code, comment=comment)
-    return ParsedReply(Intent.UNKNOWN, code=code, comment=whole, detail=NO_RATING)
+        return ParsedReply(Intent.FOLLOW_UP, code=r.code, comment=r.comment)
+    return ParsedReply(Intent.UNKNOWN, code=r.code, comment=r.whole, detail=NO_RATING)
 
 
-def _sounds_bad(squeezed: str) -> bool:
+_PROBLEM_ANYWHERE = {
+    Role.NEGATED: NEGATED,
+    Role.QUESTION: QUESTION,
+    Role.UNCLEAR: CONFLICT,  # 办好满意
+    Role.OPT_OUT_ALONE: CONFLICT,  # T or R next to something else
+}
+
+
+def _sounds_bad(text: str) -> bool:
     """A bad grade word or a negated 满 anywhere: the last line of defence against
-    reading 不满意 as 满意, checked on the text rather than on the tokens."""
+    reading 不满意 as 满意, checked on the text (spaces removed), not on the tokens."""
+    squeezed = "".join(text.split())
     for word in lex.NOT_NEGATIONS:
         squeezed = squeezed.replace(word, "")
     return (any(word in squeezed for word in lex.BAD_SUBSTRINGS)
@@ -207,27 +219,25 @@ def _milder(side: frozenset[Grade]) -> Grade:
     return min(side, key=lambda grade: abs(grade.score - Grade.BASICALLY_SATISFIED.score))
 
 
-def _reason(folded: Folded, tokens: list[Token], roles: list[Role], edges: list[int],
-            middle: range, code: str | None, comment: str,
-            convention: ReplyConvention) -> ParsedReply:
+def _reason(r: _Reading, convention: ReplyConvention) -> ParsedReply:
     reasons: list[str] = []
-    for k in edges:
-        if roles[k] in (Role.DIGIT, Role.MULTI):
-            for digit in _digits_of(tokens[k]):
+    for k in r.edges:
+        if r.roles[k] in (Role.DIGIT, Role.MULTI):
+            for digit in _digits_of(r.tokens[k]):
                 reason = convention.reason_for_digit(digit)
                 if reason is None:
-                    return ParsedReply(Intent.AMBIGUOUS, code=code, comment=comment or
-                                       folded.original.strip(), detail=OUT_OF_RANGE)
+                    return ParsedReply(Intent.AMBIGUOUS, code=r.code, comment=r.whole,
+                                       detail=OUT_OF_RANGE)
                 reasons.append(reason)
-    if middle:
-        said = folded.text[tokens[middle.start].start:tokens[middle.stop - 1].end]
+    if r.middle:
+        said = r.folded.text[r.tokens[r.middle.start].start:r.tokens[r.middle.stop - 1].end]
         for reason, words in lex.REASON_WORDS.items():
             if reason in convention.reason_menu and any(w in said for w in words):
                 reasons.append(reason)
     reasons = list(dict.fromkeys(reasons))
-    if not reasons and not comment:
-        return ParsedReply(Intent.UNKNOWN, code=code, detail=NO_RATING)
-    return ParsedReply(Intent.REASON, code=code, reasons=tuple(reasons), comment=comment)
+    if not reasons and not r.comment:
+        return ParsedReply(Intent.UNKNOWN, code=r.code, detail=NO_RATING)
+    return ParsedReply(Intent.REASON, code=r.code, reasons=tuple(reasons), comment=r.comment)
 
 
 def _digit_of(token: Token) -> str:
@@ -272,12 +282,11 @@ def _trimmable(token: Token, role: Role) -> bool:
     return role is Role.NEUTRAL and (token.tok is Tok.SEP or token.text in lex.PARTICLES)
 
 
-def _is_help_only(text: str, tokens: list[Token], roles: list[Role]) -> bool:
-    asked = any(role is Role.HELP for role in roles) or "?" in text
-    allowed = (Role.HELP, Role.NEUTRAL, Role.CODE)
-    return asked and bool(tokens) and all(
-        role in allowed or (role is Role.TEXT and tokens[k].tok is Tok.SEP)
-        for k, role in enumerate(roles))
+def _is_help_only(text: str, roles: list[Role]) -> bool:
+    """Only 帮助/help/怎么回复 and question marks (and perhaps a code)."""
+    asked = Role.HELP in roles or "?" in text
+    return asked and bool(roles) and all(
+        role in (Role.HELP, Role.NEUTRAL, Role.CODE) for role in roles)
 
 
 def _is_opt_out(roles: list[Role]) -> bool:
