@@ -8,13 +8,13 @@
   flow as ``EvaluationResult(False, "duplicate")`` (it then says so).
 * No ticket in the context: the call is still rated, against the synthetic
   item ``hotline-call:<Call-ID>``, with ``context_missing=true`` in the record.
-* Hang-up inside the reason menu after a bad grade: the engine ends the session
-  (interrupted) without a submission. We then submit the grade the caller did
-  press, with the comment ``REASON_HANGUP_COMMENT`` (a true statement, which the
+* Hang-up inside a reason menu (item or staff) after a bad grade: the engine ends
+  the session (interrupted) without a submission. We then submit the grade the
+  caller did press, with the comment ``REASON_HANGUP_COMMENT`` (a true statement, which the
   exchange's "reason or comment" rule accepts) and ``reason_missing=hangup`` in
   the context; no reason code is invented (art. 4: genuine). The bad grade opens
-  the art. 15 callback, where the reason is asked. A hang-up before any grade,
-  or before a good grade was submitted, is "unrated".
+  the art. 15 callback, where the reason is asked. A hang-up before any grade, in
+  the confirmation of a grade, or before a good grade was submitted, is "unrated".
 * Unrated: ``INCR {hcp}:ivr:unrated`` and an entry in ``{hcp}:ivr:unrated_calls``
   (Call-ID, ticket, flow, last node; no phone number), then the SMS invitation
   hook (a callable the gateway wires) when the caller's number is a mobile; the
@@ -114,11 +114,11 @@ class Outcomes:
         return EvaluationResult(False, reason or "rejected")
 
     async def finish(self, facts: CallFacts, session, outcome: str) -> str:
-        """After the call: rescue a bad grade left in the reason menu, record the
-        unrated, and write the call summary. Returns the final outcome."""
-        if outcome == "unrated" and session is not None:
+        """After the call: rescue a bad grade left in a reason menu, record the unrated,
+        and write the call summary. Returns the final outcome."""
+        if session is not None:
             rescued = await self._bad_grade_without_reason(facts, session)
-            if rescued:
+            if rescued and outcome == "unrated":
                 outcome = rescued
         if outcome == "unrated":
             await self._unrated(facts, session)
@@ -126,14 +126,23 @@ class Outcomes:
         return outcome
 
     async def _bad_grade_without_reason(self, facts: CallFacts, session) -> str | None:
-        grade_id = (session.vars or {}).get("grade")
-        if not grade_id or session.vars.get("result") or session.status != "interrupted":
+        """The caller hung up *in a reason menu* (not in the confirmation before it)
+        after a bad grade: submit that grade with REASON_HANGUP_COMMENT."""
+        flow = getattr(session, "flow", None)
+        node = flow.nodes.get(session.node) if flow is not None else None
+        if session.status != "interrupted" or not node or node.get("type") != "reasons":
             return None
-        grade = Grade.from_id(grade_id)
-        if not grade.needs_reason or session.vars.get("reasons"):
+        target = "staff" if node.get("store") == "staff_reasons" else "item"
+        grade_var, reasons_var = (("staff_grade", "staff_reasons") if target == "staff"
+                                  else ("grade", "reasons"))
+        v = session.vars or {}
+        if not v.get(grade_var) or v.get(f"result_{target}") or v.get(reasons_var):
             return None
-        effect = _LateSubmit(grade.id, session.flow_id, session.flow_version,
-                             session.vars.get("voice_comment"))
+        grade = Grade.from_id(v[grade_var])
+        if not grade.needs_reason:
+            return None
+        effect = _LateSubmit(target, grade.id, session.flow_id, session.flow_version,
+                             v.get("voice_comment") if target == "item" else None)
         result = await self.submit(effect, facts, True, {"reason_missing": "hangup"})
         facts.submitted.append("accepted" if result.accepted else result.reason)
         if result.accepted:
@@ -175,12 +184,13 @@ class Outcomes:
 class _LateSubmit:
     """A SubmitEvaluation-shaped record for the reason-menu hang-up rescue."""
 
-    target = "item"
     reasons: tuple[str, ...] = ()
     comment = REASON_HANGUP_COMMENT
     assess_number = 1
 
-    def __init__(self, grade: str, flow_id: str, flow_version: str, voice_comment):
+    def __init__(self, target: str, grade: str, flow_id: str, flow_version: str,
+                 voice_comment):
+        self.target = target
         self.grade = grade
         self.flow_id = flow_id
         self.flow_version = flow_version

@@ -16,6 +16,13 @@ def submit(grade="satisfied", target="item", reasons=()):
     return SubmitEvaluation(target, grade, reasons, "", 1, None, "hotline-rating", "v1")
 
 
+def session_at(node_id, node_type, store=None, **vars):
+    node = {"id": node_id, "type": node_type, **({"store": store} if store else {})}
+    return SimpleNamespace(vars=vars, status="interrupted", flow_id="hotline-rating",
+                           flow_version="v1", node=node_id,
+                           flow=SimpleNamespace(nodes={node_id: node}))
+
+
 def outcomes(aredis, hook=None):
     return Outcomes(Intake(aredis, b"secret"), aredis, hook)
 
@@ -48,8 +55,7 @@ async def test_duplicate_and_staff_without_agent(aredis):
 async def test_hang_up_in_the_reason_menu_is_rated_with_a_true_comment(aredis):
     out = outcomes(aredis)
     facts = CallFacts("c-3", {"ticket": "GD-3"})
-    session = SimpleNamespace(vars={"grade": "dissatisfied"}, status="interrupted",
-                              flow_id="hotline-rating", flow_version="v1", node="ask_reason")
+    session = session_at("ask_reason", "reasons", grade="dissatisfied")
     assert await out.finish(facts, session, "unrated") == "rated_reason_missing"
     [(_id, fields)] = await aredis.xrange("{hcp}:outbox")
     ev = json.loads(fields[b"ev"])
@@ -64,8 +70,7 @@ async def test_good_grade_not_yet_submitted_stays_unrated_and_mobile_is_invited(
         invited.append((e164, context["ticket"]))
 
     out = outcomes(aredis, hook)
-    session = SimpleNamespace(vars={"grade": "satisfied"}, status="interrupted",
-                              flow_id="hotline-rating", flow_version="v1", node="confirm")
+    session = session_at("confirm", "confirm", grade="satisfied")
     mobile = CallFacts("c-4", {"ticket": "GD-4"}, "+8613800138000")
     landline = CallFacts("c-5", {"ticket": "GD-5"}, "+862083000000")
     assert await out.finish(mobile, session, "unrated") == "unrated"
@@ -81,3 +86,23 @@ async def test_good_grade_not_yet_submitted_stays_unrated_and_mobile_is_invited(
 def test_is_mobile():
     assert is_mobile("+8613800138000") and not is_mobile("+862083000000")
     assert not is_mobile(None) and not is_mobile("garbage")
+
+
+async def test_bad_grade_still_in_its_confirmation_is_not_submitted(aredis):
+    out = outcomes(aredis)
+    session = session_at("confirm_grade", "confirm", grade="very_dissatisfied")
+    assert await out.finish(CallFacts("c-6", {"ticket": "GD-6"}), session, "unrated") == \
+        "unrated"
+    assert await aredis.xlen("{hcp}:outbox") == 0
+
+
+async def test_hang_up_in_the_staff_reason_menu_rescues_the_staff_grade(aredis):
+    out = outcomes(aredis)
+    facts = CallFacts("c-7", {"ticket": "GD-7", "agent": "A7"})
+    session = session_at("staff_reason", "reasons", "staff_reasons", grade="satisfied",
+                         result_item="accepted", staff_grade="dissatisfied")
+    assert await out.finish(facts, session, "rated") == "rated"
+    [(_id, fields)] = await aredis.xrange("{hcp}:outbox")
+    ev = json.loads(fields[b"ev"])
+    assert (ev["target"]["kind"], ev["target"]["staff_id"], ev["grade"]) == (
+        "staff", "A7", "dissatisfied")
