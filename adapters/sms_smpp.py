@@ -92,11 +92,21 @@ class SmppCarrier:
         await asyncio.wait_for(self._bound.wait(), timeout or self.connect_wait_s)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Unbind politely, stop reconnecting. Bounded: smpp34's server closes on
+        unbind without unbind_resp, and a cancelled core future may never settle,
+        so nothing here is awaited without a timeout."""
+        session, task = self._session, self._task
+        self._task = None
+        if session is not None:
+            unbind = asyncio.ensure_future(session.unbind())
+            done, _ = await asyncio.wait({unbind}, timeout=1.0)
+            if done:
+                unbind.exception()  # retrieved, so asyncio does not warn; not raised
+            else:
+                unbind.cancel()
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task}, timeout=5.0)
 
     async def _supervise(self) -> None:
         delay = 0.1
@@ -157,7 +167,7 @@ class SmppCarrier:
             session = await self._current_session()
             try:
                 async with self._window:
-                    resp = await asyncio.wait_for(session.submit_sm(
+                    resp = await _bounded(session.submit_sm(
                         dest, body, source_addr=self.source_addr, source_addr_ton=0,
                         source_addr_npi=0, dest_addr_ton=1, dest_addr_npi=1,
                         esm_class=esm_class, data_coding=data_coding,
@@ -243,6 +253,16 @@ class SmppCarrier:
         if carrier_id:
             await self._on_receipt(DeliveryReceipt(carrier_id, state,
                                                    at=datetime.now(timezone.utc)))
+
+
+async def _bounded(awaitable, timeout: float):
+    """Like asyncio.wait_for, but does not wait for a cancelled core future to settle."""
+    future = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({future}, timeout=timeout)
+    if not done:
+        future.cancel()
+        raise asyncio.TimeoutError()
+    return future.result()
 
 
 def _e164(address: str) -> str:
