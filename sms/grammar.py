@@ -72,6 +72,7 @@ SEVERAL_CODES = "several_codes"
 UNKNOWN_CODE = "unknown_code"  # not one of the pending codes
 MALFORMED_CODE = "malformed_code"  # letters and digits that are no code (AA3)
 VAGUE = "vague"  # an opinion that is no grade (还行, 一般)
+SCALE_DOUBT = "scale_doubt"  # a digit whose comment says the opposite (1 态度太差)
 NO_RATING = "no_rating"
 
 
@@ -153,6 +154,7 @@ def _rating(r: _Reading, convention: ReplyConvention) -> ParsedReply:
     grades: list[Grade] = []  # what digits and grade words say
     sides: list[frozenset[Grade]] = []  # what 好评/差评/👍/👎 allow
     problem = ""
+    only_digits = True
     for k in r.edges:
         role = roles[k]
         if role is Role.DIGIT:
@@ -167,6 +169,7 @@ def _rating(r: _Reading, convention: ReplyConvention) -> ParsedReply:
             problem = problem or SCORE_SCALE
     for k, role in enumerate(roles):
         if role is Role.GRADE:
+            only_digits = False
             side = lex.POLARITY_WORDS.get(tokens[k].text)
             if side is None:
                 grades.append(tokens[k].grade)
@@ -183,6 +186,8 @@ def _rating(r: _Reading, convention: ReplyConvention) -> ParsedReply:
         problem = problem or CONFLICT
     if distinct and not next(iter(distinct)).is_bad and _sounds_bad(r.folded.text):
         problem = problem or CONFLICT  # a bad word anywhere (不满意度) vetoes a good grade
+    if len(distinct) == 1 and only_digits and _says_the_opposite(r, next(iter(distinct))):
+        problem = problem or SCALE_DOUBT
     follow_up = Role.FOLLOW in roles
     if problem:
         return ParsedReply(Intent.AMBIGUOUS, code=r.code, comment=r.whole, detail=problem)
@@ -202,6 +207,23 @@ _PROBLEM_ANYWHERE = {
     Role.UNCLEAR: CONFLICT,  # 办好满意
     Role.OPT_OUT_ALONE: CONFLICT,  # T or R next to something else
 }
+
+
+def _says_the_opposite(r: _Reading, grade: Grade) -> bool:
+    """The comment's words are all on the other side of a digit's grade: the citizen may
+    have meant another scale (stars, where 5 is best). Only ever un-rates a reply."""
+    if not r.middle or grade is Grade.BASICALLY_SATISFIED:
+        return False
+    said = r.folded.text[r.tokens[r.middle.start].start:r.tokens[r.middle.stop - 1].end]
+    for word in lex.SENTIMENT_NOT:
+        said = said.replace(word, "")
+    negative = False
+    for word in lex.SENTIMENT_NEGATIVE:  # longest phrases first: 不是很好 before 很好
+        if word in said:
+            negative = True
+            said = said.replace(word, " ")
+    positive = any(word in said for word in lex.SENTIMENT_POSITIVE)
+    return (negative and not positive) if not grade.is_bad else (positive and not negative)
 
 
 def _sounds_bad(text: str) -> bool:

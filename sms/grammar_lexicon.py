@@ -165,6 +165,21 @@ NOT_NEGATIONS = ("不错", "没问题", "没毛病", "冇问题", "冇事", "无
                  "不用谢", "不客气", "没事", "不好意思", "无敌", "唔该", "唔使", "唔紧要",
                  "冇事")
 
+# Sentiment of a comment, used only to doubt a bare digit whose words say the opposite
+# ("1 态度太差": did they think 1 is the worst, as with stars?). Never rates anything.
+SENTIMENT_NEGATIVE = (
+    "不是很好", "不太好", "不怎么好", "不好", "不行", "太差", "很差", "真差", "好差", "极差",
+    "差劲", "太慢", "很慢", "好慢", "真慢", "恶劣", "垃圾", "投诉", "失望", "不耐烦", "推诿",
+    "刁难", "拖拉", "敷衍", "没人理", "没解决", "未解决", "没办好", "没办成", "浪费时间",
+    "糟糕", "无语", "态度差", "效率低", "太麻烦", "好麻烦", "很麻烦", "冇用", "唔得", "好差劲",
+)
+SENTIMENT_POSITIVE = (
+    "很好", "非常好", "挺好", "真好", "不错", "很棒", "太棒", "好棒", "耐心", "热情", "高效",
+    "很快", "好快", "及时", "周到", "贴心", "辛苦了", "给力", "赞", "态度好", "效率高",
+    "好正", "几好", "方便",
+)
+SENTIMENT_NOT = ("不好意思", "不错过")  # look negative, are not
+
 # Reason menu labels (only read when the flow expects a reason).
 REASON_WORDS = {
     "efficiency": ("办事效率", "效率", "太慢", "拖拉"),
