@@ -307,8 +307,28 @@ class Submitter:
             await self._finish_dead(entry_id, ev_id, f"unreadable outbox entry: {exc}"[:500], 0)
             return
         ev_id = ev.id
-        # console results + bad-rating case: counted once per evaluation (guarded, idempotent)
-        await self._until_final(lambda: record_accepted(self.redis, ev))
+        # console results + bad-rating case: counted once per evaluation (guarded,
+        # idempotent); runs alongside the store calls and is awaited before the close
+        results_hook = asyncio.ensure_future(self._record_results(ev))
+        try:
+            await self._submit_evaluation(entry_id, ev_id, records, results_hook)
+        finally:
+            if not results_hook.done():
+                results_hook.cancel()
+
+    async def _record_results(self, ev: Evaluation) -> None:
+        """The console's counters (ratings.results); never blocks a submission."""
+        try:
+            await self._until_final(lambda: record_accepted(self.redis, ev))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug there must not stop the evaluation reaching the store
+            self.counts["results_errors"] += 1
+            log.exception("submitter %s: results hook failed for evaluation %s",
+                          self.consumer, ev.id)
+
+    async def _submit_evaluation(self, entry_id: str, ev_id: str, records: list[StoreRecord],
+                                 results_hook: asyncio.Future) -> None:
         pending = list(records)
         attempts = 0
 
@@ -354,15 +374,18 @@ class Submitter:
                     with attempt:
                         await attempt_all()
         except RejectedByStore as exc:
+            await results_hook
             await self._finish_dead(entry_id, ev_id, exc.reason, 1, status=exc.status)
             return
         except TransientStoreError as exc:
             if self._stopping.is_set():
                 return  # stays pending; re-delivered after a restart or claimed
+            await results_hook
             # every failed attempt is already counted by _note_failure
             await self._finish_dead(entry_id, ev_id, f"gave up after {attempts} attempts: "
                                     f"{exc}"[:500], 0)
             return
+        await results_hook
         await self._finish_submitted(entry_id, ev_id)
 
     async def _submit(self, record: StoreRecord) -> StoreOutcome:
