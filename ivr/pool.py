@@ -122,6 +122,7 @@ class IvrPool:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
         if self.phone_secret:
             env["HCP_PHONE_SECRET"] = self.phone_secret
+        env.setdefault("PYTHONFAULTHANDLER", "1")  # a native crash leaves its stack in the log
         out = asyncio.subprocess.DEVNULL  # workers write nothing to stdout
         err = None  # inherit: the worker's log lines go where ours go
         if self.log_dir is not None:

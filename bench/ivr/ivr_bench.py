@@ -282,10 +282,16 @@ async def main() -> int:
     parser.add_argument("--hold", type=float, default=8.0, help="seconds before the key")
     parser.add_argument("--rounds", type=int, default=2, help="calls per slot")
     parser.add_argument("--idle", type=float, default=5.0, help="idle window, seconds")
+    parser.add_argument("--keep", metavar="DIR", default=None,
+                        help="work in DIR and keep it (worker and Kamailio logs)")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--go-on", action="store_true",
+                        help="try every level even after one lost a call")
     args = parser.parse_args()
     levels = [int(n) for n in args.levels.split(",")]
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as tmp:
-        tmp = Path(tmp)
+        tmp = Path(args.keep) if args.keep else Path(tmp)
+        tmp.mkdir(parents=True, exist_ok=True)
         server = RedisServer(tmp / "redis").start()
         data = tmp / "data"
         print(f"IVR pool load, {os.cpu_count()} cores (shared), hold {args.hold:g} s, "
@@ -293,17 +299,19 @@ async def main() -> int:
               f"{os.getloadavg()[0]:.1f} at start", flush=True)
         results = []
         try:
-            work = tmp / "direct"
-            work.mkdir()
-            base = await with_pool(1, server.url, data, work, True, args)
-            print(base.line(), flush=True)
+            base = Level("no baseline", 1, 4)
+            if not args.no_baseline:
+                work = tmp / "direct"
+                work.mkdir()
+                base = await with_pool(1, server.url, data, work, True, args)
+                print(base.line(), flush=True)
             for count in levels:
                 work = tmp / f"pool-{count}"
                 work.mkdir()
                 level = await with_pool(count, server.url, data, work, False, args)
                 results.append(level)
                 print(level.line(), flush=True)
-                if level.failed or level.capture_pct < 100.0:
+                if (level.failed or level.capture_pct < 100.0) and not args.go_on:
                     print(f"  stop: {level.failed} failed call(s), "
                           f"{level.capture_pct:.1f} % digits", flush=True)
                     break
