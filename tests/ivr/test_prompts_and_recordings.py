@@ -23,7 +23,8 @@ def test_text_is_rendered_to_telephone_wav_once_even_when_asked_at_once(tmp_path
         results = list(pool.map(lambda _: lib.resolve("您好，请评价。", "zh", None), range(4)))
     assert len({r.path for r in results}) == 1
     assert fmt(results[0].path) == (8000, 1, 2) and results[0].seconds > 0.3
-    assert [p.name for p in (tmp_path / "cache").iterdir()] == [results[0].path.split("/")[-1]]
+    assert [p.name for p in (tmp_path / "cache").rglob("*.wav")] == [
+        results[0].path.split("/")[-1]]
 
 
 def test_flow_audio_file_is_used_and_converted_when_needed(tmp_path):
