@@ -136,7 +136,7 @@ def parse(text: str, convention: ReplyConvention = DEFAULT, *,
     if _is_help_only(folded.text, roles):
         return ParsedReply(Intent.HELP, code=code)
     if _is_opt_out(roles):
-        return ParsedReply(Intent.OPT_OUT, code=code, comment=r.comment)
+        return ParsedReply(Intent.OPT_OUT, code=code, comment=r.whole)
     if len(codes) > 1:
         return ParsedReply(Intent.AMBIGUOUS, comment=r.whole, detail=SEVERAL_CODES)
     if code is not None and pending_codes is not None:

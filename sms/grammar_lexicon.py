@@ -72,6 +72,11 @@ def _grade_words() -> dict[str, Grade]:
         "极之唔满意": Grade.VERY_DISSATISFIED,
         "非常之满意": Grade.VERY_SATISFIED,
         "太满意了": Grade.VERY_SATISFIED,
+        "满意极了": Grade.VERY_SATISFIED,
+        "满意得很": Grade.VERY_SATISFIED,
+        "满意到极": Grade.VERY_SATISFIED,
+        "满意死了": Grade.VERY_SATISFIED,
+        "不满意极了": Grade.VERY_DISSATISFIED,
         # the review system's own words: one step from the middle, never the extreme
         "好评": Grade.SATISFIED,
         "差评": Grade.DISSATISFIED,
@@ -130,7 +135,9 @@ CONNECT_WORDS = ("或者", "或", "还是", "和", "跟", "与", "及", "到", "
 
 FOLLOW_UP_WORDS = ("追加评价", "追加", "追评", "补充评价", "补评", "再次评价")
 
-OPT_OUT_WORDS = ("退订", "退定", "取消订阅", "退订短信", "取消短信", "拒收")
+# An opt-out in any words is honoured (a wrong stop costs a reminder, a missed one is spam).
+OPT_OUT_WORDS = ("退订", "退定", "取消订阅", "退订短信", "取消短信", "拒收", "不要再发",
+                 "别再发", "不要发了", "别发了", "停止发送", "唔好再发")
 
 HELP_WORDS = ("帮助", "怎么回复", "如何回复", "怎么评价", "如何评价", "怎么评", "什么意思",
               "啥意思", "看不懂", "不懂", "菜单", "说明", "怎么弄", "求助")

@@ -1,7 +1,7 @@
 """Real-looking SMS replies and what they must mean (the grammar's golden table).
 
 Each row: (reply, intent, grade id or None, code or None, comment, detail).
-For replies that are not rated, the comment is the whole reply (trimmed).
+For replies that are not rated (and opt-outs), the comment is the whole reply, trimmed.
 Default convention: keypad digits (1 = 非常满意 … 5 = 非常不满意), letter codes (A3).
 """
 
@@ -61,6 +61,8 @@ RATING_ROWS = [
     ("超满意", RATING, VS, None, "", ""),
     ("非常非常满意", RATING, VS, None, "", ""),
     ("太满意了", RATING, VS, None, "", ""),
+    ("满意极了", RATING, VS, None, "", ""),
+    ("不满意极了", RATING, VD, None, "", ""),
     ("挺满意的", RATING, S, None, "", ""),
     ("比较满意", RATING, S, None, "", ""),
     ("蛮满意", RATING, S, None, "", ""),
@@ -197,21 +199,22 @@ RATING_ROWS = [
     ("A3 追加评价 5", FOLLOW_UP, VD, "A3", "", ""),
     ("追加", FOLLOW_UP, None, None, "", ""),
     # -- opt-out ----------------------------------------------------------------------
-    ("TD", OPT_OUT, None, None, "", ""),
-    ("td", OPT_OUT, None, None, "", ""),
-    ("Td", OPT_OUT, None, None, "", ""),
-    ("ＴＤ", OPT_OUT, None, None, "", ""),
-    ("ｔｄ", OPT_OUT, None, None, "", ""),
-    ("T", OPT_OUT, None, None, "", ""),
-    ("R", OPT_OUT, None, None, "", ""),
-    ("Ｔ", OPT_OUT, None, None, "", ""),
-    ("退订", OPT_OUT, None, None, "", ""),
-    ("退訂", OPT_OUT, None, None, "", ""),
-    ("TD退订", OPT_OUT, None, None, "", ""),
-    ("退订，谢谢", OPT_OUT, None, None, "谢谢", ""),
-    ("别再发了 退订", OPT_OUT, None, None, "别再发了", ""),
-    ("满意 TD", OPT_OUT, None, None, "", ""),
-    ("A3 TD", OPT_OUT, None, "A3", "", ""),
+    ("TD", OPT_OUT, None, None, WHOLE, ""),
+    ("td", OPT_OUT, None, None, WHOLE, ""),
+    ("Td", OPT_OUT, None, None, WHOLE, ""),
+    ("ＴＤ", OPT_OUT, None, None, WHOLE, ""),
+    ("ｔｄ", OPT_OUT, None, None, WHOLE, ""),
+    ("T", OPT_OUT, None, None, WHOLE, ""),
+    ("R", OPT_OUT, None, None, WHOLE, ""),
+    ("Ｔ", OPT_OUT, None, None, WHOLE, ""),
+    ("退订", OPT_OUT, None, None, WHOLE, ""),
+    ("退訂", OPT_OUT, None, None, WHOLE, ""),
+    ("TD退订", OPT_OUT, None, None, WHOLE, ""),
+    ("退订，谢谢", OPT_OUT, None, None, WHOLE, ""),
+    ("别再发了 退订", OPT_OUT, None, None, WHOLE, ""),
+    ("不要再发短信了", OPT_OUT, None, None, WHOLE, ""),
+    ("满意 TD", OPT_OUT, None, None, WHOLE, ""),
+    ("A3 TD", OPT_OUT, None, "A3", WHOLE, ""),
     # -- help --------------------------------------------------------------------------
     ("?", HELP, None, None, "", ""),
     ("？", HELP, None, None, "", ""),
@@ -348,7 +351,7 @@ REASON_ROWS = [
     ("不满意 等太久", "reason", (), None, "不满意 等太久", ""),
     ("7", "ambiguous", (), None, "7", "out_of_range"),
     ("16", "ambiguous", (), None, "16", "out_of_range"),
-    ("TD", "opt_out", (), None, "", ""),
+    ("TD", "opt_out", (), None, "TD", ""),
     ("？", "help", (), None, "", ""),
     ("", "unknown", (), None, "", "no_rating"),
 ]
