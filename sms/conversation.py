@@ -8,7 +8,7 @@ pure engine) decides *what it means* for that item and what to answer.
   opt-out (TD/退订/T/R …)      -> remember it; confirm once (sms.optout)
   a reply code                 -> that item (unknown code: say which codes exist)
   a conversation waiting for a reason (after a bad grade) -> that one
-  otherwise the number's items: one not yet rated -> it; several -> ask which,
+  otherwise the number's reminders already sent: one not yet rated -> it; several -> ask which,
   listing codes and names; none pending but rated -> "already evaluated";
   追加 (follow-up) -> the rated item, as assess_number 2 (the intake keeps the
   window and the once-only rule)
@@ -39,7 +39,7 @@ from sms import grammar, keys, texts
 from sms.carrier import CarrierError, InboundSms, OutboundSms
 from sms.grammar import Intent
 from sms.optout import OptOuts
-from sms.reminders import SKIPPED_RATED, Reminder, Reminders
+from sms.reminders import SENT, SKIPPED_RATED, Reminder, Reminders
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +95,13 @@ class Conversations:
         rated = {r.id: await self._evaluated(r) for r in items}
         if parsed.intent is Intent.FOLLOW_UP:
             candidates = [r for r in items if rated[r.id]]
-        else:
-            candidates = [r for r in items if not rated[r.id]]
+        else:  # a bare reply answers a reminder the citizen has received
+            candidates = [r for r in items if r.state == SENT and not rated[r.id]]
         if len(candidates) == 1:
             return await self._converse(candidates[0], message, parsed.intent)
         if len(candidates) > 1:
             return await self._say(phone, "which", self._which_text(candidates))
-        if items and parsed.intent is not Intent.FOLLOW_UP:
+        if any(rated.values()) and parsed.intent is not Intent.FOLLOW_UP:
             return await self._say(phone, "already_evaluated", self._already_text())
         return await self._say(phone, "nothing_pending", self._nothing_text())
 

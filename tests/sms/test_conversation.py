@@ -159,3 +159,9 @@ async def test_evaluation_by_another_channel_cancels_the_reminder(world):
     world.clock.advance(48 * 3600)
     await world.dispatcher.dispatch_due()
     assert world.texts() == [] and world.dispatcher.outcomes == {"rated": 1}
+
+
+async def test_bare_reply_never_rates_an_item_not_yet_reminded(world):
+    await world.reminders.schedule(completion(item="ITEM-1"))  # due tomorrow, not sent
+    assert await world.reply("1") == "nothing_pending"
+    assert await world.evaluation("ITEM-1") is None
