@@ -24,8 +24,10 @@ robots answering each other cannot loop.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+import weakref
 from datetime import datetime, timezone
 
 from flows import effects as fx
@@ -61,6 +63,8 @@ class Conversations:
         self.replies_per_hour = replies_per_hour
         self.flow_id = flow_id
         self._flow = None
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = \
+            weakref.WeakValueDictionary()
 
     @property
     def flow(self):
@@ -75,7 +79,15 @@ class Conversations:
 
     # -- routing ---------------------------------------------------------
     async def on_inbound(self, message: InboundSms) -> str:
-        """Handle one reply; returns what was done (for tests and metrics)."""
+        """Handle one reply; returns what was done (for tests and metrics). Replies
+        of one number are handled one at a time (HTTP callbacks may overlap)."""
+        lock = self._locks.get(message.phone)
+        if lock is None:  # weak values: a lock lives only while someone holds it
+            lock = self._locks[message.phone] = asyncio.Lock()
+        async with lock:
+            return await self._route(message)
+
+    async def _route(self, message: InboundSms) -> str:
         phone, text = message.phone, message.text
         items = await self.reminders.for_phone(phone)
         parsed = grammar.parse(text, pending_codes=[r.code for r in items])

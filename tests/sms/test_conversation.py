@@ -165,3 +165,12 @@ async def test_bare_reply_never_rates_an_item_not_yet_reminded(world):
     await world.reminders.schedule(completion(item="ITEM-1"))  # due tomorrow, not sent
     assert await world.reply("1") == "nothing_pending"
     assert await world.evaluation("ITEM-1") is None
+
+
+async def test_overlapping_replies_of_one_number_are_serialised(world):
+    await remind(world, "ITEM-1")
+    outcomes = await asyncio.gather(world.reply("4"), world.reply("2"))
+    # one starts the conversation (bad grade, asks why), the other answers it
+    assert outcomes[0].startswith("waiting:")
+    ev = await world.evaluation("ITEM-1")
+    assert ev["grade"] == "dissatisfied" and ev["reasons"] == ["attitude"]
