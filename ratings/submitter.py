@@ -88,6 +88,22 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _stream_entries(answer) -> list:
+    """The (id, fields) pairs of a one-stream XREADGROUP answer, RESP2 or RESP3."""
+    if not answer:
+        return []
+    if isinstance(answer, dict):  # RESP3: {stream: [[(id, fields), ...]]}
+        entries: list = []
+        for value in answer.values():
+            if value and isinstance(value[0], list):
+                for part in value:
+                    entries.extend(part)
+            else:
+                entries.extend(value or ())
+        return entries
+    return list(answer[0][1])  # RESP2: [[stream, [(id, fields), ...]]]
+
+
 class _GiveUp(Exception):
     """Retrying stopped (stopping, or max_attempts reached) with records still failing."""
 
@@ -226,9 +242,7 @@ class Submitter:
                     pass
                 continue
             answer = await self._until_redis(lambda n=free: self._read_new(n))
-            for _stream, entries in answer or ():
-                for entry_id, fields in entries:
-                    self._spawn(entry_id, fields)
+            await self._until_redis(lambda a=answer: self._spawn_all(_stream_entries(a)))
 
     async def _read_new(self, count: int):
         return await self.redis.xreadgroup(keys.OUTBOX_GROUP, self.consumer, {keys.OUTBOX: ">"},
@@ -240,11 +254,10 @@ class Submitter:
         while True:
             answer = await self.redis.xreadgroup(keys.OUTBOX_GROUP, self.consumer,
                                                  {keys.OUTBOX: start}, count=500)
-            entries = answer[0][1] if answer else []
+            entries = _stream_entries(answer)
             if not entries:
                 return
-            for entry_id, fields in entries:
-                self._spawn(entry_id, fields)
+            await self._spawn_all(entries)
             start = _text(entries[-1][0])
 
     async def _keep_own_entries(self) -> None:
@@ -259,12 +272,19 @@ class Submitter:
             keys.OUTBOX, keys.OUTBOX_GROUP, self.consumer, self.claim_idle_ms,
             start_id=self._claim_cursor, count=count)
         self._claim_cursor = _text(answer[0])
-        for entry_id, fields in answer[1]:
+        self.counts["claimed"] += sum(1 for _id, fields in answer[1] if fields)
+        await self._spawn_all(answer[1])
+
+    async def _spawn_all(self, entries) -> None:
+        """Start a task per entry; ack entries deleted from the stream while pending."""
+        gone = []
+        for entry_id, fields in entries:
             if fields:
-                self.counts["claimed"] += 1
                 self._spawn(entry_id, fields)
-            else:  # deleted from the stream while pending (Redis 6.2)
-                await self.redis.xack(keys.OUTBOX, keys.OUTBOX_GROUP, entry_id)
+            else:  # XDELed while in a PEL: nothing left to submit
+                gone.append(entry_id)
+        if gone:
+            await self.redis.xack(keys.OUTBOX, keys.OUTBOX_GROUP, *gone)
 
     def _spawn(self, entry_id, fields) -> None:
         entry_id = _text(entry_id)

@@ -267,3 +267,31 @@ async def test_stop_before_run_returns(aredis, http_store):
     sub = fast_submitter(aredis, http_store)
     await sub.stop(timeout=1)
     assert sub.in_flight == 0
+
+
+async def test_works_over_resp3(redis_url, store, http_store):
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url, protocol=3)
+    try:
+        evs = [make_ev(f"P{i}") for i in range(5)]
+        for ev in evs:
+            await enqueue(client, ev)
+        await client.xreadgroup(keys.OUTBOX_GROUP, "crashed", {keys.OUTBOX: ">"}, count=2)
+        sub = fast_submitter(client, http_store, claim_idle=timedelta(milliseconds=200))
+        async with Running(sub):
+            await wait_for(lambda: outbox_empty(client))
+        assert len(store.records) == 5 and sub.counts["claimed"] == 2
+    finally:
+        await client.aclose()
+
+
+async def test_entry_deleted_while_pending_is_acked(aredis, store, http_store):
+    gone, kept = make_ev("GONE"), make_ev("P2")
+    gone_id = await enqueue(aredis, gone)
+    await enqueue(aredis, kept)
+    await aredis.xreadgroup(keys.OUTBOX_GROUP, "same", {keys.OUTBOX: ">"}, count=10)
+    await aredis.xdel(keys.OUTBOX, gone_id)  # e.g. removed by hand while pending
+    async with Running(fast_submitter(aredis, http_store, consumer="same")):
+        await wait_for(lambda: outbox_empty(aredis))
+    assert list(store.records) == [f"{kept.id}:P2"]
