@@ -103,6 +103,10 @@ class Gateway:
         self.config = with_secrets(config)
         # the IVR worker pool joins when HCP_IVR_WORKERS asks for one (ivr.pool)
         self.extra = list(EXTRA_COMPONENTS) + ivr_pool_factories() + list(extra or ())
+        if self.config["console.enabled"]:  # the supervisor console at /console (console/)
+            from console.app import make_component as console_component
+
+            self.extra.append(console_component)
         self.metrics = Metrics()
         self.components = Components()
         self.redis_url: str | None = None

@@ -283,6 +283,7 @@ class FunnelAggregator:
         self.claim_idle_ms = claim_idle_ms
         self._script = redis.register_script(_FUNNEL_LUA)
         self._task: asyncio.Task | None = None
+        self._stopping = False
         self.counted = 0
 
     async def ensure_group(self) -> None:
@@ -353,11 +354,14 @@ class FunnelAggregator:
 
     async def start(self) -> None:
         await self.ensure_group()
+        self._stopping = False
         self._task = asyncio.create_task(self._loop(), name="funnel-aggregator")
 
     async def _loop(self) -> None:
         delay = 0.1
-        while True:
+        # The flag, not only cancel(): redis-py may turn a cancelled blocking read into
+        # a connection error, which the except below would otherwise swallow.
+        while not self._stopping:
             try:
                 await self.run_once()
                 delay = 0.1
@@ -372,6 +376,7 @@ class FunnelAggregator:
                 delay = min(delay * 2, 5.0)
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

@@ -1,0 +1,186 @@
+"""The console as an aiohttp sub-app mounted at /console, and its gateway component.
+
+``make_app`` builds the sub-app from explicit parts (Redis client, users,
+carrier, health probe …) so tests can run it in-process; ``ConsoleComponent``
+builds it from the gateway's ``Context``, mounts it on the HTTP app, keeps the
+flow definitions seen, and runs the funnel aggregator in the background.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+from collections import OrderedDict
+from pathlib import Path
+
+from aiohttp import web
+
+from console import auth, flow_catalog, pages_cases, pages_flows, pages_ops, pages_results
+from console.html import e, page
+from flows.loader import SHIPPED_DIR
+from ivr.prompts import PromptLibrary
+from ratings import cases as case_mod
+from ratings.cases import Cases
+from ratings.results import FunnelAggregator
+
+log = logging.getLogger("console")
+STATIC = Path(__file__).parent / "static"
+
+
+async def signin_form(request: web.Request, error: str = "") -> web.Response:
+    pre = request.cookies.get(auth.PRE_COOKIE) or secrets.token_urlsafe(24)
+    flash = f'<div class="flash bad">{e(error)}</div>' if error else ""
+    body = f"""
+<form method="post" action="/console/signin" class="signin card">
+  {flash}
+  <input type="hidden" name="_pre" value="{e(pre)}">
+  <label>用户名 User<input name="user" autocomplete="username" required autofocus></label>
+  <label>密码 Password<input name="password" type="password" autocomplete="current-password"
+   required></label>
+  <button class="button">登录 Sign in</button>
+</form>"""
+    resp = page(request, "登录 Sign in", body)
+    resp.set_cookie(auth.PRE_COOKIE, pre, httponly=True, samesite="Strict", path="/console")
+    if error:
+        resp.set_status(401)
+    return resp
+
+
+async def signin(request: web.Request) -> web.Response:
+    if request.method == "GET":
+        return await signin_form(request)
+    form = await request.post()
+    pre = request.cookies.get(auth.PRE_COOKIE, "")
+    if not pre or not secrets.compare_digest(pre, str(form.get("_pre", ""))):
+        return web.Response(status=403, text="CSRF token missing or wrong")
+    got = await request.app["console.sessions"].sign_in(str(form.get("user", "")),
+                                                        str(form.get("password", "")))
+    if got is None:
+        return await signin_form(request, "用户名或密码错误 Wrong user or password")
+    token, _csrf = got
+    resp = web.HTTPSeeOther("/console/")
+    resp.set_cookie(auth.COOKIE, token, httponly=True, samesite="Strict", path="/console",
+                    max_age=request.app["console.sessions"].ttl_s,
+                    secure=request.secure)
+    resp.del_cookie(auth.PRE_COOKIE, path="/console")
+    raise resp
+
+
+async def signout(request: web.Request) -> web.Response:
+    await request.app["console.sessions"].sign_out(request.cookies.get(auth.COOKIE, ""))
+    resp = web.HTTPSeeOther("/console/signin")
+    resp.del_cookie(auth.COOKIE, path="/console")
+    raise resp
+
+
+async def api_summary(request: web.Request) -> web.Response:
+    """A small JSON view for dashboards; answers only with a session."""
+    counts = await request.app["cases"].counts()
+    return web.json_response({"user": request["user"].name, "cases": counts})
+
+
+async def _no_health():
+    return {"redis": None, "store": None}
+
+
+def make_app(redis, users: dict[str, tuple[str, str]], *, data_dir: str | Path,
+             session_ttl_s: int = 8 * 3600, carrier=None, health=None,
+             ivr_metrics_urls: tuple[str, ...] = ()) -> web.Application:
+    app = web.Application(middlewares=[auth.require_session])
+    app["redis"] = redis
+    app["console.sessions"] = auth.Sessions(redis, users, session_ttl_s)
+    app["cases"] = Cases(redis)
+    app["data_dir"] = str(data_dir)
+    if carrier is None:
+        from adapters.sms_file import FileCarrier  # the embedded default: send only
+
+        carrier = FileCarrier(data_dir)
+    app["carrier"] = carrier
+    app["health"] = health or _no_health
+    app["ivr_metrics_urls"] = tuple(ivr_metrics_urls)
+    app["simulators"] = OrderedDict()
+    app["prompts"] = PromptLibrary(Path(data_dir) / "prompt-cache", SHIPPED_DIR)
+    app["retry_script"] = redis.register_script(pages_ops.RETRY_LUA)
+    r = app.router
+    r.add_get("/", pages_results.overview_page)
+    r.add_route("*", "/signin", signin)
+    r.add_post("/signout", signout)
+    r.add_get("/flows", pages_flows.flows_list)
+    r.add_get("/flows/{flow_id}", pages_flows.flow_detail)
+    r.add_get("/flows/{flow_id}/diff", pages_flows.flow_diff)
+    r.add_get("/flows/{flow_id}/simulate", pages_flows.simulate_page)
+    r.add_post("/api/simulate", pages_flows.simulate_api)
+    r.add_get("/api/simulate/audio/{flow_id}/{n:\\d+}", pages_flows.simulate_audio)
+    r.add_get("/api/summary", api_summary)
+    r.add_get("/funnel", pages_results.funnel_page)
+    r.add_get("/results", pages_results.results_page)
+    r.add_get("/cases", pages_cases.cases_list)
+    r.add_get("/cases.csv", pages_cases.cases_csv)
+    r.add_get("/cases/{case_id}", pages_cases.case_detail)
+    r.add_post("/cases/{case_id}/move", pages_cases.case_move)
+    r.add_get("/cases/{case_id}/voice", pages_cases.case_voice)
+    r.add_get("/ops", pages_ops.ops_page)
+    r.add_post("/ops/dead/{entry_id}/retry", pages_ops.dead_retry)
+    r.add_static("/static", STATIC)
+    return app
+
+
+def users_from_config(config) -> dict[str, tuple[str, str]]:
+    """name -> (role, hash); without configured users, a generated admin password."""
+    users = {name: (role, hashed) for name, role, hashed in config["console.users"]}
+    if users:
+        return users
+    path = Path(config.data_dir) / "secrets" / "console_admin"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(12) + "\n")
+        log.info("console: generated the admin password into %s", path)
+    return {"admin": (auth.SUPERVISOR, auth.hash_password(path.read_text().strip()))}
+
+
+class ConsoleComponent:
+    """Mounts /console on the gateway's HTTP app; runs the funnel aggregator."""
+
+    name = "console"
+
+    def __init__(self, ctx, health=None):
+        self.ctx = ctx
+        config = ctx.config
+        case_mod.configure(case_mod.CaseSettings(config["console.callback_working_days"]))
+        self.app = make_app(ctx.redis, users_from_config(config), data_dir=config.data_dir,
+                            session_ttl_s=int(config["console.session_ttl"].total_seconds()),
+                            health=health, ivr_metrics_urls=config["console.ivr_metrics_urls"])
+        ctx.http_app.add_subapp("/console/", self.app)
+        self.aggregator = FunnelAggregator(
+            ctx.redis, f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")
+
+    async def start(self) -> None:
+        await flow_catalog.remember_shipped(self.ctx.redis)
+        if self.ctx.config["console.demo"]:
+            from console.demo import seed_if_empty
+
+            await seed_if_empty(self.ctx.redis, self.ctx.intake, self.ctx.config.data_dir)
+        await self.aggregator.start()
+
+    async def stop(self) -> None:
+        await self.aggregator.stop()
+
+
+def make_component(ctx) -> ConsoleComponent:
+    """The factory for ``gateway.components.EXTRA_COMPONENTS``."""
+
+    async def health() -> dict:
+        from gateway.serve import probe_store  # late: gateway.serve imports this module
+
+        try:
+            await ctx.redis.ping()
+            redis_problem = None
+        except Exception as exc:  # noqa: BLE001 - shown on the page, not raised
+            redis_problem = f"redis: {type(exc).__name__}"
+        return {"redis": redis_problem, "store": await probe_store(ctx.config, ctx.store)}
+
+    return ConsoleComponent(ctx, health)

@@ -1,0 +1,207 @@
+"""The bad-rating queue (seed art. 15): list, case page, status moves, voice, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from datetime import datetime
+from pathlib import Path
+
+from aiohttp import web
+
+from console.html import CHANNEL_LABELS, card, csrf_field, e, grade_badge, page, table, url
+from flows.reasons import REASONS
+from ratings import cases as C
+from ratings.cases import CaseError, feedback_text
+from ratings.results import CHINA
+from sms.carrier import CarrierError, OutboundSms
+
+log = logging.getLogger("console.cases")
+STATUS_FILTERS = (("open", "未结 Open"), ("", "全部 All")) + tuple(C.LABELS.items())
+
+
+def _reason_text(codes: list[str]) -> str:
+    names = []
+    for code in codes:
+        label = REASONS.get(code)
+        names.append(f"{label}({code})" if label else code)
+    return "、".join(names)
+
+
+def _local(iso: str) -> str:
+    if not iso:
+        return ""
+    return datetime.fromisoformat(iso).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+def _status_pill(rec: dict) -> str:
+    tone = {"rectified": "ok", "mistaken": "muted", "malicious": "muted"}.get(rec["status"], "")
+    if rec.get("overdue"):
+        tone = "bad"
+    return f'<span class="pill {tone}">{e(rec["status_label"])}</span>'
+
+
+async def cases_list(request: web.Request) -> web.Response:
+    status = request.query.get("status", "open")
+    rows = []
+    for rec in await request.app["cases"].list(status or None):
+        rows.append([
+            f'<a href="/console/cases/{e(rec["id"])}">{e(rec["id"][:8])}</a>',
+            e(_local(rec["assessed_at"])), grade_badge(rec["grade"]),
+            e(CHANNEL_LABELS.get(rec["channel"], rec["channel"])), e(rec["task"]),
+            e(rec["staff"]), e(rec["phone_masked"]),
+            e(_reason_text(rec["reasons"])) + (" 🎙" if rec.get("voice") else ""),
+            f'{e(_local(rec["deadline"]))}' + (' <span class="pill bad">超期</span>'
+                                               if rec["overdue"] else ""),
+            _status_pill(rec)])
+    tabs = "".join(
+        f'<a class="tab {"on" if s == status else ""}" '
+        f'href="{url("/console/cases", status=s or "all")}">{e(label)}</a>'
+        for s, label in STATUS_FILTERS)
+    body = (f'<div class="tabs">{tabs}<a class="button right" '
+            f'href="{url("/console/cases.csv", status=status)}">导出 CSV Export</a></div>'
+            + card("差评工单 Bad-rating cases", table(
+                ["编号 Case", "评价时间 Rated", "评价 Grade", "渠道 Channel", "事项 Item",
+                 "人员 Staff", "号码 Phone", "原因 Reasons", "回访期限 Deadline",
+                 "状态 Status"], rows)))
+    return page(request, "差评工单 Bad ratings", body, "/console/cases")
+
+
+async def case_detail(request: web.Request) -> web.Response:
+    case_id = request.match_info["case_id"]
+    rec = await request.app["cases"].get(case_id)
+    if rec is None:
+        raise web.HTTPNotFound(text="no such case")
+    history = await request.app["cases"].history(case_id)
+    facts = [
+        ("评价 Grade", grade_badge(rec["grade"])),
+        ("渠道 Channel", e(CHANNEL_LABELS.get(rec["channel"], rec["channel"]))),
+        ("评价对象 Target", f'{e(rec["target_kind"])} <code>{e(rec["target"])}</code>'),
+        ("事项编码 Item", e(rec["task"])), ("工作人员 Staff", e(rec["staff"])),
+        ("评价人 Evaluator", e(rec["phone_masked"]) or "—"),
+        ("原因 Reasons", e(_reason_text(rec["reasons"])) or "—"),
+        ("文字评价 Comment", e(rec["comment"]) or "—"),
+        ("评价时间 Rated at", e(_local(rec["assessed_at"]))),
+        ("回访期限 Callback by", e(_local(rec["deadline"]))
+         + (' <span class="pill bad">已超期 overdue</span>' if rec["overdue"] else "")),
+        ("状态 Status", _status_pill(rec)),
+        ("流程 Flow", f'{e(rec["flow_id"])} <code>{e(rec["flow_version"][:12])}</code>'),
+    ]
+    if rec.get("excluded_by"):
+        facts.append(("剔除 Excluded", f'{e(rec["excluded_by"])}：{e(rec["excluded_why"])}'))
+    if rec.get("feedback"):
+        facts.append(("短信反馈 SMS feedback", f'{e(rec["feedback"])} · '
+                      f'{e(_local(rec["feedback_at"]))}'))
+    dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
+    voice = ""
+    if rec.get("voice"):
+        voice = card("语音留言 Voice comment",
+                     f'<audio controls preload="none" src="/console/cases/{e(case_id)}/voice">'
+                     "</audio>")
+    actions = ""
+    if rec["next"] and request["user"].may_act:
+        buttons = "".join(
+            f'<button name="to" value="{e(s)}" class="button '
+            f'{"danger" if s in C.EXCLUDING else ""}">{e(C.LABELS[s])}</button>'
+            for s in rec["next"])
+        actions = card("处理 Act", f"""
+<form method="post" action="/console/cases/{e(case_id)}/move" class="act">
+{csrf_field(request)}<input type="hidden" name="from" value="{e(rec["status"])}">
+<label>备注 Note（误评/恶意差评须写明理由 why; 已整改的备注会发给评价人）
+<textarea name="note" rows="3" maxlength="1000"></textarea></label>
+<div class="buttons">{buttons}</div></form>""")
+    elif rec["next"]:
+        actions = card("处理 Act", '<p class="hint">只读账号 Read-only account.</p>')
+    hrows = [[e(_local(h["at"])), e(h["by"]), e(C.LABELS.get(h["from"], h["from"]) or "—"),
+              e(C.LABELS.get(h["to"], h["to"])), e(h["note"])] for h in history]
+    flash = ""
+    if request.query.get("error"):
+        flash = f'<div class="flash bad">{e(request.query["error"])}</div>'
+    body = (flash + '<div class="two">' + card("工单 Case", f'<dl class="facts">{dl}</dl>')
+            + "<div>" + voice + actions + "</div></div>"
+            + card("处理记录 History", table(["时间 When", "操作人 By", "从 From", "到 To",
+                                                "备注 Note"], hrows)))
+    return page(request, f"差评工单 {case_id[:8]}", body, "/console/cases")
+
+
+async def case_move(request: web.Request) -> web.Response:
+    case_id = request.match_info["case_id"]
+    form = await request.post()
+    user = request["user"]
+    note = str(form.get("note", ""))
+    cases: C.Cases = request.app["cases"]
+    try:
+        rec = await cases.move(case_id, str(form.get("from", "")), str(form.get("to", "")),
+                               user.name, note)
+    except CaseError as exc:
+        if exc.code == "not_found":
+            raise web.HTTPNotFound(text="no such case") from None
+        raise web.HTTPSeeOther(url(f"/console/cases/{case_id}", error=str(exc))) from None
+    if rec["status"] == C.RECTIFIED:
+        await send_feedback(request.app, rec, note)
+    raise web.HTTPSeeOther(f"/console/cases/{case_id}")
+
+
+async def send_feedback(app, rec: dict, note: str) -> None:
+    """Tell the evaluator the problem was rectified (seed art. 15), by SMS."""
+    cases: C.Cases = app["cases"]
+    if not rec.get("phone"):
+        await cases.mark_feedback(rec["id"], "no_phone 无号码，未发送")
+        return
+    carrier = app["carrier"]
+    message = OutboundSms(id=f"fb-{rec['id']}", phone=rec["phone"],
+                          text=feedback_text(rec, note))
+    try:
+        result = await carrier.send(message)
+        outcome = f"sent 已发送 ({carrier.name}, {result.segments} 条)"
+    except CarrierError as exc:
+        outcome = f"failed 发送失败: {type(exc).__name__}"
+    log.info("case %s: rectified feedback %s", rec["id"], outcome.split(" ")[0])
+    await cases.mark_feedback(rec["id"], outcome)
+
+
+async def case_voice(request: web.Request) -> web.StreamResponse:
+    rec = await request.app["cases"].get(request.match_info["case_id"])
+    if rec is None or not rec.get("voice"):
+        raise web.HTTPNotFound()
+    root = Path(request.app["data_dir"]).resolve()
+    path = (root / rec["voice"]).resolve()
+    if root not in path.parents or path.suffix.lower() != ".wav" or not path.is_file():
+        raise web.HTTPNotFound(text="recording not found (deleted after its retention?)")
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav",
+                                           "Cache-Control": "private, no-store"})
+
+
+CSV_COLUMNS = ("id", "status_label", "grade_label", "channel", "task", "staff", "phone_masked",
+               "reasons", "comment", "assessed_at", "deadline", "overdue", "excluded_by",
+               "excluded_why", "feedback")
+
+
+async def cases_csv(request: web.Request) -> web.Response:
+    status = request.query.get("status", "open")
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["编号", "状态", "评价", "渠道", "事项", "人员", "号码(脱敏)", "原因",
+                     "文字评价", "评价时间", "回访期限", "超期", "剔除人", "剔除理由", "短信反馈"])
+    for rec in await request.app["cases"].list(None if status in ("", "all") else status,
+                                               limit=100_000):
+        row = []
+        for col in CSV_COLUMNS:
+            v = rec.get(col, "")
+            if col == "reasons":
+                v = "|".join(v)
+            elif col in ("assessed_at", "deadline"):
+                v = _local(v)
+            elif col == "overdue":
+                v = "是" if v else ""
+            row.append(_csv_safe(str(v)))
+        writer.writerow(row)
+    return web.Response(body=("\ufeff" + buf.getvalue()).encode("utf-8"),
+                        content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="cases.csv"'})
+
+
+def _csv_safe(value: str) -> str:
+    """No formula injection when a spreadsheet opens the file."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value

@@ -1,0 +1,228 @@
+"""Flows: list, diagram, lint issues, version history with diff, simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from datetime import datetime, timezone
+
+from aiohttp import web
+
+from console import flow_catalog
+from console.html import card, e, page, table, url
+from flows import effects as fx
+from flows.diff import diff
+from flows.inspect import inspect
+from flows.render import RenderError, mermaid, svg
+from flows.simulate import Simulator, SimulatorError
+
+SIM_LIMIT = 200  # simulator sessions kept in memory (oldest dropped)
+
+
+def _grammar():
+    try:
+        import sms.grammar as grammar
+    except ModuleNotFoundError:  # pragma: no cover - the SMS area is part of the project
+        return None
+    return grammar
+
+
+async def flows_list(request: web.Request) -> web.Response:
+    rows = []
+    for flow_id, (flow, _text) in sorted(flow_catalog.shipped().items()):
+        issues = inspect(flow)
+        kind = "语音 voice" if flow.type == "voice" else "短信 messaging"
+        rows.append([f'<a href="/console/flows/{e(flow_id)}">{e(flow.name)}</a>'
+                     f'<div class="sub">{e(flow_id)}</div>', kind,
+                     f"<code>{e(flow.version[:12])}</code>", e(", ".join(flow.languages)),
+                     str(len(flow.nodes)),
+                     f'<span class="pill {"warn" if issues else "ok"}">{len(issues)}</span>'])
+    body = card("已发布流程 Shipped flows", table(
+        ["名称 Name", "类型 Type", "版本 Version", "语言 Languages", "节点 Nodes",
+         "审查意见 Review issues"], rows))
+    return page(request, "流程 Flows", body, "/console/flows")
+
+
+async def flow_detail(request: web.Request) -> web.Response:
+    flow_id = request.match_info["flow_id"]
+    found = flow_catalog.shipped().get(flow_id)
+    if found is None:
+        raise web.HTTPNotFound(text="no such flow")
+    flow, _text = found
+    try:
+        drawing = f'<div class="diagram">{await asyncio.to_thread(svg, flow)}</div>'
+    except RenderError:
+        drawing = f'<pre class="mermaid-src">{e(mermaid(flow))}</pre>'
+    issues = inspect(flow)
+    issue_rows = [[f"<code>{e(i.node)}</code>", f'<span class="pill {i.severity}">'
+                   f'{e(i.severity)}</span>', f"<code>{e(i.code)}</code>", e(i.message)]
+                  for i in issues]
+    versions = await flow_catalog.versions(request.app["redis"], flow_id)
+    vrows = []
+    for n, v in enumerate(versions):
+        when = (datetime.fromtimestamp(v.first_seen, timezone.utc).strftime("%Y-%m-%d %H:%M")
+                if v.first_seen else "—")
+        marks = []
+        if v.shipped:
+            marks.append('<span class="pill ok">当前 shipped</span>')
+        if v.in_stats:
+            marks.append('<span class="pill">有统计 in stats</span>')
+        if not v.kept and not v.shipped:
+            marks.append('<span class="pill warn">定义未保存 definition not kept</span>')
+        links = []
+        if n > 0:
+            href = url(f"/console/flows/{flow_id}/diff", a=versions[n - 1].version,
+                       b=v.version)
+            links.append(f'<a href="{e(href)}">与上一版比较 diff</a>')
+        if v.in_stats:
+            links.append(f'<a href="{url("/console/funnel", flow=flow_id, v=v.version)}">'
+                         "漏斗 funnel</a>")
+        vrows.append([f"<code>{e(v.version[:12])}</code>", e(when), " ".join(marks),
+                      " · ".join(links)])
+    body = (
+        f'<p class="lead">{e(flow.definition.get("description", ""))} · 类型 '
+        f'{e(flow.type)} · 起始节点 <code>{e(flow.start_node)}</code> · '
+        f'<a class="button" href="/console/flows/{e(flow_id)}/simulate">模拟运行 Simulate</a></p>'
+        + card("流程图 Diagram", drawing)
+        + card(f"审查意见 Review issues ({len(issues)})",
+               table(["节点 Node", "级别", "代码 Code", "说明 Message"], issue_rows))
+        + card("版本历史 Version history",
+               table(["版本 Version", "首次出现 First seen (UTC)", "", ""], vrows)))
+    return page(request, f"流程 · {flow.name}", body, "/console/flows")
+
+
+async def flow_diff(request: web.Request) -> web.Response:
+    flow_id = request.match_info["flow_id"]
+    redis = request.app["redis"]
+    a, b = request.query.get("a", ""), request.query.get("b", "")
+    old = await flow_catalog.load_version(redis, flow_id, a)
+    new = await flow_catalog.load_version(redis, flow_id, b)
+    if old is None or new is None:
+        body = card("差异 Diff", '<p class="empty">该版本的定义未保存，无法比较。'
+                    "The definition of this version was not kept.</p>")
+    else:
+        lines = diff(old, new) or ["两个版本相同 The versions are the same."]
+        body = card(f"<code>{e(a[:12])}</code> → <code>{e(b[:12])}</code>",
+                    '<pre class="diff">' + "\n".join(e(x) for x in lines) + "</pre>")
+    return page(request, f"流程差异 · {flow_id}", body, "/console/flows")
+
+
+# -- the simulator -----------------------------------------------------------------
+
+class ConsoleSimulator(Simulator):
+    """The CLI simulator, keeping the Play effects so the browser can hear them."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.plays: list[fx.Play] = []
+        self.touched = time.monotonic()
+
+    def _run(self, effects):
+        self.new_plays = [x for x in effects if isinstance(x, fx.Play)]
+        self.plays.extend(self.new_plays)
+        return super()._run(effects)
+
+
+def _sims(request) -> OrderedDict:
+    return request.app["simulators"]
+
+
+def _sim_key(request, flow_id: str) -> tuple[str, str]:
+    return (request.cookies.get("hcp_console", ""), flow_id)
+
+
+async def simulate_page(request: web.Request) -> web.Response:
+    flow_id = request.match_info["flow_id"]
+    found = flow_catalog.shipped().get(flow_id)
+    if found is None:
+        raise web.HTTPNotFound(text="no such flow")
+    flow = found[0]
+    voice = flow.type == "voice"
+    hint = ("按键输入 0-9 * #，或 <code>wait 6s</code>、<code>record 5s</code>、<code>hangup</code>"
+            if voice else "输入短信回复内容，或 <code>wait 2d</code>、<code>hangup</code>")
+    keypad = ""
+    if voice:
+        keys = "".join(f'<button type="button" class="key" data-key="{k}">{k}</button>'
+                       for k in "123456789*0#")
+        keypad = f'<div class="keypad">{keys}</div>'
+    langs = "".join(f'<option value="{e(x)}">{e(x)}</option>' for x in flow.languages)
+    body = f"""
+<div class="sim" data-flow="{e(flow_id)}">
+  <div class="sim-controls">
+    <label>语言 Language <select id="sim-lang">{langs}</select></label>
+    <button type="button" class="button" id="sim-start">开始 / 重新开始 Start</button>
+  </div>
+  <div class="sim-grid">
+    <div>
+      <div id="sim-log" class="sim-log" aria-live="polite"></div>
+      <form id="sim-form" class="sim-input">
+        <input id="sim-text" autocomplete="off"
+          placeholder="{'按键 keys' if voice else '短信回复 SMS reply'}">
+        <button class="button">发送 Send</button>
+      </form>
+      <p class="hint">{hint}。模拟不写入任何评价。The simulator records nothing.</p>
+    </div>
+    <div>{keypad}<audio id="sim-audio" controls></audio>
+      <div class="sub">节点 node: <code id="sim-node">—</code> ·
+        状态 status: <code id="sim-status">—</code></div>
+    </div>
+  </div>
+</div>"""
+    return page(request, f"模拟运行 · {flow.name}", card("模拟器 Simulator", body),
+                "/console/flows")
+
+
+async def simulate_api(request: web.Request) -> web.Response:
+    """POST {flow, action: start|input, text, lang} → {lines, audio: [urls], node, status}."""
+    data = await request.json()
+    flow_id = str(data.get("flow", ""))
+    found = flow_catalog.shipped().get(flow_id)
+    if found is None:
+        return web.json_response({"error": "no such flow"}, status=404)
+    sims = _sims(request)
+    key = _sim_key(request, flow_id)
+    try:
+        if data.get("action") == "start":
+            lang = data.get("lang") or None
+            if lang not in found[0].languages:
+                lang = None
+            sim = ConsoleSimulator(found[0], _grammar(), lang=lang,
+                                   context={"item_name": "不动产登记", "staff_id": "A1024",
+                                            "reply_code": "A3"})
+            sims[key] = sim
+            while len(sims) > SIM_LIMIT:
+                sims.popitem(last=False)
+            start_at = 0
+            lines = sim.begin()
+        else:
+            sim = sims.get(key)
+            if sim is None:
+                return web.json_response({"error": "先点击开始 start first"}, status=409)
+            sims.move_to_end(key)
+            start_at = len(sim.plays)
+            lines = sim.feed(str(data.get("text", ""))[:500])
+    except SimulatorError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    audio = [f"/console/api/simulate/audio/{e(flow_id)}/{n}"
+             for n in range(start_at, len(sim.plays))]
+    return web.json_response({"lines": lines, "audio": audio,
+                              "node": sim.session.node if sim.session else "",
+                              "status": sim.session.status if sim.session else "",
+                              "ended": sim.ended})
+
+
+async def simulate_audio(request: web.Request) -> web.StreamResponse:
+    flow_id, n = request.match_info["flow_id"], int(request.match_info["n"])
+    sim = _sims(request).get(_sim_key(request, flow_id))
+    if sim is None or not 0 <= n < len(sim.plays):
+        raise web.HTTPNotFound()
+    play = sim.plays[n]
+    library = request.app["prompts"]
+    try:
+        audio = await library.aresolve(play.text, play.lang, play.audio)
+    except Exception as exc:  # espeak-ng missing or failing: say so, the text is shown anyway
+        raise web.HTTPServiceUnavailable(
+            text=f"prompt audio unavailable: {type(exc).__name__}") from None
+    return web.FileResponse(audio.path, headers={"Content-Type": "audio/wav",
+                                                 "Cache-Control": "no-store"})
