@@ -177,7 +177,11 @@ class Dispatcher:
 
     async def run(self) -> None:
         while True:
-            claimed = await self.dispatch_due()
+            try:
+                claimed = await self.dispatch_due()
+            except Exception as exc:  # Redis away: claims are leased, nothing is lost
+                log.warning("reminder dispatch failed (%s); retrying", type(exc).__name__)
+                claimed = 0
             if claimed < self.policy.batch:
                 await asyncio.sleep(self.policy.poll_s)
 

@@ -1,7 +1,8 @@
 """Quiet hours: when a reminder may go out, in the evaluator's local time. Pure.
 
 A reminder due outside the allowed window is deferred to the next opening, not
-dropped. The window is [start, end) local time, e.g. 08:00–21:00 Asia/Shanghai.
+dropped. The window is [start, end) local time, e.g. 08:00–21:00 Asia/Shanghai;
+start == end means no quiet hours.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ class QuietHours:
         return datetime.fromtimestamp(epoch, timezone.utc).astimezone(ZoneInfo(self.tz))
 
     def allows(self, epoch: float) -> bool:
+        if self.start == self.end:  # no quiet hours at all
+            return True
         now = self._local(epoch).time()
         return self.start <= now < self.end
 

@@ -161,9 +161,13 @@ class Reminders:
                                                                if message_id else {})})
 
     async def cancel(self, rid: str) -> bool:
-        """An evaluation arrived first: no reminder. True if one was pending."""
-        removed = await self.redis.zrem(keys.DUE, rid)
-        if removed:  # only touch a live record: HSET keeps its TTL, never creates one
+        """The item was rated: no reminder (any more); state "rated" even after it was
+        sent (the message record keeps the delivery). True if one was still pending."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.DUE, rid)
+            pipe.exists(keys.reminder(rid))
+            removed, exists = await pipe.execute()
+        if exists:  # only touch a live record: HSET keeps its TTL, never creates one
             await self.redis.hset(keys.reminder(rid), STATE, SKIPPED_RATED)
         return bool(removed)
 

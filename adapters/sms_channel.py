@@ -1,0 +1,166 @@
+"""The SMS channel as one gateway component: carrier, reminders, dispatcher, conversations.
+
+``make(ctx)`` builds it from the gateway's component context (config, shared
+Redis, intake, HTTP app) and mounts its routes; the lead adds
+``adapters.sms_channel.make`` to ``gateway.components.EXTRA_COMPONENTS`` and
+registers the settings listed in ``SETTINGS`` (name, env, parser, default,
+help) with ``gateway.config.register_settings``. Without any of them set the
+channel runs on the embedded default: the file outbox/inbox in the data dir.
+
+start(): carrier (its MO and receipt callbacks go to the conversations and the
+delivery records), then the dispatcher loop, then — when the optional 7-day
+policy is on — the default-rating loop. stop(): the reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import time
+from pathlib import Path
+
+from sms.completions import add_completion_routes
+from sms.conversation import Conversations
+from sms.default_policy import DefaultRater, DefaultRatingPolicy
+from sms.deliveries import Deliveries
+from sms.dispatcher import DispatchPolicy, Dispatcher
+from sms.optout import OptOuts
+from sms.quiet_hours import QuietHours
+from sms.reminders import Reminders
+from sms.status_api import add_sms_status_routes
+
+log = logging.getLogger(__name__)
+
+# (name, env, parser name in gateway.config.parsers, default, help)
+SETTINGS = (
+    ("sms.carrier", "HCP_SMS_CARRIER", "text", "file", "file | smpp | http"),
+    ("sms.reminder_delay", "HCP_SMS_REMINDER_DELAY", "duration", 24 * 3600,
+     "reminder after completion (seed art. 14: 24 h)"),
+    ("sms.quiet_start", "HCP_SMS_QUIET_START", "text", "08:00", "sending window opens"),
+    ("sms.quiet_end", "HCP_SMS_QUIET_END", "text", "21:00", "sending window closes"),
+    ("sms.timezone", "HCP_SMS_TIMEZONE", "text", "Asia/Shanghai", "of the sending window"),
+    ("sms.daily_cap", "HCP_SMS_DAILY_CAP", "positive_int", 3, "reminders per number per day"),
+    ("sms.poll_s", "HCP_SMS_POLL_S", "positive_float", 1.0, "dispatcher poll interval"),
+    ("sms.default_rating", "HCP_SMS_DEFAULT_RATING", "bool", False,
+     "7 days without a rating count as 基本满意 (Guangdong's earlier rule)"),
+    ("sms.smpp.host", "HCP_SMPP_HOST", "text", "127.0.0.1", ""),
+    ("sms.smpp.port", "HCP_SMPP_PORT", "port", 2775, ""),
+    ("sms.smpp.system_id", "HCP_SMPP_SYSTEM_ID", "text", "hcp", ""),
+    ("sms.smpp.password", "HCP_SMPP_PASSWORD", "secret", None, ""),
+    ("sms.smpp.source_addr", "HCP_SMPP_SOURCE_ADDR", "text", "10690000", "our sender number"),
+    ("sms.http.name", "HCP_SMS_HTTP_NAME", "text", "provider", "in the callback routes"),
+    ("sms.http.base_url", "HCP_SMS_HTTP_URL", "text", "", ""),
+    ("sms.http.access_key", "HCP_SMS_HTTP_KEY", "text", "", ""),
+    ("sms.http.secret", "HCP_SMS_HTTP_SECRET", "secret", None, ""),
+    ("sms.http.sign_name", "HCP_SMS_HTTP_SIGN", "text", "广东政务服务", "signature 【…】"),
+    ("sms.http.template", "HCP_SMS_HTTP_TEMPLATE", "text", "", "reminder template code"),
+)
+DEFAULTS = {name: default for name, _, _, default, _ in SETTINGS}
+
+
+def _setting(config, name: str):
+    try:
+        value = config[name]
+    except (KeyError, TypeError):
+        value = None
+    return DEFAULTS[name] if value is None else value
+
+
+def _clock_time(text: str) -> time:
+    hours, minutes = str(text).split(":")
+    return time(int(hours), int(minutes))
+
+
+def _seconds(value) -> float:
+    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+
+
+def build_carrier(get, data_dir: Path):
+    kind = get("sms.carrier")
+    if kind == "file":
+        from adapters.sms_file import FileCarrier
+
+        return FileCarrier(data_dir)
+    if kind == "smpp":
+        from adapters.sms_smpp import SmppCarrier
+
+        return SmppCarrier(get("sms.smpp.host"), int(get("sms.smpp.port")),
+                           get("sms.smpp.system_id"), get("sms.smpp.password") or "",
+                           source_addr=get("sms.smpp.source_addr"))
+    if kind == "http":
+        from adapters.sms_http import HttpProviderConfig, HttpSmsCarrier
+
+        return HttpSmsCarrier(HttpProviderConfig(
+            get("sms.http.name"), get("sms.http.base_url"), get("sms.http.access_key"),
+            get("sms.http.secret") or "", get("sms.http.sign_name"), get("sms.http.template")))
+    raise ValueError(f"sms.carrier: unknown carrier {kind!r} (file, smpp or http)")
+
+
+class SmsChannel:
+    name = "sms"
+
+    def __init__(self, config, redis, intake, phone_secret: bytes, data_dir: Path,
+                 http_app=None, fail=None, clock=None):
+        get = lambda name: _setting(config, name)  # noqa: E731
+        self.carrier = build_carrier(get, Path(data_dir))
+        extra = {"clock": clock} if clock else {}
+        policy = DefaultRatingPolicy(enabled=bool(get("sms.default_rating")))
+        self.reminders = Reminders(
+            redis, phone_secret, delay_s=_seconds(get("sms.reminder_delay")),
+            default_after_s=policy.after_s if policy.enabled else None, **extra)
+        self.optouts = OptOuts(redis, phone_secret)
+        self.deliveries = Deliveries(redis, self.carrier.name)
+        self.conversations = Conversations(self.reminders, intake, self.optouts, self.carrier)
+        self.dispatcher = Dispatcher(
+            self.reminders, self.carrier, intake, self.optouts, self.deliveries,
+            DispatchPolicy(quiet_hours=QuietHours(_clock_time(get("sms.quiet_start")),
+                                                  _clock_time(get("sms.quiet_end")),
+                                                  get("sms.timezone")),
+                           daily_cap=int(get("sms.daily_cap")), poll_s=float(get("sms.poll_s")),
+                           template=get("sms.http.template") or None))
+        self.default_rater = DefaultRater(self.reminders, intake) if policy.enabled else None
+        self.fail = fail
+        self._default_task: asyncio.Task | None = None
+        if http_app is not None:
+            self.add_routes(http_app)
+
+    def add_routes(self, app) -> None:
+        add_completion_routes(app, self.reminders)
+        add_sms_status_routes(app, self.reminders, self.deliveries)
+        if self.carrier.name not in ("file", "smpp"):
+            from adapters.sms_http import add_sms_callback_routes
+
+            add_sms_callback_routes(app, {self.carrier.name: self.carrier})
+
+    async def start(self) -> None:
+        await self.carrier.start(self.conversations.on_inbound, self.deliveries.on_receipt)
+        self.dispatcher.start()
+        if self.default_rater is not None:
+            self._default_task = asyncio.create_task(self._default_loop(), name="sms-default")
+
+    async def _default_loop(self) -> None:
+        while True:
+            try:
+                while await self.default_rater.run_due():
+                    pass
+            except Exception as exc:  # Redis down: try again next minute, do not die
+                log.warning("default-rating pass failed: %s", type(exc).__name__)
+            await asyncio.sleep(60)
+
+    async def stop(self) -> None:
+        if self._default_task is not None:
+            self._default_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._default_task
+        await self.dispatcher.stop()
+        await self.carrier.stop()
+
+
+def make(ctx) -> SmsChannel:
+    """Factory for gateway.components.EXTRA_COMPONENTS."""
+    config = ctx.config
+    secret = config.intake_phone_secret
+    return SmsChannel(config, ctx.redis, ctx.intake,
+                      secret.encode() if isinstance(secret, str) else secret,
+                      Path(config.data_dir), http_app=ctx.http_app, fail=ctx.fail)
