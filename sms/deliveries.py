@@ -30,21 +30,20 @@ class Deliveries:
         self._record = redis.register_script((LUA_DIR / "record_message.lua").read_text())
         self._receipt = redis.register_script((LUA_DIR / "receipt.lua").read_text())
 
-    async def record(self, mid: str, rid: str, result: SubmitResult, sent_at: float) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            await self.record_in(pipe, mid, rid, result, sent_at)
-            await pipe.execute()
-
-    async def record_in(self, pipe, mid: str, rid: str, result: SubmitResult,
-                        sent_at: float) -> None:
-        """Queue ``record`` on a caller's pipeline (one script call)."""
+    async def record(self, mid: str, rid: str, result: SubmitResult, sent_at: float,
+                     finish_state: str | None = None) -> None:
+        """Record a sent message (one script call). With ``finish_state`` the same step
+        also finishes its reminder (out of DUE, state and message id in the record)."""
         ids = result.all_ids()
         script_keys = [keys.message(mid)]
         script_keys += [keys.carrier_id(self.carrier, cid) for cid in ids]
         script_keys += [keys.early_receipt(self.carrier, cid) for cid in ids]
-        await self._record(keys=script_keys, client=pipe, args=[
-            mid, keys.MESSAGE_TTL_S, keys.CARRIER_ID_TTL_S, len(ids), rid, self.carrier,
-            f"{sent_at:.3f}", *ids])
+        args = [mid, keys.MESSAGE_TTL_S, keys.CARRIER_ID_TTL_S, len(ids), rid, self.carrier,
+                f"{sent_at:.3f}", *ids]
+        if finish_state is not None:
+            script_keys += [keys.DUE, keys.reminder(rid)]
+            args.append(finish_state)
+        await self._record(keys=script_keys, args=args)
 
     async def on_receipt(self, receipt: DeliveryReceipt) -> str | None:
         """Apply a receipt; the message id it matched, or None if parked (message not

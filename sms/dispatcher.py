@@ -164,10 +164,8 @@ class Dispatcher:
             log.warning("reminder %s: carrier refused it for good: %s", reminder.id, exc)
             await self.reminders.finish(reminder.id, FAILED)
             return FAILED
-        async with self.redis.pipeline(transaction=True) as pipe:  # one round trip
-            await self.deliveries.record_in(pipe, mid, reminder.id, result, self.now)
-            self.reminders.finish_in(pipe, reminder.id, SENT, mid)
-            await pipe.execute()
+        # message record, receipt index and the reminder's finish: one script call
+        await self.deliveries.record(mid, reminder.id, result, self.now, finish_state=SENT)
         return SENT
 
     def backoff(self, attempts: int, retry_after: float | None = None) -> float:
