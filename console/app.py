@@ -163,7 +163,10 @@ class ConsoleComponent:
         if self.ctx.config["console.demo"]:
             from console.demo import seed_if_empty
 
-            await seed_if_empty(self.ctx.redis, self.ctx.intake, self.ctx.config.data_dir)
+            try:
+                await seed_if_empty(self.ctx.redis, self.ctx.intake, self.ctx.config.data_dir)
+            except Exception:  # demo data is a convenience: never keep the gateway down
+                log.exception("console: demo data not seeded")
         await self.aggregator.start()
 
     async def stop(self) -> None:

@@ -30,6 +30,7 @@ def stacked_columns(series: dict[str, Counter], width: int = 760, height: int = 
     if not days:
         return '<p class="empty">暂无数据</p>'
     top = max([sum(c.values()) for c in series.values()] + [1])
+    top = -(-top // 4) * 4  # a multiple of 4: whole numbers on the axis
     left, bottom, pad = 36, 28, 8
     inner_w, inner_h = width - left - pad, height - bottom - pad
     step = inner_w / len(days)
@@ -62,13 +63,13 @@ def stacked_columns(series: dict[str, Counter], width: int = 760, height: int = 
 
 
 def stacked_bars(rows: dict[str, Counter], labels: dict[str, str] | None = None,
-                 width: int = 760, limit: int = 15) -> str:
+                 width: int = 600, limit: int = 15) -> str:
     """Rows sorted by total, largest first; the share of bad grades in the label."""
     labels = labels or {}
     ordered = sorted(rows.items(), key=lambda kv: -sum(kv[1].values()))[:limit]
     if not ordered:
         return '<p class="empty">暂无数据</p>'
-    row_h, label_w, pad = 26, 170, 60
+    row_h, label_w, pad = 26, 150, 110
     height = row_h * len(ordered) + 8
     top = max(sum(c.values()) for _, c in ordered) or 1
     inner = width - label_w - pad
@@ -104,12 +105,12 @@ FUNNEL_LABELS = {"entered": "进入 entered", "digit": "按键 digit", "invalid"
 
 
 def funnel_bars(nodes: list[str], counts: dict[str, Counter], kinds: tuple[str, ...],
-                width: int = 560) -> str:
+                width: int = 900) -> str:
     if not nodes:
         return '<p class="empty">暂无统计</p>'
     top = max([c.get(k, 0) for c in counts.values() for k in kinds] + [1])
-    row_h, label_w = 14, 130
-    group_h = row_h * len(kinds) + 10
+    row_h, label_w = 9, 150
+    group_h = row_h * len(kinds) + 8
     height = group_h * len(nodes) + 4
     inner = width - label_w - 50
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" {FONT}>']
@@ -124,8 +125,8 @@ def funnel_bars(nodes: list[str], counts: dict[str, Counter], kinds: tuple[str, 
             parts.append(f'<rect x="{label_w}" y="{y}" width="{max(w, 0.5):.1f}" '
                          f'height="{row_h - 3}" fill="{FUNNEL_COLORS[kind]}"><title>{e(node)} '
                          f'{e(FUNNEL_LABELS[kind])}: {v}</title></rect>'
-                         f'<text x="{label_w + w + 4:.1f}" y="{y + row_h - 4}" '
-                         f'class="small">{v}</text>')
+                         + (f'<text x="{label_w + w + 4:.1f}" y="{y + row_h - 1}" '
+                            f'class="small">{v}</text>' if v else ""))
     parts.append("</svg>")
     legend_html = "".join(f'<span><i style="background:{FUNNEL_COLORS[k]}"></i>'
                           f'{e(FUNNEL_LABELS[k])}</span>' for k in kinds)

@@ -51,7 +51,8 @@ async def cases_list(request: web.Request) -> web.Response:
             e(_local(rec["assessed_at"])), grade_badge(rec["grade"]),
             e(CHANNEL_LABELS.get(rec["channel"], rec["channel"])), e(rec["task"]),
             e(rec["staff"]), e(rec["phone_masked"]),
-            e(_reason_text(rec["reasons"])) + (" 🎙" if rec.get("voice") else ""),
+            e(_reason_text(rec["reasons"]))
+            + (' <span class="pill">语音 voice</span>' if rec.get("voice") else ""),
             f'{e(_local(rec["deadline"]))}' + (' <span class="pill bad">超期</span>'
                                                if rec["overdue"] else ""),
             _status_pill(rec)])

@@ -96,7 +96,7 @@ async def overview_page(request: web.Request) -> web.Response:
                         charts.stacked_columns(r.by_day))
             + '<div class="two">'
             + card("按渠道 By channel", charts.stacked_bars(r.by_channel, CHANNEL_LABELS))
-            + card("差评最多的事项 Items with most ratings",
+            + card("评价最多的事项 Items with most ratings",
                    charts.stacked_bars(r.by_task, limit=6))
             + "</div>")
     return page(request, "总览 Overview", body, "/console/")

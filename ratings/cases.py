@@ -94,7 +94,9 @@ def new_case(ev: Evaluation, now: datetime, settings: CaseSettings | None = None
              ) -> tuple[dict, dict]:
     """The case hash fields and its first log entry for a bad evaluation."""
     settings = settings or SETTINGS
-    deadline = add_working_days(now, settings.working_days)
+    # counted from the evaluation (a backlog that reaches us late is late already),
+    # never from a time in the future
+    deadline = add_working_days(min(ev.assessed_at, now), settings.working_days)
     record = {
         "id": ev.id, "status": PENDING, "grade": ev.grade.id, "channel": ev.channel.value,
         "target_kind": ev.target.kind.value, "target": ev.target.id,

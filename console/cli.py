@@ -1,0 +1,79 @@
+"""``hcp console …``: demo data and password hashes for the console.
+
+Register with ``gateway.cli.COMMAND_MODULES`` (add "console.cli"); until then
+``python -m console.cli demo`` does the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+
+
+def register(subparsers) -> None:
+    console = subparsers.add_parser("console", help="the supervisor console")
+    sub = console.add_subparsers(dest="console_command", required=True)
+    p = sub.add_parser("hash-password", help="print a password hash for console.users")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read the password from stdin instead of a prompt")
+    p.set_defaults(func=run_hash)
+    d = sub.add_parser("demo", help="post demo evaluations and flow statistics "
+                                    "(real intake, real submitter, real engine)")
+    d.add_argument("--config", default=None, help="TOML settings file (as for hcp serve)")
+    d.add_argument("--evaluations", type=int, default=240)
+    d.add_argument("--calls", type=int, default=160)
+    d.set_defaults(func=run_demo)
+
+
+def run_hash(args) -> int:
+    from console.auth import hash_password
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else \
+        getpass.getpass("password: ")
+    if len(password) < 8:
+        print("hcp console hash-password: at least 8 characters", file=sys.stderr)
+        return 2
+    print(hash_password(password))
+    return 0
+
+
+def run_demo(args) -> int:
+    from gateway.config import ConfigError, load
+
+    try:
+        config = load(args.config)
+    except ConfigError as exc:
+        print(f"hcp console demo: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if not config.redis_url:
+        print("hcp console demo: needs redis.url / HCP_REDIS_URL (the Redis of a running "
+              "gateway); or start the gateway with HCP_CONSOLE_DEMO=1", file=sys.stderr)
+        return 2
+    print(asyncio.run(_demo(config, args.evaluations, args.calls)))
+    return 0
+
+
+async def _demo(config, evaluations: int, calls: int) -> dict:
+    import redis.asyncio as aioredis
+
+    from console.demo import seed
+    from gateway.secrets_store import with_secrets
+    from ratings.intake import Intake
+
+    config = with_secrets(config)
+    client = aioredis.Redis.from_url(config.redis_url)
+    try:
+        intake = Intake(client, config.intake_phone_secret.encode(),
+                        follow_up_window=config.intake_follow_up_window)
+        return await seed(client, intake, config.data_dir, evaluations, calls)
+    finally:
+        await client.aclose()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    parser = argparse.ArgumentParser(prog="hcp")
+    register(parser.add_subparsers(dest="command", required=True))
+    arguments = parser.parse_args()
+    sys.exit(arguments.func(arguments))
