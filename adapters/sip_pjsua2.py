@@ -152,25 +152,26 @@ def _frame_bytes(frame) -> bytes:
 class _AudioTap(pj.AudioMediaPort):
     """Receives the caller's audio (20 ms PCM frames) on the media clock thread."""
 
-    def __init__(self, owner: PjCall, detector: InbandDtmfDetector | None):
+    def __init__(self, owner: PjCall | None, detector: InbandDtmfDetector | None):
         super().__init__()
-        self.owner = owner
+        self.owner = owner  # None while the tap waits for its next call
         self.detector = detector
 
     def onFrameReceived(self, frame):
-        if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or not frame.size:
+        owner, detector = self.owner, self.detector
+        if owner is None or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or not frame.size:
             return
         data = _frame_bytes(frame)
         now = time.monotonic()
-        if self.detector is not None:
-            digits = self.detector.feed(data)
-            level = self.detector.last_rms
+        if detector is not None:
+            digits = detector.feed(data)
+            level = detector.last_rms
         else:
             digits, level = (), rms(data)
-        if level >= self.owner.silence_rms:
-            self.owner._voice_at = now
+        if level >= owner.silence_rms:
+            owner._voice_at = now
         for digit in digits:
-            self.owner._emit(DtmfSignal(digit, "inband", now))
+            owner._emit(DtmfSignal(digit, "inband", now))
 
     def onFrameRequested(self, frame):
         frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
@@ -224,15 +225,15 @@ class PjCall(pj.Call):
         except pj.Error:
             return
         detector = InbandDtmfDetector(DetectorSettings()) if self.inband else None
+        tap = None
         try:
-            tap = _AudioTap(self, detector)
-            fmt = pj.MediaFormatAudio()
-            fmt.init(pj.PJMEDIA_FORMAT_PCM, 8000, 1, 20000, 16)
-            tap.createPort(f"tap{self.index}", fmt)
+            tap = self.agent._take_tap(self, detector)
             self._audio.startTransmit(tap)
             self._tap = tap
         except pj.Error as exc:  # no in-band keys or silence detection, but a call
             log.error("call %s: no audio tap: %s", self.call_id, exc.info())
+            if tap is not None:
+                self.agent._return_tap(tap)
         self._emit(MediaReady(time.monotonic()))
 
     def onDtmfEvent(self, prm):
@@ -339,6 +340,8 @@ class PjCall(pj.Call):
                 self._audio.stopTransmit(self._tap)
             except pj.Error:
                 pass
+        if self._tap is not None:
+            self.agent._return_tap(self._tap)  # kept for the next call, never destroyed
         self._tap = None
         self._audio = None
 
@@ -381,6 +384,35 @@ class SipAgent:
                              for a in settings.inband_sources]
         self._poller: asyncio.Task | None = None
         self._log_writer = _LogWriter()  # pjsua2 keeps a raw pointer: keep ours alive
+        self._spare_taps: list[_AudioTap] = []
+        self._taps_made = 0
+
+    # -- audio taps ----------------------------------------------------------------
+    # An AudioMediaPort is never destroyed while the process runs. PJSIP 2.15's
+    # conference bridge removes ports asynchronously (next clock tick) while the
+    # pjsua2 AudioMediaPort destructor frees the port at once: destroying a tap
+    # segfaulted workers under load (pjproject PR #4200, fixed after 2.15.1).
+    # So a call takes a spare tap and gives it back; at most one tap per call
+    # slot is ever made, and each is leaked on purpose at exit (destroying it
+    # after libDestroy would hit a PJ_DEBUG assert).
+    def _take_tap(self, owner: PjCall, detector) -> _AudioTap:
+        if self._spare_taps:
+            tap = self._spare_taps.pop()
+        else:
+            tap = _AudioTap(None, None)
+            fmt = pj.MediaFormatAudio()
+            fmt.init(pj.PJMEDIA_FORMAT_PCM, 8000, 1, 20000, 16)
+            tap.createPort(f"tap{self._taps_made}", fmt)
+            self._taps_made += 1
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(tap))  # never freed: see above
+        tap.detector = detector
+        tap.owner = owner
+        return tap
+
+    def _return_tap(self, tap: _AudioTap) -> None:
+        tap.owner = None
+        tap.detector = None
+        self._spare_taps.append(tap)
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
