@@ -77,21 +77,21 @@ class Dispatcher:
     async def dispatch_due(self) -> int:
         """Handle one claimed batch; returns how many reminders were claimed."""
         ids = await self.reminders.claim(self.policy.batch)
-        results = await asyncio.gather(*(self._guarded(rid) for rid in ids))
+        records = await self.reminders.get_many(ids)  # one round trip for the batch
+        results = await asyncio.gather(*(self._guarded(rid, records[rid]) for rid in ids))
         for outcome in results:
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         return len(ids)
 
-    async def _guarded(self, rid: str) -> str:
+    async def _guarded(self, rid: str, reminder: Reminder | None) -> str:
         async with self._limit:
             try:
-                return await self.handle(rid)
+                return await self.handle(rid, reminder)
             except Exception:  # the lease brings it back; never kill the loop
                 log.exception("reminder %s: unexpected error; retried after the lease", rid)
                 return "error"
 
-    async def handle(self, rid: str) -> str:
-        reminder = await self.reminders.get(rid)
+    async def handle(self, rid: str, reminder: Reminder | None) -> str:
         if reminder is None or reminder.state != PENDING:
             await self.redis.zrem(keys.DUE, rid)
             return "gone"

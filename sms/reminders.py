@@ -119,6 +119,14 @@ class Reminders:
         raw = await self.redis.hgetall(keys.reminder(rid))
         return Reminder.from_record(rid, raw) if raw else None
 
+    async def get_many(self, rids: list[str]) -> dict[str, Reminder | None]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for rid in rids:
+                pipe.hgetall(keys.reminder(rid))
+            raws = await pipe.execute()
+        return {rid: Reminder.from_record(rid, raw) if raw else None
+                for rid, raw in zip(rids, raws, strict=True)}
+
     async def by_code(self, phone: str, code: str) -> Reminder | None:
         """The reminder a reply code refers to, for this number only."""
         rid = await self.redis.hget(keys.codes(keys.phone_ref(self.secret, phone)), code)
