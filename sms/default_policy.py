@@ -43,9 +43,8 @@ class DefaultRater:
 
     async def run_due(self) -> int:
         now = self.reminders.clock()
-        ids = await self.reminders._claim(
-            keys=[keys.DEFAULTS], args=[now, now + self.reminders.lease_s, self.batch])
-        for rid in (i.decode() for i in ids):
+        ids = await self.reminders.claim(self.batch, schedule=keys.DEFAULTS)
+        for rid in ids:
             outcome = await self._one(rid, now)
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
             await self.reminders.redis.zrem(keys.DEFAULTS, rid)

@@ -143,9 +143,10 @@ class Reminders:
                     found.append(reminder)
         return found
 
-    async def claim(self, limit: int = 100) -> list[str]:
+    async def claim(self, limit: int = 100, schedule: str = keys.DUE) -> list[str]:
+        """Lease up to ``limit`` due ids of a schedule (DUE, or DEFAULTS for the policy)."""
         now = self.clock()
-        ids = await self._claim(keys=[keys.DUE], args=[now, now + self.lease_s, limit])
+        ids = await self._claim(keys=[schedule], args=[now, now + self.lease_s, limit])
         return [i.decode() for i in ids]
 
     async def defer(self, rid: str, until: float, attempts: int | None = None) -> None:
