@@ -175,7 +175,7 @@ def _rating(r: _Reading, convention: ReplyConvention) -> ParsedReply:
                 grades.append(tokens[k].grade)
             else:
                 sides.append(side)
-        elif role in _PROBLEM_ANYWHERE:
+        elif role in _PROBLEM_ROLES:
             problem = problem or _PROBLEM_ANYWHERE[role]
     if any(roles[k] in (Role.STRAY, Role.DIGIT) for k in r.middle):
         problem = problem or STRAY_DIGIT
@@ -207,6 +207,7 @@ _PROBLEM_ANYWHERE = {
     Role.UNCLEAR: CONFLICT,  # 办好满意
     Role.OPT_OUT_ALONE: CONFLICT,  # T or R next to something else
 }
+_PROBLEM_ROLES = tuple(_PROBLEM_ANYWHERE)
 
 
 def _says_the_opposite(r: _Reading, grade: Grade) -> bool:

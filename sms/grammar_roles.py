@@ -35,10 +35,12 @@ class Role(Enum):
     OPT_OUT_ALONE = "opt_out_alone"  # T, R: opt-out only when nothing else is said
 
 
-TEXT_LIKE = frozenset({Role.TEXT, Role.VAGUE, Role.HELP, Role.STRAY})
-BEARING = frozenset({Role.DIGIT, Role.MULTI, Role.SCALE, Role.CODE, Role.BADCODE, Role.GRADE,
-                     Role.NEGATED, Role.QUESTION, Role.UNCLEAR, Role.FOLLOW, Role.OPT_OUT,
-                     Role.OPT_OUT_ALONE})
+# Tuples, not sets: membership then compares by identity instead of hashing an Enum
+# in Python, which showed in the profile.
+TEXT_LIKE = (Role.TEXT, Role.VAGUE, Role.HELP, Role.STRAY)
+BEARING = (Role.DIGIT, Role.MULTI, Role.SCALE, Role.CODE, Role.BADCODE, Role.GRADE,
+           Role.NEGATED, Role.QUESTION, Role.UNCLEAR, Role.FOLLOW, Role.OPT_OUT,
+           Role.OPT_OUT_ALONE)
 
 LONG_NUMBER = 7  # digits
 
