@@ -9,7 +9,8 @@ lexer walks the folded text once and at each position takes, in order:
    "非常 满意" and "不 满意", and a space must not turn them into 满意; but in
    "办好 满意" the 好 belongs to 办好 and 满意 stays 满意;
 2. a run of ASCII letters and digits (a reply code, a digit, TD);
-3. a run of Chinese numerals (一, 伍); a number keeps a score or star unit (5分, 五星);
+3. a run of Chinese numerals (一, 伍); a number keeps a score or star unit (5分, 五星,
+   5⭐), and star symbols alone (⭐⭐⭐) are a score too;
 4. one separator (space, punctuation, symbols, emoji that name no grade);
 5. otherwise one character of plain text, merged with its neighbours.
 
