@@ -71,6 +71,7 @@ async def seed(redis, intake, data_dir, evaluations: int = 240, calls: int = 160
 async def seed_evaluations(redis, intake, data_dir: Path, rng: random.Random, n: int) -> int:
     now = datetime.now(timezone.utc)
     grades, weights = list(WEIGHTS), list(WEIGHTS.values())
+    versions = {fid: flow.version for fid, (flow, _t) in flow_catalog.shipped().items()}
     accepted = 0
     for i in range(n):
         grade = rng.choices(grades, weights)[0]
@@ -92,6 +93,8 @@ async def seed_evaluations(redis, intake, data_dir: Path, rng: random.Random, n:
             target=Target(TargetKind.ITEM, f"DEMO{at:%Y%m%d}{i:04d}"), channel=channel,
             grade=grade, assessed_at=at, reasons=reasons, comment=comment, phone=_phone(rng),
             flow_id="hotline-rating" if channel is Channel.HOTLINE else "sms-reminder",
+            flow_version=versions.get("hotline-rating" if channel is Channel.HOTLINE
+                                      else "sms-reminder"),
             voice_comment=voice, context={"task_code": task, "agent": staff,
                                           "item_name": ITEMS[task]})
         result = await intake.accept(evaluation)

@@ -13,6 +13,7 @@ from ratings import results
 from ratings.grades import Grade
 
 MAX_DAYS = 366
+NONE_LABEL = {results.NONE: "未标注 none"}
 
 
 def date_range(request: web.Request, default_days: int = 30) -> tuple[date, date]:
@@ -67,13 +68,16 @@ async def results_page(request: web.Request) -> web.Response:
     body = (_range_form("/console/results", first, last) + head
             + card("每日评价分布 Grades per day", charts.stacked_columns(r.by_day))
             + '<div class="two">'
-            + card("按渠道 By channel", charts.stacked_bars(r.by_channel, CHANNEL_LABELS)
+            + card("按渠道 By channel",
+                   charts.stacked_bars(r.by_channel, CHANNEL_LABELS, width=480)
                    + _grade_table(r.by_channel, CHANNEL_LABELS))
-            + card("按事项 By service item (taskCode)", charts.stacked_bars(r.by_task)
-                   + _grade_table(r.by_task))
+            + card("按事项 By service item (taskCode)",
+                   charts.stacked_bars(r.by_task, NONE_LABEL, width=480)
+                   + _grade_table(r.by_task, NONE_LABEL))
             + "</div>"
-            + card("按工作人员 By staff member", charts.stacked_bars(r.by_staff)
-                   + _grade_table(r.by_staff)))
+            + card("按工作人员 By staff member",
+                   charts.stacked_bars(r.by_staff, NONE_LABEL, width=1000)
+                   + _grade_table(r.by_staff, NONE_LABEL)))
     return page(request, "评价结果 Results", body, "/console/results")
 
 
@@ -95,9 +99,10 @@ async def overview_page(request: web.Request) -> web.Response:
     body = (head + card("近14天评价分布 Grades, last 14 days",
                         charts.stacked_columns(r.by_day))
             + '<div class="two">'
-            + card("按渠道 By channel", charts.stacked_bars(r.by_channel, CHANNEL_LABELS))
+            + card("按渠道 By channel",
+                   charts.stacked_bars(r.by_channel, CHANNEL_LABELS, width=480))
             + card("评价最多的事项 Items with most ratings",
-                   charts.stacked_bars(r.by_task, limit=6))
+                   charts.stacked_bars(r.by_task, NONE_LABEL, width=480, limit=6))
             + "</div>")
     return page(request, "总览 Overview", body, "/console/")
 
@@ -143,8 +148,9 @@ async def funnel_page(request: web.Request) -> web.Response:
                         + [pct(c.get("hangup", 0) / entered if entered else None)])
         blocks.append(card(
             f"版本 <code>{e(version[:12])}</code>",
-            charts.funnel_bars(nodes, counts, ("entered", "invalid", "timeout", "hangup",
-                                               "completed"))
+            charts.funnel_bars(nodes, counts, ("entered", "invalid", "no_input", "hangup",
+                                               "completed"),
+                               width=900 if len(columns) == 1 else 520)
             + table(["节点 Node", *[e(charts.FUNNEL_LABELS[k]) for k in results.FUNNEL_KINDS],
                      "挂机率 Hang-up"], rows, "num")))
     if not blocks:
