@@ -53,6 +53,7 @@ import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, Awaitable, Callable
 
 import redis.exceptions
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
@@ -71,6 +72,8 @@ from ratings.store import (
 
 log = logging.getLogger(__name__)
 
+ResultsHook = Callable[[Any, Evaluation], Awaitable[Any]]
+
 # Worth waiting out: a restart (connection refused, LOADING), a timeout, a failover
 # (READONLY from a former primary).
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
@@ -86,6 +89,12 @@ def default_consumer_name() -> str:
 
 def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _done_future() -> asyncio.Future:
+    done = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
 
 
 def _stream_entries(answer) -> list:
@@ -114,7 +123,8 @@ class Submitter:
                  record_options: RecordOptions | None = None,
                  block: timedelta = timedelta(seconds=1),
                  retry_initial: float = 0.1, retry_max_wait: float = 30.0,
-                 max_attempts: int | None = None):
+                 max_attempts: int | None = None,
+                 results_hook: ResultsHook | None = record_accepted):
         self.redis = redis
         self.store = store
         self.consumer = consumer
@@ -127,6 +137,8 @@ class Submitter:
         self.retry_initial = retry_initial
         self.retry_max_wait = retry_max_wait
         self.max_attempts = max_attempts
+        # called once per evaluation read (console counters and cases); None = off
+        self.results_hook = results_hook
         # submitted, stored, duplicates, dead, retries, claimed, redis_errors
         self.counts: Counter[str] = Counter()
         self._inflight: dict[str, asyncio.Task] = {}
@@ -329,7 +341,8 @@ class Submitter:
         ev_id = ev.id
         # console results + bad-rating case: counted once per evaluation (guarded,
         # idempotent); runs alongside the store calls and is awaited before the close
-        results_hook = asyncio.ensure_future(self._record_results(ev))
+        results_hook = asyncio.ensure_future(self._record_results(ev)) \
+            if self.results_hook is not None else _done_future()
         try:
             await self._submit_evaluation(entry_id, ev_id, records, results_hook)
         finally:
@@ -339,7 +352,7 @@ class Submitter:
     async def _record_results(self, ev: Evaluation) -> None:
         """The console's counters (ratings.results); never blocks a submission."""
         try:
-            await self._until_final(lambda: record_accepted(self.redis, ev))
+            await self._until_final(lambda: self.results_hook(self.redis, ev))
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug there must not stop the evaluation reaching the store
