@@ -295,3 +295,19 @@ async def test_entry_deleted_while_pending_is_acked(aredis, store, http_store):
     async with Running(fast_submitter(aredis, http_store, consumer="same")):
         await wait_for(lambda: outbox_empty(aredis))
     assert list(store.records) == [f"{kept.id}:P2"]
+
+
+async def test_a_failing_results_hook_never_blocks_submission(aredis, store, http_store):
+    seen = []
+
+    async def broken_hook(redis, ev):
+        seen.append(ev.id)
+        raise ValueError("console bug")
+
+    ev = make_ev("P1")
+    await enqueue(aredis, ev)
+    sub = fast_submitter(aredis, http_store, results_hook=broken_hook)
+    async with Running(sub):
+        await wait_for(lambda: outbox_empty(aredis))
+    assert seen == [ev.id] and sub.counts["results_errors"] == 1
+    assert (await status(aredis, ev.id))["status"] == "submitted"
