@@ -87,7 +87,8 @@ async def _no_health():
 
 def make_app(redis, users: dict[str, tuple[str, str]], *, data_dir: str | Path,
              session_ttl_s: int = 8 * 3600, carrier=None, health=None,
-             ivr_metrics_urls: tuple[str, ...] = ()) -> web.Application:
+             ivr_metrics_urls: tuple[str, ...] = (), metrics_registry=None
+             ) -> web.Application:
     app = web.Application(middlewares=[auth.require_session])
     app["redis"] = redis
     app["console.sessions"] = auth.Sessions(redis, users, session_ttl_s)
@@ -100,6 +101,7 @@ def make_app(redis, users: dict[str, tuple[str, str]], *, data_dir: str | Path,
     app["carrier"] = carrier
     app["health"] = health or _no_health
     app["ivr_metrics_urls"] = tuple(ivr_metrics_urls)
+    app["metrics_registry"] = metrics_registry  # the gateway's (IVR pool gauge)
     app["simulators"] = OrderedDict()
     app["prompts"] = PromptLibrary(Path(data_dir) / "prompt-cache", SHIPPED_DIR)
     app["retry_script"] = redis.register_script(pages_ops.RETRY_LUA)
@@ -153,7 +155,8 @@ class ConsoleComponent:
         case_mod.configure(case_mod.CaseSettings(config["console.callback_working_days"]))
         self.app = make_app(ctx.redis, users_from_config(config), data_dir=config.data_dir,
                             session_ttl_s=int(config["console.session_ttl"].total_seconds()),
-                            health=health, ivr_metrics_urls=config["console.ivr_metrics_urls"])
+                            health=health, ivr_metrics_urls=config["console.ivr_metrics_urls"],
+                            metrics_registry=getattr(ctx.metrics, "registry", None))
         ctx.http_app.add_subapp("/console/", self.app)
         self.aggregator = FunnelAggregator(
             ctx.redis, f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")

@@ -18,7 +18,7 @@ from ratings.results import CHINA
 from sms.carrier import CarrierError, OutboundSms
 
 log = logging.getLogger("console.cases")
-STATUS_FILTERS = (("open", "未结 Open"), ("", "全部 All")) + tuple(C.LABELS.items())
+STATUS_FILTERS = (("open", "未结 Open"), ("all", "全部 All")) + tuple(C.LABELS.items())
 
 
 def _reason_text(codes: list[str]) -> str:
@@ -45,7 +45,7 @@ def _status_pill(rec: dict) -> str:
 async def cases_list(request: web.Request) -> web.Response:
     status = request.query.get("status", "open")
     rows = []
-    for rec in await request.app["cases"].list(status or None):
+    for rec in await request.app["cases"].list(None if status in ("", "all") else status):
         rows.append([
             f'<a href="/console/cases/{e(rec["id"])}">{e(rec["id"][:8])}</a>',
             e(_local(rec["assessed_at"])), grade_badge(rec["grade"]),
@@ -58,7 +58,7 @@ async def cases_list(request: web.Request) -> web.Response:
             _status_pill(rec)])
     tabs = "".join(
         f'<a class="tab {"on" if s == status else ""}" '
-        f'href="{url("/console/cases", status=s or "all")}">{e(label)}</a>'
+        f'href="{url("/console/cases", status=s)}">{e(label)}</a>'
         for s, label in STATUS_FILTERS)
     body = (f'<div class="tabs">{tabs}<a class="button right" '
             f'href="{url("/console/cases.csv", status=status)}">导出 CSV Export</a></div>'

@@ -9,6 +9,8 @@ from datetime import datetime
 import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from console.html import card, csrf_field, e, page, stat, table, url
 from ratings import keys as rkeys
@@ -44,11 +46,23 @@ def _t(v) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-async def active_calls(urls: tuple[str, ...]) -> tuple[int | None, list[str]]:
-    """Sum of hcp_ivr_active_calls over the workers' metrics endpoints."""
+def pool_active_calls(registry) -> int | None:
+    """Live calls of the IVR pool this gateway runs (``hcp_ivr_pool_active_calls``)."""
+    if registry is None:
+        return None
+    found = None
+    for family in registry.collect():
+        if family.name == "hcp_ivr_pool_active_calls":
+            found = (found or 0) + int(sum(s.value for s in family.samples))
+    return found
+
+
+async def active_calls(urls: tuple[str, ...], registry=None) -> tuple[int | None, list[str]]:
+    """Calls of the in-process IVR pool plus hcp_ivr_active_calls of external workers."""
+    pooled = pool_active_calls(registry)
     if not urls:
-        return None, []
-    total, problems = 0, []
+        return pooled, []
+    total, problems = pooled or 0, []
     timeout = aiohttp.ClientTimeout(total=2)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         for u in urls:
@@ -91,9 +105,18 @@ async def sms_figures(redis) -> dict[str, int]:
 
 
 async def ops_page(request: web.Request) -> web.Response:
+    try:
+        return await _ops_page(request)
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        body = card("健康状况 Health", table(["组件 Part", "状态", "详情 Detail"], [
+            ["Redis", _ok("down"), e(f"{type(exc).__name__}: Redis 不可用 unavailable")]]))
+        return page(request, "运行状态 Operations", body, "/console/ops")
+
+
+async def _ops_page(request: web.Request) -> web.Response:
     app = request.app
     redis = app["redis"]
-    calls, call_problems = await active_calls(app["ivr_metrics_urls"])
+    calls, call_problems = await active_calls(app["ivr_metrics_urls"], app["metrics_registry"])
     outbox_len = await redis.xlen(rkeys.OUTBOX)
     try:
         pending = (await redis.xpending(rkeys.OUTBOX, rkeys.OUTBOX_GROUP))["pending"]
@@ -106,7 +129,7 @@ async def ops_page(request: web.Request) -> web.Response:
     info = await redis.info()
     stats = ('<div class="stats">'
              + stat("进行中通话 Active calls", "—" if calls is None else calls,
-                    "未配置 IVR 指标地址" if calls is None else "IVR workers")
+                    "本进程未运行 IVR 池，且未配置指标地址" if calls is None else "IVR workers")
              + stat("待提交 Outbox", outbox_len, f"处理中 pending {pending}")
              + stat("死信 Dead letters", dead_len, "核心库拒收", "bad" if dead_len else "")
              + stat("短信 已发送 SMS sent", sms["sent"] + sms["delivered"] + sms["failed"],

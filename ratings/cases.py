@@ -141,49 +141,62 @@ def _text(v) -> str:
     return v.decode() if isinstance(v, bytes) else v
 
 
+def _record(raw) -> dict | None:
+    if not raw:
+        return None
+    rec = {_text(k): _text(v) for k, v in raw.items()}
+    rec["reasons"] = json.loads(rec.get("reasons") or "[]")
+    rec["status_label"] = LABELS.get(rec["status"], rec["status"])
+    rec["grade_label"] = Grade.from_id(rec["grade"]).name_zh
+    rec["overdue"] = (rec["status"] in (PENDING,)
+                      and datetime.fromisoformat(rec["deadline"]) < _now())
+    rec["next"] = list(TRANSITIONS.get(rec["status"], ()))
+    return rec
+
+
 class Cases:
     def __init__(self, redis):
         self.redis = redis
         self._move = redis.register_script(_MOVE_LUA)
 
     async def get(self, case_id: str) -> dict | None:
-        raw = await self.redis.hgetall(results.case(case_id))
-        if not raw:
-            return None
-        rec = {_text(k): _text(v) for k, v in raw.items()}
-        rec["reasons"] = json.loads(rec.get("reasons") or "[]")
-        rec["status_label"] = LABELS.get(rec["status"], rec["status"])
-        rec["grade_label"] = Grade.from_id(rec["grade"]).name_zh
-        rec["overdue"] = (rec["status"] in (PENDING,)
-                          and datetime.fromisoformat(rec["deadline"]) < _now())
-        rec["next"] = list(TRANSITIONS.get(rec["status"], ()))
-        return rec
+        return _record(await self.redis.hgetall(results.case(case_id)))
+
+    async def get_many(self, ids) -> list[dict]:
+        """Cases by id in one round trip (expired ones left out)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in ids:
+                pipe.hgetall(results.case(_text(cid)))
+            raws = await pipe.execute()
+        return [rec for rec in map(_record, raws) if rec is not None]
 
     async def history(self, case_id: str) -> list[dict]:
         return [json.loads(x) for x in await self.redis.lrange(results.case_log(case_id), 0, -1)]
 
-    async def list(self, status: str | None = None, limit: int = 200, offset: int = 0
+    async def list(self, status: str | None = None, limit: int = 200, scan: int = 20_000
                    ) -> list[dict]:
-        """Newest first; ``status`` "open" for every open case, or one status."""
+        """``status`` "open": every open case, nearest deadline first; otherwise newest
+        first, all or one status, at most ``limit`` (looking at the newest ``scan``)."""
         if status == "open":
             ids = await self.redis.zrange(results.CASES_OPEN, 0, -1)
-        else:
-            ids = await self.redis.zrevrange(results.CASES, 0, -1)
-        out = []
-        for cid in ids:
-            rec = await self.get(_text(cid))
-            if rec is None:
-                continue
-            if status not in (None, "", "open") and rec["status"] != status:
-                continue
-            out.append(rec)
-        return out[offset:offset + limit]
+            return (await self.get_many(ids))[:limit]
+        out: list[dict] = []
+        for start in range(0, scan, 500):
+            ids = await self.redis.zrevrange(results.CASES, start, start + 499)
+            if not ids:
+                break
+            out += [rec for rec in await self.get_many(ids)
+                    if status in (None, "") or rec["status"] == status]
+            if len(out) >= limit:
+                break
+        return out[:limit]
 
     async def counts(self) -> dict[str, int]:
-        out = {s: 0 for s in LABELS}
+        """Open cases by status, and how many are past their callback deadline."""
+        out = {s: 0 for s in (PENDING, CALLED_BACK, RECTIFYING)}
         overdue = 0
-        for rec in await self.list(limit=100_000):
-            out[rec["status"]] += 1
+        for rec in await self.list("open", limit=1_000_000):
+            out[rec["status"]] = out.get(rec["status"], 0) + 1
             overdue += rec["overdue"]
         out["overdue"] = overdue
         return out
