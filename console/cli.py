@@ -14,7 +14,10 @@ import sys
 
 def register(subparsers) -> None:
     console = subparsers.add_parser("console", help="the supervisor console")
-    sub = console.add_subparsers(dest="console_command", required=True)
+    add_commands(console.add_subparsers(dest="console_command", required=True))
+
+
+def add_commands(sub) -> None:
     p = sub.add_parser("hash-password", help="print a password hash for console.users")
     p.add_argument("--password-stdin", action="store_true",
                    help="read the password from stdin instead of a prompt")
@@ -67,13 +70,39 @@ async def _demo(config, evaluations: int, calls: int) -> dict:
     try:
         intake = Intake(client, config.intake_phone_secret.encode(),
                         follow_up_window=config.intake_follow_up_window)
-        return await seed(client, intake, config.data_dir, evaluations, calls)
+        done = await seed(client, intake, config.data_dir, evaluations, calls)
+        done["submitted"] = await _submit_all(config, client)
+        return done
     finally:
         await client.aclose()
 
 
+async def _submit_all(config, client, timeout: float = 120.0) -> int:
+    """Run a submitter (next to any running gateway's) until the outbox is drained."""
+    from gateway.serve import build_store
+    from ratings import keys
+    from ratings.submitter import Submitter, default_consumer_name
+
+    store = build_store(config)
+    opener = getattr(store, "start", None)
+    if opener is not None:
+        await opener()
+    submitter = Submitter(client, store, consumer=f"demo-{default_consumer_name()}")
+    task = asyncio.create_task(submitter.run())
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline and await client.xlen(keys.OUTBOX):
+            await asyncio.sleep(0.2)
+    finally:
+        await submitter.stop(timeout=10)
+        await asyncio.gather(task, return_exceptions=True)
+        await store.close()
+    return submitter.counts["submitted"]
+
+
 if __name__ == "__main__":  # pragma: no cover
-    parser = argparse.ArgumentParser(prog="hcp")
-    register(parser.add_subparsers(dest="command", required=True))
+    parser = argparse.ArgumentParser(prog="python -m console.cli")
+    add_commands(parser.add_subparsers(dest="console_command", required=True))
     arguments = parser.parse_args()
     sys.exit(arguments.func(arguments))
