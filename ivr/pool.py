@@ -57,6 +57,12 @@ class WorkerState:
     last_exit: int | None = None
 
 
+def _flow_argument(flow: str) -> str:
+    """A flow id as is; a YAML path made absolute (the workers run in the data dir)."""
+    path = Path(flow)
+    return str(path.resolve()) if path.suffix in (".yaml", ".yml") else flow
+
+
 def die_with_parent() -> None:
     """In the child, before exec: SIGTERM when the spawning thread dies (Linux).
 
@@ -85,7 +91,7 @@ class IvrPool:
                  log_dir: Path | None = None, ready_timeout_s: float = 30.0):
         self.config = config
         self.redis_url = redis_url
-        self.data_dir = Path(data_dir)
+        self.data_dir = Path(data_dir).resolve()  # the workers run in it
         self.phone_secret = phone_secret.decode() if isinstance(phone_secret, bytes) \
             else phone_secret
         self.log_dir = log_dir
@@ -108,7 +114,8 @@ class IvrPool:
         args = [sys.executable, "-m", "gateway.cli", "ivr", "worker",
                 "--sip-port", str(spec.sip_port), "--rtp-port", str(spec.rtp_port),
                 "--rtp-range", str(spec.rtp_range), "--metrics-port", str(spec.metrics_port),
-                "--redis", self.redis_url, "--data-dir", str(self.data_dir), "--flow", c.flow]
+                "--redis", self.redis_url, "--data-dir", str(self.data_dir),
+                "--flow", _flow_argument(c.flow)]
         if c.bind:
             args += ["--bind", c.bind]
         for net in c.allow:
@@ -131,8 +138,9 @@ class IvrPool:
         try:
             # own session: a terminal's Ctrl-C reaches only the gateway, which drains
             # the workers itself; the kernel SIGTERMs them if the gateway is killed
+            self.data_dir.mkdir(parents=True, exist_ok=True)
             state.proc = await asyncio.create_subprocess_exec(
-                *self.command(state.spec), cwd=REPO, env=env, stdout=out, stderr=err,
+                *self.command(state.spec), cwd=self.data_dir, env=env, stdout=out, stderr=err,
                 stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
                 preexec_fn=die_with_parent)
         finally:

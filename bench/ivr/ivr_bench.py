@@ -38,8 +38,9 @@ import redis  # noqa: E402
 from adapters.redis_server import RedisServer  # noqa: E402
 from ivr.kamailio import FrontSettings, KamailioProcess, write_front  # noqa: E402
 from ivr.pool import IvrPool  # noqa: E402
-from tests.ivr.sipp import free_rtp_base, free_udp_port  # noqa: E402
-from tests.ivr_pool.harness import free_block, pool_config, proxied_scenario  # noqa: E402
+from tests.ivr.sipp import free_udp_port  # noqa: E402
+from tests.ivr_pool.harness import caller_media_port, front_port, pool_config  # noqa: E402
+from tests.ivr_pool.harness import proxied_scenario  # noqa: E402
 from tests.ivr_pool.harness import worker_metrics  # noqa: E402
 
 FLOW = str(Path(__file__).parent / "bench_flow.yaml")
@@ -182,8 +183,9 @@ def run_sipp(scenario: Path, port: int, workdir: Path, limit: int, calls: int,
     stat = workdir / "stat.csv"
     args = ["sipp", "-sf", str(scenario), f"127.0.0.1:{port}", "-m", str(calls),
             "-r", f"{rate:.2f}", "-l", str(limit), "-p", str(free_udp_port()),
-            "-mp", str(free_rtp_base(8)), "-i", "127.0.0.1", "-nostdin", "-timeout", "300s",
-            "-trace_stat", "-stf", str(stat), "-fd", "1", "-set", "ticket", "X-No-Ticket: 1",
+            "-mp", str(caller_media_port()), "-i", "127.0.0.1", "-nostdin", "-timeout", "300s",
+            "-trace_stat", "-stf", str(stat), "-fd", "1", "-trace_err",
+            "-error_file", str(workdir / "sipp_errors.log"), "-set", "ticket", "X-No-Ticket: 1",
             "-set", "agent", "X-No-Agent: 1", "-set", "extra", "X-Extra: none"]
     proc = subprocess.Popen(args, cwd=workdir, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -256,7 +258,7 @@ async def with_pool(count: int, redis_url: str, data: Path, workdir: Path, direc
             port = config.sip_port
             level = Level("direct (no front)", count, 4 * count)
         else:
-            fport = free_block(2, 40000, 50000)
+            fport = front_port()
             cfg, _ = write_front(config, workdir / "front",
                                  FrontSettings(listen=f"127.0.0.1:{fport}", ping_interval_s=5))
             front = KamailioProcess(cfg, workdir / "front" / "run", workdir / "kamailio.log",

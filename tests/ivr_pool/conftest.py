@@ -9,7 +9,7 @@ import pytest
 
 from ivr.kamailio import FrontSettings, KamailioProcess, write_front
 from ivr.pool import IvrPool
-from tests.ivr_pool.harness import free_block
+from tests.ivr_pool.harness import front_port
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def start_front(tmp_path):
     fronts: list[KamailioProcess] = []
 
     def start(config, **front_values) -> KamailioProcess:
-        port = free_block(2, 40000, 50000)
+        port = front_port()
         front = FrontSettings(listen=f"127.0.0.1:{port}", ping_interval_s=1, **front_values)
         out = tmp_path / f"front-{port}"
         cfg, _ = write_front(config, out, front)

@@ -16,7 +16,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from ivr.pool_config import PoolConfig
-from tests.ivr.sipp import SippResult, build_scenario, free_rtp_base, free_udp_port
+from tests.ivr.sipp import SippResult, build_scenario, free_udp_port
 
 HERE = Path(__file__).parent
 SHORT_FLOW = str(HERE.parent / "ivr" / "flows" / "hotline_short.yaml")
@@ -51,12 +51,24 @@ def free_block(span: int, low: int = 20000, high: int = 60000) -> int:
     raise RuntimeError("no free port block")
 
 
+def front_port() -> int:
+    """A port for the Kamailio front, away from the pool's blocks."""
+    return free_block(2, 5100, 9900)
+
+
+def caller_media_port() -> int:
+    """SIPp's media port base (8 ports), away from the workers' RTP blocks."""
+    return free_block(8, 5100, 9900)
+
+
 def pool_config(count: int, **overrides) -> PoolConfig:
     """A pool on free ports: SIP, metrics and RTP blocks that cannot overlap."""
     rtp_range = overrides.pop("rtp_range", 40)
-    values = dict(count=count, sip_port=free_block(count, 20000, 30000),
-                  metrics_port=free_block(count, 30000, 40000),
-                  rtp_port=free_block(count * rtp_range, 40000, 60000), rtp_range=rtp_range,
+    # RTP below the kernel's ephemeral range (32768+): a worker binds its RTP ports
+    # only when a call needs them, and any client socket could take one before that
+    values = dict(count=count, sip_port=free_block(count, 28000, 30000),
+                  metrics_port=free_block(count, 30000, 32000),
+                  rtp_port=free_block(count * rtp_range, 10000, 20000), rtp_range=rtp_range,
                   flow=SHORT_FLOW, restart_backoff_s=0.2, poll_s=0.5,
                   extra_args=("--max-call-seconds", "60"))
     values.update(overrides)
@@ -101,7 +113,7 @@ def run_sipp_calls(scenario: Path, port: int, workdir: Path, calls: int, rate: f
     msg_log = workdir / "sipp_messages.log"
     args = ["sipp", "-sf", str(scenario), f"127.0.0.1:{port}", "-m", str(calls),
             "-r", str(rate), "-l", str(limit), "-p", str(free_udp_port()),
-            "-mp", str(free_rtp_base(8)), "-i", "127.0.0.1", "-trace_msg",
+            "-mp", str(caller_media_port()), "-i", "127.0.0.1", "-trace_msg",
             "-message_file", str(msg_log), "-nostdin", "-timeout", f"{timeout_s}s",
             "-timeout_error", "-set", "ticket", "X-No-Ticket: 1", "-set", "agent",
             "X-No-Agent: 1", "-set", "extra", "X-Extra: none", *extra_args]

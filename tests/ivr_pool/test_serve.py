@@ -31,13 +31,13 @@ def _workers(http_port: int) -> list[dict]:
 
 
 def test_serve_runs_the_pool_and_drains_it_on_sigterm(redis_url, tmp_path, sipp_dir):
-    sip = free_block(2, 20000, 30000)
-    http_port = free_block(1, 30000, 40000)
+    sip = free_block(2, 28000, 30000)
+    http_port = free_block(1, 30000, 32000)
     env = dict(os.environ, PYTHONPATH=str(REPO), HCP_REDIS_URL=redis_url,
                HCP_DATA_DIR=str(tmp_path / "data"), HCP_HTTP_PORT=str(http_port),
                HCP_HTTP_TOKENS=TOKEN, HCP_IVR_WORKERS="2", HCP_IVR_SIP_PORT=str(sip),
-               HCP_IVR_RTP_PORT=str(free_block(80, 40000, 60000)), HCP_IVR_RTP_RANGE="40",
-               HCP_IVR_METRICS_PORT=str(free_block(2, 30000, 40000)),
+               HCP_IVR_RTP_PORT=str(free_block(80, 10000, 20000)), HCP_IVR_RTP_RANGE="40",
+               HCP_IVR_METRICS_PORT=str(free_block(2, 30000, 32000)),
                HCP_IVR_FLOW=SHORT_FLOW, HCP_IVR_DRAIN_S="30")
     log_path = tmp_path / "serve.log"
     with open(log_path, "w") as log:
