@@ -32,9 +32,10 @@ class FrontSettings:
     children: int = 2  # UDP worker processes of Kamailio
     ping_interval_s: int = 2  # OPTIONS probe of every worker
     fr_timer_ms: int = 2000  # no reply from a worker within this: next worker
-    # dispatcher algorithm: 4 round-robin; 8 by priority (a hunt group: fill the
-    # first worker, overflow to the next); 10 by call load (needs the dialog module)
-    algorithm: int = 4
+    # dispatcher algorithm: 10 least call load (the proxy counts each worker's
+    # calls against maxload=4); 4 round-robin; 8 by priority (a hunt group: fill
+    # the first worker, overflow to the next by failover)
+    algorithm: int = 10
 
 
 def dispatcher_list(config: PoolConfig, setid: int = 1) -> str:
@@ -141,8 +142,9 @@ def register_cli(ivr_subparsers) -> None:
     k.add_argument("--out", default="kamailio", help="directory to write into")
     k.add_argument("--listen", default="127.0.0.1:5070", help="address:port of the front")
     k.add_argument("--rundir", default=None, help="Kamailio runtime dir (default OUT/run)")
-    k.add_argument("--algorithm", type=int, default=4,
-                   help="dispatcher algorithm: 4 round-robin, 8 by priority (hunt group)")
+    k.add_argument("--algorithm", type=int, default=10,
+                   help="dispatcher algorithm: 10 least call load (default), 4 round-robin, "
+                        "8 by priority (hunt group)")
     k.add_argument("--children", type=int, default=2)
     k.add_argument("--workers", type=int, default=None, help="override HCP_IVR_WORKERS")
     k.add_argument("--sip-port", type=int, default=None, help="override HCP_IVR_SIP_PORT")

@@ -103,3 +103,30 @@ async def test_worker_killed_mid_call_keeps_its_rating_and_the_pool_serving(
     sample = pool.registry.get_sample_value("hcp_ivr_worker_restarts_total",
                                             {"worker": victim.name})
     assert sample == 1.0
+
+
+async def test_least_load_fills_every_worker_and_frees_slots_on_bye(start_pool, start_front,
+                                                                    sipp_dir):
+    """The default (dispatcher algorithm 10) counts calls per worker against maxload=4:
+    9 concurrent calls on 2 workers → 4 + 4 rated, the 9th refused by the front with 503;
+    after the BYEs the slots count as free again (8 more calls all rated)."""
+    config = pool_config(2)
+    await start_pool(config)
+    front = start_front(config)
+    first = sipp_dir / "first"
+    first.mkdir()
+    scenario = proxied_scenario([("pause", 3000), ("key", "1"), ("wait_bye", 20000)], first)
+    result = await asyncio.to_thread(run_sipp_calls, scenario, front.port, first,
+                                     calls=9, rate=30, limit=9)
+    assert result.returncode != 0  # the 9th call failed
+    assert "503 No IVR worker available" in result.messages, result.output
+    rated = [calls_by_outcome(s.metrics_port, s.name).get("rated") for s in config.workers()]
+    assert rated == [4, 4]
+    again = sipp_dir / "again"
+    again.mkdir()
+    scenario = proxied_scenario([("pause", 500), ("key", "1"), ("wait_bye", 20000)], again)
+    result = await asyncio.to_thread(run_sipp_calls, scenario, front.port, again,
+                                     calls=8, rate=30, limit=8)
+    assert result.returncode == 0, result.output + front.log()[-2000:]
+    rated = [calls_by_outcome(s.metrics_port, s.name).get("rated") for s in config.workers()]
+    assert rated == [8, 8]
