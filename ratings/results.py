@@ -38,12 +38,15 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
+import redis.exceptions
+
 from ratings import keys
 from ratings.grades import Grade
 from ratings.model import Evaluation
 
 log = logging.getLogger(__name__)
 
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 CHINA = timezone(timedelta(hours=8))  # no DST in China: a fixed offset is exact
 
 # -- keys ---------------------------------------------------------------------
@@ -130,7 +133,21 @@ return 1
 
 
 async def record_accepted(redis, ev: Evaluation, now: datetime | None = None) -> bool:
-    """Count ``ev`` (and open its case if bad) exactly once; False if counted before."""
+    """Count ``ev`` (and open its case if bad) exactly once; False if counted before.
+
+    Redis being away raises (the submitter waits and retries); any other failure is
+    logged and swallowed: the console's figures must never hold up a submission.
+    """
+    try:
+        return await _record_accepted(redis, ev, now)
+    except REDIS_DOWN:
+        raise
+    except Exception:  # noqa: BLE001 - see the docstring
+        log.exception("results: evaluation %s not counted", ev.id)
+        return False
+
+
+async def _record_accepted(redis, ev: Evaluation, now: datetime | None) -> bool:
     from ratings import cases  # cases builds on these keys
 
     now = now or datetime.now(timezone.utc)

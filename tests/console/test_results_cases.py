@@ -145,3 +145,11 @@ def test_deadline_uses_settings():
     e = ev(Grade.DISSATISFIED)
     record, _ = case_mod.new_case(e, T0, case_mod.CaseSettings(working_days=5))
     assert datetime.fromisoformat(record["deadline"]) - T0 == timedelta(days=7)
+
+
+async def test_a_failure_inside_the_hook_never_blocks_the_submitter(aredis, monkeypatch):
+    def broken(*_a, **_k):
+        raise ValueError("a bug in case building")
+
+    monkeypatch.setattr(case_mod, "new_case", broken)
+    assert await results.record_accepted(aredis, ev(Grade.DISSATISFIED), T0) is False
