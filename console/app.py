@@ -27,6 +27,9 @@ from ratings.results import FunnelAggregator
 
 log = logging.getLogger("console")
 STATIC = Path(__file__).parent / "static"
+# Where the SMS channel component may publish its carrier on the gateway's HTTP app;
+# without it the console texts through the embedded file outbox (adapters/sms_file.py).
+SMS_CARRIER_KEY = "sms.carrier"
 
 
 async def signin_form(request: web.Request, error: str = "") -> web.Response:
@@ -87,8 +90,8 @@ async def _no_health():
 
 def make_app(redis, users: dict[str, tuple[str, str]], *, data_dir: str | Path,
              session_ttl_s: int = 8 * 3600, carrier=None, health=None,
-             ivr_metrics_urls: tuple[str, ...] = (), metrics_registry=None
-             ) -> web.Application:
+             ivr_metrics_urls: tuple[str, ...] = (), metrics_registry=None,
+             find_carrier=None) -> web.Application:
     app = web.Application(middlewares=[auth.require_session])
     app["redis"] = redis
     app["console.sessions"] = auth.Sessions(redis, users, session_ttl_s)
@@ -99,6 +102,8 @@ def make_app(redis, users: dict[str, tuple[str, str]], *, data_dir: str | Path,
 
         carrier = FileCarrier(data_dir)
     app["carrier"] = carrier
+    # the SMS channel's own carrier, when the process runs one (see ConsoleComponent)
+    app["find_carrier"] = find_carrier or (lambda: None)
     app["health"] = health or _no_health
     app["ivr_metrics_urls"] = tuple(ivr_metrics_urls)
     app["metrics_registry"] = metrics_registry  # the gateway's (IVR pool gauge)
@@ -156,7 +161,8 @@ class ConsoleComponent:
         self.app = make_app(ctx.redis, users_from_config(config), data_dir=config.data_dir,
                             session_ttl_s=int(config["console.session_ttl"].total_seconds()),
                             health=health, ivr_metrics_urls=config["console.ivr_metrics_urls"],
-                            metrics_registry=getattr(ctx.metrics, "registry", None))
+                            metrics_registry=getattr(ctx.metrics, "registry", None),
+                            find_carrier=lambda: ctx.http_app.get(SMS_CARRIER_KEY))
         ctx.http_app.add_subapp("/console/", self.app)
         self.aggregator = FunnelAggregator(
             ctx.redis, f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")

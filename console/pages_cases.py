@@ -150,7 +150,7 @@ async def send_feedback(app, rec: dict, note: str) -> None:
     if not rec.get("phone"):
         await cases.mark_feedback(rec["id"], "no_phone 无号码，未发送")
         return
-    carrier = app["carrier"]
+    carrier = app["find_carrier"]() or app["carrier"]
     message = OutboundSms(id=f"fb-{rec['id']}", phone=rec["phone"],
                           text=feedback_text(rec, note))
     try:
