@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import OrderedDict
 from datetime import datetime, timezone
@@ -104,8 +105,15 @@ async def flow_diff(request: web.Request) -> web.Response:
     else:
         lines = diff(old, new) or ["两个版本相同 The versions are the same."]
         body = card(f"<code>{e(a[:12])}</code> → <code>{e(b[:12])}</code>",
-                    '<pre class="diff">' + "\n".join(e(x) for x in lines) + "</pre>")
+                    '<pre class="diff">' + "\n".join(_marks(e(x)) for x in lines) + "</pre>"
+                    + '<p class="hint"><del>删除 removed</del> <ins>新增 added</ins></p>')
     return page(request, f"流程差异 · {flow_id}", body, "/console/flows")
+
+
+def _marks(escaped: str) -> str:
+    """flows.diff's ``[-removed-]{+added+}`` marks as <del>/<ins> (text already escaped)."""
+    escaped = re.sub(r"\[-(.*?)-\]", r"<del>\1</del>", escaped)
+    return re.sub(r"\{\+(.*?)\+\}", r"<ins>\1</ins>", escaped)
 
 
 # -- the simulator -----------------------------------------------------------------
