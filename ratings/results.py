@@ -7,8 +7,8 @@ evaluation from the outbox, *before* it talks to the store (the outbox entries
 are XDELed when submitted, so a second consumer group on the outbox would miss
 them). One Lua script, atomically:
 
-* ``SET NX`` a guard ``seen(ev_id)``; if the guard exists the evaluation was
-  counted already (a re-delivery after a crash) and nothing else happens;
+* ``HSETNX`` the evaluation id into the guard hash ``seen(day)``; if it was there the
+  evaluation was counted already (a re-delivery after a crash) and nothing else happens;
 * ``HINCRBY`` the day hash ``day(YYYY-MM-DD)`` (China local day of the
   evaluation) on ``c|<channel>|<grade>``, ``t|<task>|<grade>``, ``s|<staff>|<grade>``;
 * for a bad grade (``Grade.is_bad``) writes the case hash and indexes it
@@ -61,8 +61,10 @@ CASES_OPEN = f"{TAG}:cases:open"  # zset case id -> deadline epoch (not yet clos
 CASE_TTL_S = keys.DEDUPE_TTL_S  # case records are kept as long as dedupe keys
 
 
-def seen(ev_id: str) -> str:
-    return f"{TAG}:res:seen:{ev_id}"
+def seen(d: str) -> str:
+    """hash: evaluation id -> 1 for the evaluations of one (China) day already counted.
+    One hash per day, not a key per evaluation: a field costs far less memory."""
+    return f"{TAG}:res:seen:{d}"
 
 
 def day(d: date | str) -> str:
@@ -109,12 +111,13 @@ def count_fields(ev: Evaluation) -> list[str]:
 
 
 _RECORD_LUA = """
--- KEYS[1] seen guard, KEYS[2] day hash, KEYS[3] case hash, KEYS[4] cases zset,
--- KEYS[5] open cases zset, KEYS[6] case log
+-- KEYS[1] seen guards of the day (field = evaluation id), KEYS[2] day hash,
+-- KEYS[3] case hash, KEYS[4] cases zset, KEYS[5] open cases zset, KEYS[6] case log
 -- ARGV[1] seen ttl, ARGV[2] day ttl, ARGV[3] case json ('' = no case),
--- ARGV[4] case id, ARGV[5] created epoch, ARGV[6] deadline epoch, ARGV[7] case ttl,
+-- ARGV[4] evaluation (= case) id, ARGV[5] created epoch, ARGV[6] deadline epoch, ARGV[7] case ttl,
 -- ARGV[8] first history entry, ARGV[9..] count fields
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+if redis.call('HSETNX', KEYS[1], ARGV[4], '1') == 0 then return 0 end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
 for i = 9, #ARGV do redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 if ARGV[3] ~= '' then
@@ -160,8 +163,9 @@ async def _record_accepted(redis, ev: Evaluation, now: datetime | None) -> bool:
         deadline = int(datetime.fromisoformat(record["deadline"]).timestamp())
         first = json.dumps(first_entry, ensure_ascii=False)
     script = _script(redis, "_hcp_record_script", _RECORD_LUA)
+    d = local_day(ev)
     done = await script(
-        keys=[seen(ev.id), day(local_day(ev)), case(ev.id), CASES, CASES_OPEN, case_log(ev.id)],
+        keys=[seen(d), day(d), case(ev.id), CASES, CASES_OPEN, case_log(ev.id)],
         args=[SEEN_TTL_S, RESULTS_TTL_S, case_json, ev.id, created, deadline, CASE_TTL_S,
               first, *fields])
     return bool(done)
