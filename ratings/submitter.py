@@ -113,10 +113,6 @@ def _stream_entries(answer) -> list:
     return list(answer[0][1])  # RESP2: [[stream, [(id, fields), ...]]]
 
 
-class _GiveUp(Exception):
-    """Retrying stopped (stopping, or max_attempts reached) with records still failing."""
-
-
 class Submitter:
     def __init__(self, redis, store: CoreStore, consumer: str, concurrency: int = 64,
                  claim_idle: timedelta = timedelta(seconds=30),
@@ -139,7 +135,8 @@ class Submitter:
         self.max_attempts = max_attempts
         # called once per evaluation read (console counters and cases); None = off
         self.results_hook = results_hook
-        # submitted, stored, duplicates, dead, retries, claimed, redis_errors
+        # submitted, stored, duplicates, dead, retries, claimed, redis_errors,
+        # results_errors
         self.counts: Counter[str] = Counter()
         self._inflight: dict[str, asyncio.Task] = {}
         self._slot_freed = asyncio.Event()
@@ -159,8 +156,8 @@ class Submitter:
 
     # -- lifecycle ---------------------------------------------------------
     async def run(self) -> None:
-        """Drain the outbox until ``stop()``."""
-        self._stopping.clear()
+        """Drain the outbox until ``stop()`` (one run per instance; a stop that came
+        first makes it return at once)."""
         self._stopped.clear()
         self._running = True
         committer = asyncio.create_task(self._committer())

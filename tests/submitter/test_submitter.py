@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from ratings import keys
@@ -311,3 +312,9 @@ async def test_a_failing_results_hook_never_blocks_submission(aredis, store, htt
         await wait_for(lambda: outbox_empty(aredis))
     assert seen == [ev.id] and sub.counts["results_errors"] == 1
     assert (await status(aredis, ev.id))["status"] == "submitted"
+
+
+async def test_stop_that_came_first_ends_run_at_once(aredis, http_store):
+    sub = fast_submitter(aredis, http_store)
+    await sub.stop(timeout=1)
+    await asyncio.wait_for(sub.run(), 10)  # returns instead of draining forever
