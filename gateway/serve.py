@@ -43,6 +43,7 @@ from gateway.http_api import make_app
 from gateway.metrics import MeteredIntake, Metrics
 from gateway.private_redis import PrivateRedis
 from gateway.secrets_store import with_secrets
+from gateway.sms_settings import make as sms_channel
 from gateway.submitter_component import SubmitterComponent
 from ivr.pool import component_factories as ivr_pool_factories
 from ratings.intake import Intake
@@ -102,7 +103,8 @@ class Gateway:
     def __init__(self, config: Config, extra=None):
         self.config = with_secrets(config)
         # the IVR worker pool joins when HCP_IVR_WORKERS asks for one (ivr.pool)
-        self.extra = list(EXTRA_COMPONENTS) + ivr_pool_factories() + list(extra or ())
+        # the SMS channel always runs (embedded default: file outbox in the data dir)
+        self.extra = [sms_channel, *EXTRA_COMPONENTS, *ivr_pool_factories(), *(extra or ())]
         if self.config["console.enabled"]:  # the supervisor console at /console (console/)
             from console.app import make_component as console_component
 

@@ -22,6 +22,7 @@ the same message. ``run()`` loops until ``stop()``, which cancels and awaits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
@@ -68,6 +69,7 @@ class Dispatcher:
         self.redis = reminders.redis
         self.outcomes: dict[str, int] = {}
         self._task: asyncio.Task | None = None
+        self._stopping = asyncio.Event()
         self._limit = asyncio.Semaphore(self.policy.concurrency)
 
     @property
@@ -174,23 +176,26 @@ class Dispatcher:
         return max(jittered, retry_after or 0.0)
 
     async def run(self) -> None:
-        while True:
+        # A stop flag as well as cancellation: a CancelledError that lands inside a
+        # Redis call can be swallowed by the client, and the loop must still end.
+        while not self._stopping.is_set():
             try:
                 claimed = await self.dispatch_due()
             except Exception as exc:  # Redis away: claims are leased, nothing is lost
                 log.warning("reminder dispatch failed (%s); retrying", type(exc).__name__)
                 claimed = 0
             if claimed < self.policy.batch:
-                await asyncio.sleep(self.policy.poll_s)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.policy.poll_s)
 
     def start(self) -> None:
+        self._stopping = asyncio.Event()
         self._task = asyncio.create_task(self.run(), name="sms-dispatcher")
 
     async def stop(self) -> None:
         if self._task is not None:
+            self._stopping.set()
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None

@@ -41,8 +41,8 @@ async def test_extra_components_get_the_context_and_run_between(tmp_path, redis_
     gw = Gateway(config_for(tmp_path, redis_url), extra=[ivr_pool])
     await gw.start()
     try:
-        assert gw.components.names == ["redis-client", "core-store", "submitter", "ivr-pool",
-                                       "http"]
+        assert gw.components.names == ["redis-client", "core-store", "submitter", "sms",
+                                       "ivr-pool", "http"]
         assert seen == [("start", redis_url, "MeteredIntake", "LocalCoreStore")]
         assert gw.http_port and gw.http_port > 0
         async with aiohttp.ClientSession() as session:
