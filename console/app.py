@@ -108,7 +108,7 @@ def make_app(redis, users: dict[str, tuple[str, str]], *, data_dir: str | Path,
     app["ivr_metrics_urls"] = tuple(ivr_metrics_urls)
     app["metrics_registry"] = metrics_registry  # the gateway's (IVR pool gauge)
     app["simulators"] = OrderedDict()
-    app["prompts"] = PromptLibrary(Path(data_dir) / "prompt-cache", SHIPPED_DIR)
+    app["prompts"] = PromptLibrary(Path(data_dir) / "prompts", SHIPPED_DIR)  # the IVR's cache
     app["retry_script"] = redis.register_script(pages_ops.RETRY_LUA)
     r = app.router
     r.add_get("/", pages_results.overview_page)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 
+import gateway.sms_settings  # noqa: F401  (registers the SMS settings before load)
 from gateway.config import ConfigError, load
 from gateway.logs import setup_logging
 

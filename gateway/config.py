@@ -416,7 +416,7 @@ def _metrics_urls(raw: Any) -> tuple[str, ...]:
 
 
 register_settings(
-    Setting("console.enabled", "HCP_CONSOLE_ENABLED", _bool, False,
+    Setting("console.enabled", "HCP_CONSOLE_ENABLED", _bool, True,
             "Serve the supervisor console at /console (and run its funnel aggregator)."),
     Setting("console.users", "HCP_CONSOLE_USERS", _console_users, (),
             "Console accounts, name:role:hash (role supervisor or viewer). Empty: a "

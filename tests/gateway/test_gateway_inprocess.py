@@ -22,12 +22,12 @@ async def test_extra_components_get_the_context_and_run_between(tmp_path, redis_
     seen = []
 
     async def console_page(request):
-        return aiohttp.web.Response(text="console")
+        return aiohttp.web.Response(text="extra")
 
     def ivr_pool(ctx):
         console = aiohttp.web.Application()
         console.router.add_get("/", console_page)
-        ctx.http_app.add_subapp("/console/", console)
+        ctx.http_app.add_subapp("/extra/", console)
 
         async def start():
             seen.append(("start", ctx.redis_url, type(ctx.intake).__name__,
@@ -42,12 +42,12 @@ async def test_extra_components_get_the_context_and_run_between(tmp_path, redis_
     await gw.start()
     try:
         assert gw.components.names == ["redis-client", "core-store", "submitter", "sms",
-                                       "ivr-pool", "http"]
+                                       "ivr-pool", "console", "http"]
         assert seen == [("start", redis_url, "MeteredIntake", "LocalCoreStore")]
         assert gw.http_port and gw.http_port > 0
         async with aiohttp.ClientSession() as session:
-            async with session.get(f"http://127.0.0.1:{gw.http_port}/console/") as resp:
-                assert resp.status == 200 and await resp.text() == "console"
+            async with session.get(f"http://127.0.0.1:{gw.http_port}/extra/") as resp:
+                assert resp.status == 200 and await resp.text() == "extra"
     finally:
         await gw.stop()
     assert seen[-1] == ("stop",)
