@@ -188,19 +188,27 @@ async def test_entries_of_a_dead_consumer_are_autoclaimed(aredis, store, http_st
     assert store.stats()["duplicates"] == 0
 
 
-async def test_a_busy_worker_keeps_its_entries(aredis, store, http_store):
+async def test_a_busy_worker_keeps_its_entries(aredis, store):
     """Slow store: the owner re-claims its in-flight entries, so nobody steals them."""
-    store.slow_next(4, seconds=1.5, after_store=False)  # < client timeout
+    from adapters.store_http import HttpCoreStore
+    from tests.support.corestore import DEFAULT_SECRET
+
+    patient = HttpCoreStore(store.url, DEFAULT_SECRET, timeout=15.0)
+    # answers take longer than claim_idle; heartbeats every claim_idle / 3 keep them
+    store.slow_next(4, seconds=4.0, after_store=False)
     evs = [make_ev(f"P{i}") for i in range(4)]
     for ev in evs:
         await enqueue(aredis, ev)
-    idle = timedelta(milliseconds=900)
-    busy = fast_submitter(aredis, http_store, consumer="busy", claim_idle=idle)
-    async with Running(busy):
-        await wait_for(lambda: busy.in_flight == 4)
-        thief = fast_submitter(aredis, http_store, consumer="thief", claim_idle=idle)
-        async with Running(thief):
-            await wait_for(lambda: outbox_empty(aredis))
+    idle = timedelta(seconds=2.5)
+    busy = fast_submitter(aredis, patient, consumer="busy", claim_idle=idle)
+    try:
+        async with Running(busy):
+            await wait_for(lambda: busy.in_flight == 4)
+            thief = fast_submitter(aredis, patient, consumer="thief", claim_idle=idle)
+            async with Running(thief):
+                await wait_for(lambda: outbox_empty(aredis))
+    finally:
+        await patient.close()
     assert thief.counts["claimed"] == 0 and busy.counts["submitted"] == 4
     assert store.requests == 4
 
