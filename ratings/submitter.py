@@ -281,28 +281,29 @@ class Submitter:
             keys.OUTBOX, keys.OUTBOX_GROUP, self.consumer, self.claim_idle_ms,
             start_id=self._claim_cursor, count=count)
         self._claim_cursor = _text(answer[0])
-        self.counts["claimed"] += sum(1 for _id, fields in answer[1] if fields)
-        await self._spawn_all(answer[1])
+        self.counts["claimed"] += await self._spawn_all(answer[1])
 
-    async def _spawn_all(self, entries) -> None:
-        """Start a task per entry; ack entries deleted from the stream while pending."""
-        gone = []
+    async def _spawn_all(self, entries) -> int:
+        """Start a task per new entry (how many); ack entries deleted while pending."""
+        gone, started = [], 0
         for entry_id, fields in entries:
             if fields:
-                self._spawn(entry_id, fields)
+                started += self._spawn(entry_id, fields)
             else:  # XDELed while in a PEL: nothing left to submit
                 gone.append(entry_id)
         if gone:
             await self.redis.xack(keys.OUTBOX, keys.OUTBOX_GROUP, *gone)
+        return started
 
-    def _spawn(self, entry_id, fields) -> None:
+    def _spawn(self, entry_id, fields) -> bool:
         entry_id = _text(entry_id)
         if entry_id in self._inflight:  # re-delivered while we still work on it
-            return
+            return False
         fields = {_text(k): _text(v) for k, v in fields.items()}
         task = asyncio.create_task(self._process(entry_id, fields))
         self._inflight[entry_id] = task
         task.add_done_callback(lambda _t, e=entry_id: self._done(e))
+        return True
 
     def _free_slots(self) -> int:
         """Slots for new entries: ``concurrency`` counts evaluations talking to the store.
