@@ -62,7 +62,11 @@ def build_evaluation(effect, facts: CallFacts, comment_extra: dict | None = None
         agent = ctx.get(AGENT)
         if not agent:
             raise InvalidEvaluation("target.staff_id", "no agent id in the call context")
-        target = Target(TargetKind.STAFF, facts.call_id, staff_id=agent)
+        # the national record of a staff rating is projectNo = the ticket the agent
+        # handled, proManager = the agent (docs/ivr.md, "What the national record
+        # carries"); without a ticket the call itself is the visit
+        target = Target(TargetKind.STAFF, ticket or f"hotline-call:{facts.call_id}",
+                        staff_id=agent)
     else:
         target = Target(TargetKind.ITEM, ticket or f"hotline-call:{facts.call_id}")
     ctx["context_missing"] = "false" if ticket else "true"

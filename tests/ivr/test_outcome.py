@@ -36,7 +36,10 @@ def test_evaluation_fields_and_a_stable_id():
     assert ev.id == build_evaluation(submit(), facts).id  # a retry is a replay
     staff = build_evaluation(submit(target="staff"), facts)
     assert (staff.target.kind.value, staff.target.staff_id) == ("staff", "A1")
+    assert staff.target.id == "GD-1"  # the record: projectNo = ticket, proManager = agent
     assert staff.id != ev.id
+    no_ticket = build_evaluation(submit(target="staff"), CallFacts("call-2@pbx", {"agent": "A1"}))
+    assert no_ticket.target.id == "hotline-call:call-2@pbx"
 
 
 async def test_duplicate_and_staff_without_agent(aredis):

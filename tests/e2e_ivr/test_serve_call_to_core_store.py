@@ -1,0 +1,100 @@
+"""Issue 4's "done when", through the real process.
+
+``hcp serve`` started as scripts/run starts it (one IVR worker, private Redis, the
+shipped hotline flow) answers a SIPp call (RFC 2833 keys, ticket and agent in the
+INVITE's X- headers); the rating travels intake → outbox → submitter → the loopback
+core store over signed HTTP, and arrives as the national record:
+
+* item record: ``projectNo`` = the ticket, ``pf`` = the telephone code (6), the grade's
+  exchange code; a bad grade carries the reason-menu code in ``evalDetail``;
+* staff record (the caller also rated the agent): ``projectNo`` = the ticket,
+  ``proManager`` = the agent from the INVITE (docs/ivr.md, "What the national record
+  carries");
+* a call with no context is still rated, against ``hotline-call:<Call-ID>``.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from ratings.grades import Grade
+from tests.e2e_ivr.harness import ServedGateway, wait_records
+from tests.ivr.sipp import build_scenario, run_sipp
+from tests.support.corestore import CoreStoreProcess
+
+TELEPHONE_PF = 6  # HCP_CORE_PF_HOTLINE's default
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    for tool in ("sipp", "redis-server"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed: scripts/install-deps")
+    workdir = tmp_path_factory.mktemp("e2e-ivr")
+    store = CoreStoreProcess().start()
+    gateway = ServedGateway(workdir, store)
+    try:
+        gateway.start()
+        yield gateway
+    finally:
+        code = gateway.stop()
+        store.stop()
+    assert code == 0, gateway.log()[-3000:]
+
+
+def call(served: ServedGateway, tmp_path, keys: list[str], ticket: str = "", agent: str = ""):
+    steps: list[tuple] = [("pause", 1000)]
+    for key in keys:
+        steps += [("key", key), ("pause", 900)]
+    steps.append(("wait_bye", 40000))
+    result = run_sipp(build_scenario(steps, tmp_path), served.sip_port, tmp_path,
+                      ticket=ticket, agent=agent, timeout_s=90)
+    assert result.returncode == 0, result.output + served.log()[-3000:]
+    return result
+
+
+def test_rating_arrives_with_the_ticket_and_the_agent(served, tmp_path):
+    satisfied, very = Grade.from_id("satisfied"), Grade.from_id("very_satisfied")
+    call(served, tmp_path,
+         ["1", satisfied.keypad, "1",  # Mandarin, 满意, confirm
+          "1", very.keypad],  # rate the agent too: 非常满意
+         ticket="GD2026-E2E-001", agent="A1017")
+    item, staff = None, None
+    for record in wait_records(served.store, lambda r: r["projectNo"] == "GD2026-E2E-001", 2):
+        if "proManager" in record:
+            staff = record
+        else:
+            item = record
+    assert item is not None and staff is not None, served.log()[-3000:]
+    assert item["pf"] == TELEPHONE_PF
+    assert item["satisfaction"] == satisfied.exchange_code
+    assert staff["proManager"] == "A1017"
+    assert staff["pf"] == TELEPHONE_PF
+    assert staff["satisfaction"] == very.exchange_code
+
+
+def test_bad_grade_with_a_reason_arrives_with_eval_detail(served, tmp_path):
+    bad = Grade.from_id("dissatisfied")
+    call(served, tmp_path,
+         ["1", bad.keypad, "1",  # Mandarin, 不满意, confirm
+          "3",  # reason menu: 问题未解决
+          "2"],  # no staff rating
+         ticket="GD2026-E2E-002", agent="A2020")
+    [record] = wait_records(served.store, lambda r: r["projectNo"] == "GD2026-E2E-002", 1)
+    assert record["satisfaction"] == bad.exchange_code
+    assert record["evalDetail"] == "unresolved"
+    assert record["pf"] == TELEPHONE_PF
+    assert "proManager" not in record  # the agent was not rated
+
+
+def test_call_without_context_is_rated_and_says_so(served, tmp_path):
+    good = Grade.from_id("basically_satisfied")
+    result = call(served, tmp_path, ["1", good.keypad, "1"])
+    call_id = next(line.split(":", 1)[1].strip() for line in result.messages.splitlines()
+                   if line.lower().startswith("call-id:"))
+    [record] = wait_records(served.store,
+                            lambda r: r["projectNo"] == f"hotline-call:{call_id}", 1)
+    assert record["satisfaction"] == good.exchange_code
+    assert record["pf"] == TELEPHONE_PF
