@@ -8,8 +8,11 @@ help) with ``gateway.config.register_settings``. Without any of them set the
 channel runs on the embedded default: the file outbox/inbox in the data dir.
 
 start(): carrier (its MO and receipt callbacks go to the conversations and the
-delivery records), then the dispatcher loop, then — when the optional 7-day
-policy is on — the default-rating loop. stop(): the reverse.
+delivery records), then the dispatcher loop, the conversation-timeout sweeper
+and — when the optional 7-day policy is on — the default-rating loop. stop():
+the reverse. The carrier, wrapped so that every send is recorded as a delivery,
+is published on the HTTP app under ``sms.carrier.CARRIER_APP_KEY`` for the
+console's rectification feedback.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from pathlib import Path
 from sms.completions import add_completion_routes
 from sms.conversation import Conversations
 from sms.default_policy import DefaultRater, DefaultRatingPolicy
-from sms.deliveries import Deliveries
+from sms.carrier import CARRIER_APP_KEY
+from sms.deliveries import Deliveries, RecordedSends
 from sms.dispatcher import DispatchPolicy, Dispatcher
 from sms.optout import OptOuts
 from sms.quiet_hours import QuietHours
@@ -111,7 +115,12 @@ class SmsChannel:
             default_after_s=policy.after_s if policy.enabled else None, **extra)
         self.optouts = OptOuts(redis, phone_secret)
         self.deliveries = Deliveries(redis, self.carrier.name)
-        self.conversations = Conversations(self.reminders, intake, self.optouts, self.carrier)
+        # answers and the console's feedback are recorded as deliveries like reminders
+        self.conversations = Conversations(
+            self.reminders, intake, self.optouts,
+            RecordedSends(self.carrier, self.deliveries, self.reminders.clock, "answer"))
+        self.feedback_carrier = RecordedSends(self.carrier, self.deliveries,
+                                              self.reminders.clock, "feedback")
         self.dispatcher = Dispatcher(
             self.reminders, self.carrier, intake, self.optouts, self.deliveries,
             DispatchPolicy(quiet_hours=QuietHours(_clock_time(get("sms.quiet_start")),
@@ -122,10 +131,13 @@ class SmsChannel:
         self.default_rater = DefaultRater(self.reminders, intake) if policy.enabled else None
         self.fail = fail
         self._default_task: asyncio.Task | None = None
+        self._expiry_task: asyncio.Task | None = None
+        self.expiry_poll_s = 5.0
         if http_app is not None:
             self.add_routes(http_app)
 
     def add_routes(self, app) -> None:
+        app[CARRIER_APP_KEY] = self.feedback_carrier  # console/app.py texts through it
         add_completion_routes(app, self.reminders)
         add_sms_status_routes(app, self.reminders, self.deliveries)
         if self.carrier.name not in ("file", "smpp"):
@@ -136,6 +148,7 @@ class SmsChannel:
     async def start(self) -> None:
         await self.carrier.start(self.conversations.on_inbound, self.deliveries.on_receipt)
         self.dispatcher.start()
+        self._expiry_task = asyncio.create_task(self._expiry_loop(), name="sms-wait-expiry")
         if self.default_rater is not None:
             self._default_task = asyncio.create_task(self._default_loop(), name="sms-default")
 
@@ -148,11 +161,22 @@ class SmsChannel:
                 log.warning("default-rating pass failed: %s", type(exc).__name__)
             await asyncio.sleep(60)
 
+    async def _expiry_loop(self) -> None:
+        """Conversations whose wait timed out are resumed with Timeout (sms.conversation)."""
+        while True:
+            try:
+                while await self.conversations.expire_waits() >= 100:
+                    pass
+            except Exception as exc:  # Redis away: the waits stay, next pass handles them
+                log.warning("conversation timeout pass failed: %s", type(exc).__name__)
+            await asyncio.sleep(self.expiry_poll_s)
+
     async def stop(self) -> None:
-        if self._default_task is not None:
-            self._default_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._default_task
+        for task in (self._default_task, self._expiry_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.dispatcher.stop()
         await self.carrier.stop()
 

@@ -44,6 +44,21 @@ def inject(data_dir: str | Path, phone: str, text: str, to: str = "") -> Path:
     return path
 
 
+def read_outbox(data_dir: str | Path, after: str = "") -> list[dict]:
+    """The outbox's messages, oldest first; with ``after`` (a file name) only newer ones.
+    Each dict also has ``file``, its name, so a follower can continue from it."""
+    messages = []
+    for path in sorted((Path(data_dir) / "sms-outbox").glob("*.json")):
+        if path.name <= after:
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        messages.append({**data, "file": path.name})
+    return messages
+
+
 class FileCarrier:
     name = "file"
 
@@ -80,8 +95,8 @@ class FileCarrier:
 
     def sent(self) -> list[dict]:
         """Every message in the outbox, oldest first (for tests and `hcp sms outbox`)."""
-        return [json.loads(p.read_text(encoding="utf-8"))
-                for p in sorted(self.outbox.glob("*.json"))]
+        return read_outbox(self.outbox.parent)
+
 
     async def poll_once(self) -> int:
         handled = 0
@@ -95,7 +110,11 @@ class FileCarrier:
                 log.warning("inbox file %s is not a reply; moved aside", path.name)
                 path.rename(self.inbox / "done" / (path.name + ".bad"))
                 continue
-            await self._on_inbound(message)
+            try:
+                await self._on_inbound(message)
+            except Exception:  # e.g. the number's lock is busy: the file stays, next poll
+                log.exception("inbox reply %s not handled; retried on the next poll", path.name)
+                break  # keep one number's replies in order
             path.rename(self.inbox / "done" / path.name)
             handled += 1
         return handled
@@ -104,7 +123,7 @@ class FileCarrier:
         while True:
             try:
                 await self.poll_once()
-            except OSError:
+            except Exception:  # the poller must outlive any one bad pass
                 log.exception("sms inbox poll failed")
             await asyncio.sleep(self.poll_s)
 

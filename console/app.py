@@ -24,12 +24,13 @@ from ivr.prompts import PromptLibrary
 from ratings import cases as case_mod
 from ratings.cases import Cases
 from ratings.results import FunnelAggregator
+from sms.carrier import CARRIER_APP_KEY
 
 log = logging.getLogger("console")
 STATIC = Path(__file__).parent / "static"
 # Where the SMS channel component may publish its carrier on the gateway's HTTP app;
 # without it the console texts through the embedded file outbox (adapters/sms_file.py).
-SMS_CARRIER_KEY = "sms.carrier"
+SMS_CARRIER_KEY = CARRIER_APP_KEY  # an aiohttp AppKey, set by adapters/sms_channel.py
 
 
 async def signin_form(request: web.Request, error: str = "") -> web.Response:

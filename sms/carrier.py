@@ -21,7 +21,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
+
+from aiohttp import web
+
+
+# Where the SMS channel publishes its carrier on the gateway's HTTP app, for the
+# console's rectification feedback (console/app.py reads the same key).
+CARRIER_APP_KEY: web.AppKey[Any] = web.AppKey("sms.carrier", object)
 
 
 class CarrierError(Exception):

@@ -36,6 +36,7 @@ class Completion:
     batch_id: str | None = None
     theme_id: str | None = None
     linked_items: tuple[str, ...] = ()
+    dept_code: str | None = None  # the department's code for the store record (deptCode)
 
     @property
     def reminder_id(self) -> str:
@@ -105,6 +106,7 @@ def parse_completion(data: object) -> Completion:
         batch_id=batch_id,
         theme_id=theme_id,
         linked_items=tuple(s.strip() for s in linked),
+        dept_code=_text(data, "dept_code", required=False),
     )
 
 

@@ -20,11 +20,24 @@ loop sends SendSms texts, hands SubmitEvaluation to the intake and resumes
 with the result, so a duplicate becomes the flow's "already evaluated" text.
 Every automatic answer counts against a per-number hourly limit, so two
 robots answering each other cannot loop.
+
+One number's replies are handled one at a time across processes: a short
+Redis lock keyed by the number's phone_ref (several gateways behind one HTTP
+provider callback may get two replies of one citizen at once). A waiting
+session's deadline (the wait's own ``timeout_s``) is in the WAITS sorted set;
+``expire_waits`` resumes expired sessions with ``Timeout``. A bad grade whose
+reason never came is then submitted anyway, with no reason code and the
+comment ``REASON_TIMEOUT_COMMENT`` and ``reason_missing=timeout`` — the same
+decision the IVR takes on a hang-up in its reason menu (docs/ivr.md): the
+citizen's grade is genuine, the exchange accepts a bad grade with a comment,
+and no reason is invented. Every engine step's statistics go to the shared
+flow-statistics stream (sms.flow_stats), so the console's funnel shows SMS too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 import weakref
@@ -33,11 +46,12 @@ from datetime import datetime, timezone
 from flows import effects as fx
 from flows import engine
 from flows import events as ev
-from flows.session import EngineError, Session, Trigger
+from flows.session import EXPIRED, EngineError, Session, Trigger
 from ratings.grades import Grade
 from ratings.intake import MESSAGES as INTAKE_MESSAGES
 from ratings.model import Channel, Evaluation, Target, TargetKind
 from sms import grammar, keys, texts
+from sms.flow_stats import record_flow_stats
 from sms.carrier import CarrierError, InboundSms, OutboundSms
 from sms.grammar import Intent
 from sms.optout import OptOuts
@@ -50,6 +64,10 @@ KINDS = {"i": TargetKind.ITEM, "b": TargetKind.BATCH, "t": TargetKind.THEME}
 # final (not "try later") are answered with the intake's own sentence.
 DUPLICATE_REASONS = {"already_evaluated": "duplicate", "follow_up_already_given": "duplicate"}
 OWN_WORDS = {"follow_up_window_closed", "no_first_evaluation"}
+REASON_TIMEOUT_COMMENT = "评价人未在期限内回复不满意原因，未选择原因"
+# why the reason wait ended (the engine's end_reason) -> the comment submitted with the grade
+MISSING_REASON_COMMENTS = {"no_reply": REASON_TIMEOUT_COMMENT,
+                           "no_valid_reply": "评价人回复的不满意原因未能识别，未选择原因"}
 
 
 class Conversations:
@@ -81,11 +99,24 @@ class Conversations:
     async def on_inbound(self, message: InboundSms) -> str:
         """Handle one reply; returns what was done (for tests and metrics). Replies
         of one number are handled one at a time (HTTP callbacks may overlap)."""
-        lock = self._locks.get(message.phone)
-        if lock is None:  # weak values: a lock lives only while someone holds it
-            lock = self._locks[message.phone] = asyncio.Lock()
-        async with lock:
+        async with self._number_lock(message.phone):
             return await self._route(message)
+
+    @contextlib.asynccontextmanager
+    async def _number_lock(self, phone: str):
+        """In-process lock first (no Redis round trips for a burst in one process), then
+        the cross-process Redis lock keyed by phone_ref; a holder that died frees it after
+        CONVERSATION_LOCK_S. Raises redis LockError when it cannot be had in that time
+        (the carrier then keeps the reply for a retry)."""
+        lock = self._locks.get(phone)
+        if lock is None:  # weak values: a lock lives only while someone holds it
+            lock = self._locks[phone] = asyncio.Lock()
+        async with lock:
+            ref = keys.phone_ref(self.reminders.secret, phone)
+            async with self.redis.lock(keys.conversation_lock(ref),
+                                       timeout=keys.CONVERSATION_LOCK_S,
+                                       blocking_timeout=keys.CONVERSATION_LOCK_S):
+                yield
 
     async def _route(self, message: InboundSms) -> str:
         phone, text = message.phone, message.text
@@ -146,44 +177,125 @@ class Conversations:
                        "assess_number": "2" if follow_up else "1"}
             session, _invitation = engine.start(self.flow, Trigger("reply", context), now,
                                                 grammar=grammar)
+            await record_flow_stats(self.redis, session.stats)
         try:
             session, effects = engine.resume(session, ev.Reply(message.text), now,
                                              flow=self.flow, grammar=grammar)
         except EngineError as exc:  # the flow changed under a stored session
             log.warning("sms conversation %s restarted: %s", reminder.id, exc.code)
-            await self.redis.delete(keys.conversation(reminder.id))
+            await self._forget(reminder.id)
             return await self._converse(reminder, message, intent)
+        return await self._drive(reminder, message.phone, message.carrier_id, session, effects)
+
+    async def _drive(self, reminder: Reminder, phone: str, source_id: str | None,
+                     session: Session, effects: list) -> str:
+        """Run the effects of one step (answers, submissions) to the next wait or end."""
+        await record_flow_stats(self.redis, session.stats)
         while True:
             for effect in effects:
                 if isinstance(effect, fx.SendSms):
-                    await self._reply(message.phone, effect.text)
+                    await self._reply(phone, effect.text)
             last = effects[-1] if effects else None
             if not isinstance(last, fx.SubmitEvaluation):
                 break
-            result, refusal = await self._submit(reminder, message, last)
+            result, refusal = await self._submit(reminder, phone, source_id, last)
             session, effects = engine.resume(session, result, self._now(), flow=self.flow)
+            await record_flow_stats(self.redis, session.stats)
             if refusal in OWN_WORDS:
                 effects = [e for e in effects if not isinstance(e, fx.SendSms)]
-                await self._reply(message.phone, f"【{texts.DEFAULT_SIGNATURE}】"
+                await self._reply(phone, f"【{texts.DEFAULT_SIGNATURE}】"
                                   + INTAKE_MESSAGES[refusal])
         if session.ended:
-            await self.redis.delete(keys.conversation(reminder.id))
+            await self._forget(reminder.id)
+            await self._bad_grade_without_reason(reminder, phone, session)
             return session.end_reason or session.status
-        await self.redis.set(keys.conversation(reminder.id), session.to_json(),
-                             ex=keys.REPLY_WINDOW_S)
+        wait = last if isinstance(last, fx.WaitReply) else None
+        timeout_s = wait.timeout_s if wait is not None else keys.REPLY_WINDOW_S
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(keys.conversation(reminder.id), session.to_json(), ex=keys.REPLY_WINDOW_S)
+            pipe.zadd(keys.WAITS, {reminder.id: self.reminders.clock() + timeout_s})
+            await pipe.execute()
         return f"waiting:{session.node}"
 
-    async def _submit(self, reminder: Reminder, message: InboundSms,
-                      effect: fx.SubmitEvaluation) -> tuple[ev.EvaluationResult, str | None]:
+    async def _forget(self, rid: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.conversation(rid))
+            pipe.zrem(keys.WAITS, rid)
+            await pipe.execute()
+
+    # -- timeouts --------------------------------------------------------
+    async def expire_waits(self, limit: int = 100) -> int:
+        """Resume every conversation whose wait has timed out with ``Timeout``; how
+        many were handled. Safe to run in several processes (the number's lock, and the
+        deadline re-read under it)."""
+        now = self.reminders.clock()
+        due = await self.redis.zrangebyscore(keys.WAITS, "-inf", now, start=0, num=limit)
+        handled = 0
+        for raw in due:
+            rid = raw.decode() if isinstance(raw, bytes) else raw
+            reminder = await self.reminders.get(rid)
+            if reminder is None:  # record expired: nothing left to finish
+                await self._forget(rid)
+                continue
+            try:
+                async with self._number_lock(reminder.phone):
+                    handled += await self._expire_one(reminder)
+            except Exception:  # next sweep tries again; never kill the loop
+                log.exception("sms conversation %s: timeout not handled", rid)
+        return handled
+
+    async def _expire_one(self, reminder: Reminder) -> int:
+        deadline = await self.redis.zscore(keys.WAITS, reminder.id)
+        if deadline is None or deadline > self.reminders.clock():
+            return 0  # a reply came in meanwhile and moved or ended the wait
+        session = await self._load(reminder.id)
+        if session is None:
+            await self._forget(reminder.id)
+            return 0
+        try:
+            session, effects = engine.resume(session, ev.Timeout(), self._now(), flow=self.flow)
+        except EngineError as exc:
+            log.warning("sms conversation %s dropped on timeout: %s", reminder.id, exc.code)
+            await self._forget(reminder.id)
+            return 1
+        await self._drive(reminder, reminder.phone, None, session, effects)
+        return 1
+
+    async def _bad_grade_without_reason(self, reminder: Reminder, phone: str,
+                                        session: Session) -> None:
+        """The wait for a reason expired (no reply, or no reply it could read) after a
+        bad grade: submit the grade as given, with a comment that says so."""
+        node = self.flow.nodes.get(session.node, {})
+        v = session.vars or {}
+        comment = MISSING_REASON_COMMENTS.get(session.end_reason or "")
+        if (comment is None or session.status != EXPIRED or node.get("expect") != "reasons"
+                or not v.get("grade")):
+            return
+        grade = Grade.from_id(v["grade"])
+        if not grade.needs_reason or v.get("reasons") or v.get("comment"):
+            return
+        effect = fx.SubmitEvaluation(
+            "item", grade.id, (), comment,
+            assess_number=int(session.context.get("assess_number") or 1),
+            flow_id=session.flow_id, flow_version=session.flow_version)
+        missing = "timeout" if session.end_reason == "no_reply" else "unreadable"
+        _, refusal = await self._submit(reminder, phone, None, effect,
+                                        {"reason_missing": missing})
+        log.info("sms conversation %s: bad grade without a reason submitted (%s)",
+                 reminder.id, refusal or "accepted")
+
+    async def _submit(self, reminder: Reminder, phone: str, source_id: str | None,
+                      effect: fx.SubmitEvaluation, extra: dict | None = None
+                      ) -> tuple[ev.EvaluationResult, str | None]:
         kind = KINDS[reminder.id[0]]
         items = reminder.items if kind is not TargetKind.ITEM else ()
         evaluation = Evaluation(
             target=Target(kind, reminder.target_id, items), channel=Channel.SMS,
             grade=Grade.from_id(effect.grade), assessed_at=self._now(),
-            reasons=tuple(effect.reasons), comment=effect.comment, phone=message.phone,
+            reasons=tuple(effect.reasons), comment=effect.comment, phone=phone,
             assess_number=effect.assess_number, flow_id=effect.flow_id or None,
             flow_version=effect.flow_version or None,
-            source_id=message.carrier_id or None, context={"reply_code": reminder.code})
+            source_id=source_id or None, context={**reminder.context(), **(extra or {})})
         result = await self.intake.accept(evaluation)
         if result.accepted:
             await self.reminders.cancel(reminder.id)

@@ -62,7 +62,8 @@ class DefaultRater:
         evaluation = Evaluation(
             target=Target(kind, reminder.target_id, items), channel=Channel.API,
             grade=DEFAULT_GRADE, assessed_at=datetime.fromtimestamp(now, timezone.utc),
-            source_id=f"system-default:{rid}", context={"system_default": "true"},
+            source_id=f"system-default:{rid}",
+            context={**reminder.context(), "system_default": "true"},
             id=uuid.uuid5(_NAMESPACE, rid).hex)
         result = await self.intake.accept(evaluation)
         if result.accepted:

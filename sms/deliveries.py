@@ -72,3 +72,25 @@ def overall_state(states: list[str]) -> str:
     if states and all(s == DeliveryState.DELIVERED.value for s in states):
         return DeliveryState.DELIVERED.value
     return SENT
+
+
+class RecordedSends:
+    """A carrier whose sends are recorded as deliveries, for the messages that are not
+    reminders: conversation answers and the console's rectification feedback (seed
+    art. 15). Its messages then have receipts and count on the operations page like
+    reminders. ``rid`` in the record is the message's ``kind`` (e.g. "feedback")."""
+
+    def __init__(self, carrier, deliveries: Deliveries, clock, kind: str = "answer"):
+        self.carrier = carrier
+        self.deliveries = deliveries
+        self.clock = clock
+        self.kind = kind
+        self.name = carrier.name
+
+    async def send(self, message) -> SubmitResult:
+        result = await self.carrier.send(message)
+        await self.deliveries.record(message.id, self.kind, result, self.clock())
+        return result
+
+    def __getattr__(self, name):  # start, stop, sent … of the carrier itself
+        return getattr(self.carrier, name)

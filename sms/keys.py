@@ -15,6 +15,8 @@ reminder record, because the dispatcher must text it.
   early_receipt(c, cid) string: a receipt that arrived before its message was recorded
   conversation(rid)   string: the flow session (JSON) while it waits for the next reply
   reply_limit(ref, h) counter of automatic answers to one number in one hour
+  WAITS               zset: reminder id -> when its waiting conversation times out
+  conversation_lock(ref) short lock: one number's replies handled by one process at a time
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ PREFIX = f"{TAG}:sms"
 DUE = f"{PREFIX}:due"
 DEFAULTS = f"{PREFIX}:default"  # zset: reminder id -> when 7 days without rating end (policy)
 OPTOUT = f"{PREFIX}:optout"
+WAITS = f"{PREFIX}:waits"
+CONVERSATION_LOCK_S = 30  # a lock outlives no crashed holder by more than this
 
 # A record outlives its due time by the reply window, so a late reply with its
 # code still finds the item; codes(ref) is refreshed to the same horizon.
@@ -65,3 +69,7 @@ def reply_limit(ref: str, hour: int) -> str:
 
 def early_receipt(carrier: str, cid: str) -> str:
     return f"{PREFIX}:early:{carrier}:{cid}"
+
+
+def conversation_lock(ref: str) -> str:
+    return f"{PREFIX}:lock:{ref}"

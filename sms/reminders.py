@@ -34,6 +34,7 @@ LUA_DIR = Path(__file__).with_name("lua")
 # Record fields (short names: there may be millions of these hashes).
 PHONE, TARGET, ITEMS, NAME, SERVICE, DEPT, CODE, DUE_AT, STATE, ATTEMPTS, MESSAGE = (
     "p", "t", "it", "n", "s", "d", "c", "due", "st", "a", "m")
+DEPT_CODE = "dc"  # optional: only when the completion names the department's code
 PENDING, SENT, SKIPPED_RATED, SKIPPED_OPTOUT, FAILED = (
     "pending", "sent", "rated", "optout", "failed")
 
@@ -61,6 +62,9 @@ class Reminder:
     due_at: float
     state: str
     attempts: int
+    service_code: str = ""
+    department: str = ""
+    dept_code: str = ""
 
     @classmethod
     def from_record(cls, rid: str, raw: dict[bytes, bytes]) -> Reminder:
@@ -68,7 +72,24 @@ class Reminder:
         return cls(id=rid, phone=data[PHONE], target_id=data[TARGET],
                    items=tuple(filter(None, data.get(ITEMS, "").split("\x1f"))),
                    service_name=data[NAME], code=data[CODE], due_at=float(data[DUE_AT]),
-                   state=data.get(STATE, PENDING), attempts=int(data.get(ATTEMPTS, 0)))
+                   state=data.get(STATE, PENDING), attempts=int(data.get(ATTEMPTS, 0)),
+                   service_code=data.get(SERVICE, ""), department=data.get(DEPT, ""),
+                   dept_code=data.get(DEPT_CODE, ""))
+
+    def context(self) -> dict[str, str]:
+        """The item's context for Evaluation.context, as the IVR's call context names it:
+        task_code (service code) and dept_code feed the store record's taskCode/deptCode."""
+        ctx = {"reply_code": self.code, "task_code": self.service_code,
+               "service": self.service_name, "department": self.department,
+               "dept_code": self.dept_code}
+        kind, _, target = self.id.partition(":")
+        if kind == "b":
+            ctx["batch_id"] = target
+        elif kind == "t":
+            ctx["theme_id"] = target
+        if len(self.items) > 1:
+            ctx["linked_items"] = ",".join(self.items)
+        return {k: v for k, v in ctx.items() if v}
 
 
 class Reminders:
@@ -107,6 +128,8 @@ class Reminders:
         fields = [PHONE, completion.phone, TARGET, completion.target_id,
                   NAME, completion.service_name, SERVICE, completion.service_code,
                   DEPT, completion.department, STATE, PENDING]
+        if completion.dept_code:
+            fields += [DEPT_CODE, completion.dept_code]
         if len(completion.items) > 1:
             fields += [ITEMS, "\x1f".join(completion.items)]
         await self._schedule(keys=[keys.reminder(rid), keys.DUE, keys.codes(ref)],
