@@ -44,6 +44,7 @@ async def test_unrated_item_gets_basically_satisfied_once(aredis, clock):
     assert rater.outcomes == {"defaulted": 1, "rated": 1}
     status = await intake.status((await aredis.get(rkeys.item("A"))).decode())
     assert status["evaluation"]["grade"] == "basically_satisfied"
-    assert status["evaluation"]["context"] == {"system_default": "true"}
+    ctx = status["evaluation"]["context"]
+    assert ctx["system_default"] == "true" and ctx["task_code"] and ctx["service"]
     assert await rater.run_due() == 0
     assert await aredis.zcard(keys.DEFAULTS) == 0
