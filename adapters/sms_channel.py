@@ -51,7 +51,9 @@ SETTINGS = (
     ("sms.smpp.host", "HCP_SMPP_HOST", "text", "127.0.0.1", ""),
     ("sms.smpp.port", "HCP_SMPP_PORT", "port", 2775, ""),
     ("sms.smpp.system_id", "HCP_SMPP_SYSTEM_ID", "text", "hcp", ""),
-    ("sms.smpp.password", "HCP_SMPP_PASSWORD", "secret", None, ""),
+    # SMPP 3.4 passwords are at most 8 characters: not the 16-character "secret" parser;
+    # still shown masked (gateway/sms_settings.py treats *.password as secret)
+    ("sms.smpp.password", "HCP_SMPP_PASSWORD", "text", None, "SMPP bind password (≤ 8)"),
     ("sms.smpp.source_addr", "HCP_SMPP_SOURCE_ADDR", "text", "10690000", "our sender number"),
     ("sms.http.name", "HCP_SMS_HTTP_NAME", "text", "provider", "in the callback routes"),
     ("sms.http.base_url", "HCP_SMS_HTTP_URL", "text", "", ""),
