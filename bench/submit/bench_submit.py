@@ -126,12 +126,18 @@ async def fill_outbox(client, evs: list[Evaluation]) -> None:
 async def submitter_run(client, url: str, evs: list[Evaluation], concurrency: int,
                         with_results: bool = True) -> dict:
     await fill_outbox(client, evs)
+    return await drain_outbox(client, url, len(evs), concurrency, with_results)
+
+
+async def drain_outbox(client, url: str, count: int, concurrency: int,
+                       with_results: bool = True) -> dict:
+    """Run a Submitter until it has submitted ``count`` evaluations of the outbox."""
     store = TimedStore(HttpCoreStore(url, DEFAULT_SECRET, timeout=10, concurrency=concurrency))
     extra = {} if with_results else {"results_hook": None}
     sub = Submitter(client, store, "bench", concurrency=concurrency, **extra)
     t0, cpu0 = time.perf_counter(), time.process_time()
     task = asyncio.create_task(sub.run())
-    while sub.counts["submitted"] < len(evs):
+    while sub.counts["submitted"] < count:
         if task.done():
             task.result()
         await asyncio.sleep(0.005)
@@ -141,8 +147,8 @@ async def submitter_run(client, url: str, evs: list[Evaluation], concurrency: in
     await store.close()
     assert await client.xlen(keys.OUTBOX) == 0
     p50, p99 = percentiles(store.latencies)
-    return {"rate": len(evs) / elapsed, "p50_ms": p50, "p99_ms": p99, "seconds": elapsed,
-            "retries": sub.counts["retries"], "cpu_us": cpu / len(evs) * 1e6}
+    return {"rate": count / elapsed, "p50_ms": p50, "p99_ms": p99, "seconds": elapsed,
+            "retries": sub.counts["retries"], "cpu_us": cpu / count * 1e6}
 
 
 SIDES = ("baseline", "submitter core", "submitter")
