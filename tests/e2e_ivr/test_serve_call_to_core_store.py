@@ -15,33 +15,11 @@ core store over signed HTTP, and arrives as the national record:
 
 from __future__ import annotations
 
-import shutil
-
-import pytest
-
 from ratings.grades import Grade
 from tests.e2e_ivr.harness import ServedGateway, wait_records
 from tests.ivr.sipp import build_scenario, run_sipp
-from tests.support.corestore import CoreStoreProcess
 
 TELEPHONE_PF = 6  # HCP_CORE_PF_HOTLINE's default
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    for tool in ("sipp", "redis-server"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is not installed: scripts/install-deps")
-    workdir = tmp_path_factory.mktemp("e2e-ivr")
-    store = CoreStoreProcess().start()
-    gateway = ServedGateway(workdir, store)
-    try:
-        gateway.start()
-        yield gateway
-    finally:
-        code = gateway.stop()
-        store.stop()
-    assert code == 0, gateway.log()[-3000:]
 
 
 def call(served: ServedGateway, tmp_path, keys: list[str], ticket: str = "", agent: str = ""):

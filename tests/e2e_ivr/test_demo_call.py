@@ -1,0 +1,41 @@
+"""scripts/demo-call against ``hcp serve`` (as scripts/run starts it): the operator's check.
+
+The script's SIPp call carries the ticket and agent; its caller-side RTP endpoint
+records the prompts and presses the keys after each prompt has ended. The WAV holds
+real speech, every key was pressed, the IVR ended the call, and the rating reached
+the loopback core store.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import wave
+
+import pytest
+
+from ratings.grades import Grade
+from tests.e2e_ivr.harness import wait_records
+from tests.ivr.sipp import REPO
+
+
+@pytest.mark.slow  # ~40 s: the whole hotline flow, each prompt heard to its end
+def test_demo_call_rates_and_records_what_the_caller_heard(served, tmp_path):
+    good = Grade.from_id("satisfied")
+    wav = tmp_path / "heard.wav"
+    proc = subprocess.run(
+        [str(REPO / "scripts" / "demo-call"), "--digits", f"1{good.keypad}12",
+         "--ticket", "GD2026-DEMO-1", "--agent", "A77", "--host",
+         f"127.0.0.1:{served.sip_port}", "--wav", str(wav), "--json"],
+        capture_output=True, text=True, timeout=150, env=served.env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr + served.log()[-2000:]
+    outcome = json.loads(proc.stdout)
+    assert [k for k, _t in outcome["keys"]] == ["1", good.keypad, "1", "2"]
+    # language, grade question, confirmation, staff offer, goodbye: at least 5 prompts
+    assert len(outcome["prompts"]) >= 5
+    assert all(gap >= 0 for _k, gap in outcome["key_to_next_prompt_s"])
+    with wave.open(str(wav)) as heard:
+        assert heard.getframerate() == 8000
+        assert heard.getnframes() / 8000 > 10  # tens of seconds of prompts
+    [record] = wait_records(served.store, lambda r: r["projectNo"] == "GD2026-DEMO-1", 1)
+    assert record["satisfaction"] == good.exchange_code
