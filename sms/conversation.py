@@ -177,7 +177,9 @@ class Conversations:
                        "assess_number": "2" if follow_up else "1"}
             session, _invitation = engine.start(self.flow, Trigger("reply", context), now,
                                                 grammar=grammar)
-            await record_flow_stats(self.redis, session.stats)
+            started = list(session.stats)
+        else:
+            started = []
         try:
             session, effects = engine.resume(session, ev.Reply(message.text), now,
                                              flow=self.flow, grammar=grammar)
@@ -185,12 +187,21 @@ class Conversations:
             log.warning("sms conversation %s restarted: %s", reminder.id, exc.code)
             await self._forget(reminder.id)
             return await self._converse(reminder, message, intent)
-        return await self._drive(reminder, message.phone, message.carrier_id, session, effects)
+        return await self._drive(reminder, message.phone, message.carrier_id, session, effects,
+                                 started)
 
     async def _drive(self, reminder: Reminder, phone: str, source_id: str | None,
-                     session: Session, effects: list) -> str:
-        """Run the effects of one step (answers, submissions) to the next wait or end."""
-        await record_flow_stats(self.redis, session.stats)
+                     session: Session, effects: list, stats: list | None = None) -> str:
+        """Run the effects of one step (answers, submissions) to the next wait or end.
+        The steps' statistics are written once at the end (one round trip)."""
+        stats = [*(stats or ()), *session.stats]
+        try:
+            return await self._drive_effects(reminder, phone, source_id, session, effects, stats)
+        finally:
+            await record_flow_stats(self.redis, stats)
+
+    async def _drive_effects(self, reminder: Reminder, phone: str, source_id: str | None,
+                             session: Session, effects: list, stats: list) -> str:
         while True:
             for effect in effects:
                 if isinstance(effect, fx.SendSms):
@@ -200,7 +211,7 @@ class Conversations:
                 break
             result, refusal = await self._submit(reminder, phone, source_id, last)
             session, effects = engine.resume(session, result, self._now(), flow=self.flow)
-            await record_flow_stats(self.redis, session.stats)
+            stats.extend(session.stats)
             if refusal in OWN_WORDS:
                 effects = [e for e in effects if not isinstance(e, fx.SendSms)]
                 await self._reply(phone, f"【{texts.DEFAULT_SIGNATURE}】"
