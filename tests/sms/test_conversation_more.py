@@ -55,6 +55,15 @@ async def test_flow_statistics_go_to_the_shared_stream(world):  # noqa: F811
     kinds = [s["kind"] for s in stats]
     assert "started" in kinds and "submitted" in kinds and "completed" in kinds
     assert not any("138" in json.dumps(s) for s in stats)  # codes only, no number
+    # the console's funnel aggregator takes them like the IVR's
+    from ratings.results import FUNNEL_FLOWS, FunnelAggregator, funnel
+
+    aggregator = FunnelAggregator(world.redis, "test-consumer")
+    await aggregator.ensure_group()
+    assert await aggregator.run_once(block_ms=10) == len(stats)
+    assert b"sms-reminder" in await world.redis.zrange(FUNNEL_FLOWS, 0, -1)
+    version = stats[0]["flow_version"]
+    assert await world.redis.exists(funnel("sms-reminder", version))
 
 
 async def test_reason_wait_that_times_out_submits_the_bad_grade(world):  # noqa: F811
