@@ -34,12 +34,13 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from ivr.pool_config import PoolConfig, WorkerSpec, pool_enabled
+from ivr.pool_config import PoolConfig, WorkerSpec, pool_enabled, pool_enabled_in
 from ivr.sip_probe import sip_options_ping
 
 log = logging.getLogger("hcp.ivr.pool")
@@ -274,7 +275,7 @@ def make_component(ctx) -> IvrPool:
     """
     from aiohttp import web
 
-    pool = IvrPool(PoolConfig.from_env(), ctx.redis_url, ctx.config.data_dir,
+    pool = IvrPool(PoolConfig.from_config(ctx.config), ctx.redis_url, ctx.config.data_dir,
                    phone_secret=ctx.config.intake_phone_secret,
                    registry=ctx.metrics.registry)
 
@@ -286,6 +287,11 @@ def make_component(ctx) -> IvrPool:
     return pool
 
 
-def component_factories(env=None) -> list:
-    """[make_component] when ``HCP_IVR_WORKERS`` asks for a pool, else []."""
-    return [make_component] if pool_enabled(env) else []
+def component_factories(config=None) -> list:
+    """[make_component] when the config's ``ivr.workers`` (TOML ``[ivr] workers`` or
+    ``HCP_IVR_WORKERS``) asks for a pool, else []. Without a loaded Config (the
+    gateway builds its component list before handing it over) the environment
+    decides, as it always did."""
+    if config is None or isinstance(config, Mapping):
+        return [make_component] if pool_enabled(config) else []
+    return [make_component] if pool_enabled_in(config) else []

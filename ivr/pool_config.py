@@ -6,9 +6,13 @@ metrics on ``metrics_port + i``. pjsua's RTP ports start at 4000 by default, so
 two workers left at their defaults fail with "Address already in use": every
 port set is checked to be disjoint here, before a process is started.
 
-Read from ``HCP_IVR_*`` variables (``PoolConfig.from_env``); the embedded
-default is one worker on SIP port 5060. ``hcp serve`` starts the pool only when
-``HCP_IVR_WORKERS`` is set (1 or more).
+The settings are the gateway's own (``gateway.config.register_settings``, at
+import): TOML table ``[ivr]`` (``workers``, ``sip_port`` …) or the ``HCP_IVR_*``
+variables, validated per value at load and by ``hcp serve --check-config``, which
+also checks the ports of the whole pool (``check_config``). ``PoolConfig.from_config``
+reads the loaded Config; ``from_env`` stays for callers without one (``hcp ivr
+kamailio-config``). ``hcp serve`` starts the pool only when ``ivr.workers`` ≥ 1
+(scripts/run sets 1: one worker on SIP port 5060).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from __future__ import annotations
 import os
 import shlex
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
+
+from gateway.config import ConfigError, Setting, parsers, register_settings
 
 WORKERS_ENV = "HCP_IVR_WORKERS"
 
@@ -112,7 +118,96 @@ class PoolConfig:
             values["extra_args"] = tuple(shlex.split(env["HCP_IVR_WORKER_ARGS"]))
         return cls(**values)
 
+    @classmethod
+    def from_config(cls, config) -> PoolConfig:
+        return from_config(config)
+
 
 def pool_enabled(env: Mapping[str, str] | None = None) -> bool:
     env = os.environ if env is None else env
     return env.get(WORKERS_ENV, "").strip() not in ("", "0")
+
+
+# -- the pool's settings in the gateway's config ------------------------------
+
+def _workers(raw: Any) -> int:
+    value = parsers.int(raw)
+    if value < 0:
+        raise ValueError("0 (no pool) or more workers")
+    return value
+
+
+def _optional_positive_int(raw: Any) -> int | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    return parsers.positive_int(raw)
+
+
+def _networks(raw: Any) -> tuple[str, ...]:
+    """Comma-separated (env) or a TOML list of networks, each checked."""
+    import ipaddress
+
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    out = tuple(str(item).strip() for item in items if str(item).strip())
+    for net in out:
+        ipaddress.ip_network(net, strict=False)  # ValueError names the bad one
+    if not out:
+        raise ValueError("at least one network (the front's address)")
+    return out
+
+
+def _shell_words(raw: Any) -> tuple[str, ...]:
+    return tuple(shlex.split(raw)) if isinstance(raw, str) else tuple(str(w) for w in raw)
+
+
+_DEFAULT = PoolConfig()
+# (field of PoolConfig, setting, env, parser, default, doc)
+_ROWS = (
+    ("count", "ivr.workers", WORKERS_ENV, _workers, 0,
+     "IVR worker processes under hcp serve (0: no pool; scripts/run sets 1)"),
+    ("sip_port", "ivr.sip_port", "HCP_IVR_SIP_PORT", parsers.port, _DEFAULT.sip_port,
+     "worker i listens on SIP port + i (UDP and TCP)"),
+    ("rtp_port", "ivr.rtp_port", "HCP_IVR_RTP_PORT", parsers.port, _DEFAULT.rtp_port,
+     "worker i takes RTP ports base + i*range (keep below the ephemeral range)"),
+    ("rtp_range", "ivr.rtp_range", "HCP_IVR_RTP_RANGE", parsers.positive_int,
+     _DEFAULT.rtp_range, "RTP ports per worker (even, at least 8; a call takes 2)"),
+    ("metrics_port", "ivr.metrics_port", "HCP_IVR_METRICS_PORT", parsers.port,
+     _DEFAULT.metrics_port, "worker i serves Prometheus metrics on base + i"),
+    ("host", "ivr.host", "HCP_IVR_HOST", parsers.text, _DEFAULT.host,
+     "where the front (Kamailio) reaches the workers: the dispatcher list"),
+    ("bind", "ivr.bind", "HCP_IVR_BIND", parsers.text, _DEFAULT.bind,
+     "address the workers bind (empty: all)"),
+    ("allow", "ivr.allow", "HCP_IVR_ALLOW", _networks, _DEFAULT.allow,
+     "networks allowed to send INVITEs (comma-separated; the front's or the PBX's)"),
+    ("flow", "ivr.flow", "HCP_IVR_FLOW", parsers.text, _DEFAULT.flow,
+     "flow id or YAML path the workers run"),
+    ("max_calls", "ivr.max_calls", "HCP_IVR_MAX_CALLS", _optional_positive_int, None,
+     "per-worker call limit (unset: the library's, 4 with the PyPI wheel)"),
+    ("drain_s", "ivr.drain_s", "HCP_IVR_DRAIN_S", parsers.positive_float, _DEFAULT.drain_s,
+     "on stop, seconds live calls may run before the workers are killed"),
+    ("extra_args", "ivr.worker_args", "HCP_IVR_WORKER_ARGS", _shell_words, (),
+     "more 'hcp ivr worker' options (shell words), e.g. --inband-dtmf"),
+)
+SETTINGS = tuple(Setting(name, env, parse, default, doc)
+                 for _attr, name, env, parse, default, doc in _ROWS)
+register_settings(*SETTINGS)
+
+
+def from_config(config) -> PoolConfig:
+    """The pool of a loaded ``gateway.config.Config`` (workers ≥ 1 expected)."""
+    values = {attr: config[name] for attr, name, *_rest in _ROWS}
+    values["count"] = max(values["count"], 1)
+    try:
+        return PoolConfig(**values)
+    except PoolConfigError as exc:
+        raise ConfigError("ivr", str(exc)) from None
+
+
+def check_config(config) -> None:
+    """ConfigError if the configured pool cannot start (ports overlap, range odd …)."""
+    if pool_enabled_in(config):
+        from_config(config)
+
+
+def pool_enabled_in(config) -> bool:
+    return config["ivr.workers"] >= 1
