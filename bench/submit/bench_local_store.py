@@ -108,11 +108,12 @@ async def submitter_run(client, path: Path, evs, concurrency: int) -> dict:
     await sub.stop()
     await task
     rows = await store.inner.count()
+    commits = getattr(store.inner, "commits", None)  # None: a store without group commit
     await store.close()
     assert await client.xlen(keys.OUTBOX) == 0
     p50, p99 = percentiles(store.latencies)
     return {"rate": len(evs) / elapsed, "p50_ms": p50, "p99_ms": p99,
-            "cpu_us": cpu / len(evs) * 1e6, "rows": rows}
+            "cpu_us": cpu / len(evs) * 1e6, "rows": rows, "commits": commits}
 
 
 async def main_async(n: int, concurrency: int) -> None:
@@ -134,6 +135,9 @@ async def main_async(n: int, concurrency: int) -> None:
           f"(bare INSERT loop, commit every {concurrency})")
     print(f"submitter  {sub['rate']:8.0f} ev/s    CPU {sub['cpu_us']:5.0f} us/ev   "
           f"store call p50 {sub['p50_ms']:.2f} ms  p99 {sub['p99_ms']:.2f} ms")
+    if sub["commits"]:
+        print(f"group commit: {sub['commits']} transactions, "
+              f"{n / sub['commits']:.1f} records per commit on average")
     print(f"ratio submitter/baseline {sub['rate'] / base['rate']:.3f}")
     print(f"exactly once: {sub['rows']} rows for {n} evaluations "
           f"({'ok' if sub['rows'] == n else 'MISMATCH'})")
