@@ -33,3 +33,16 @@ def test_pipeline_bench_small_run_prints_every_figure_and_exactly_once():
     assert f"store holds {accepted} idempotency keys for {accepted} accepted" in out
     assert "exactly once: ok" in out
     assert re.search(r"^intake .*round trips/ev 1\.00", out, re.M)
+
+
+def test_pipeline_bench_via_http_through_a_gateway():
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench/intake/pipeline_bench.py"), "--n", "200",
+         "--callers", "8", "--concurrency", "8", "--via-http"],
+        capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert re.search(r"^intake \(http\) +[\d,]+ ev/s +p50", out, re.M), out
+    assert re.search(r"^submission +[\d,]+ ev/s", out, re.M), out
+    assert "store holds 180 idempotency keys for 180 accepted" in out
+    assert "exactly once: ok" in out
