@@ -23,6 +23,7 @@ import json
 
 import aiohttp
 
+from ratings.model import mask_phones_in_text
 from ratings.records import DEFAULT_PF_CODES, RecordOptions
 from ratings.store import (
     IDEMPOTENCY_HEADER,
@@ -39,16 +40,20 @@ ALREADY_EXISTS = ("already exists", "已存在", "重复")
 
 
 def _reason(status: int, text: str) -> str:
-    """The store's own words: the JSON error/message field, else the body start."""
+    """The store's own words: the JSON error/message field, else the body start.
+
+    Phone-like runs are masked: the reason is kept in Redis (dead letters), logged
+    and shown on the console, and a store may echo the evaluator's mobile back.
+    """
     try:
         data = json.loads(text)
     except ValueError:
         data = None
+    words = text.strip() or f"HTTP {status}"
     if isinstance(data, dict):
-        for name in ("error", "message", "msg", "reason"):
-            if data.get(name):
-                return str(data[name])[:500]
-    return (text.strip() or f"HTTP {status}")[:500]
+        words = next((str(data[n]) for n in ("error", "message", "msg", "reason")
+                      if data.get(n)), words)
+    return mask_phones_in_text(words)[:500]
 
 
 class HttpCoreStore:

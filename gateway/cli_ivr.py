@@ -74,7 +74,11 @@ def settings_from_args(args):
 def run(args) -> int:
     from ivr.worker import run_worker
 
+    from gateway.logs import PhoneMaskFilter
+
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # the same last line of defence as serve
+        handler.addFilter(PhoneMaskFilter())
     asyncio.run(run_worker(settings_from_args(args)))
     return 0

@@ -8,6 +8,7 @@ store records. JSON is the one wire form (Redis outbox, API, logs of ids).
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
@@ -91,6 +92,25 @@ def mask_phone(e164: str | None) -> str:
     if len(national) < 7:
         return "*" * len(national)
     return f"{national[:3]}****{national[-4:]}"
+
+
+# What a phone number looks like in free text: an E.164 number, a Chinese mobile
+# with or without +86 and separators, a landline with its 0xx area code, or any
+# standalone run of 7-15 digits. Digits glued to letters (hex ids) are left alone.
+_PHONE_IN_TEXT = re.compile(
+    r"(?<![\w+])(?:"
+    r"\+\d[\d\s-]{6,18}\d"  # +8613812345678, +86 138 1234 5678
+    r"|(?:86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}"  # 13812345678, 138-1234-5678
+    r"|0\d{2,3}[\s-]\d{7,8}"  # 020-12345678
+    r"|\d{7,15}"  # any other long digit run
+    r")(?!\w)"
+)
+PHONE_MASK = "<phone>"
+
+
+def mask_phones_in_text(text: str) -> str:
+    """Text from elsewhere (a log message, a peer's error) with phone-like runs masked."""
+    return _PHONE_IN_TEXT.sub(PHONE_MASK, text)
 
 
 def new_id() -> str:

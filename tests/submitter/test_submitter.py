@@ -104,6 +104,18 @@ async def test_4xx_dead_letters_with_the_store_reason(aredis, store, http_store)
     assert sub.counts["dead"] == 1 and list(store.records) == [f"{good.id}:P2"]
 
 
+async def test_a_phone_number_in_the_store_reason_is_masked(aredis, store, http_store):
+    # the reason is kept in Redis, logged and shown on the console (seed art. 4)
+    bad = make_ev("BAD")
+    store.reject_key(":BAD", reason="mobile 13800138000 not registered", status=422)
+    await enqueue(aredis, bad)
+    async with Running(fast_submitter(aredis, http_store)):
+        await wait_for(lambda: outbox_empty(aredis))
+    assert (await status(aredis, bad.id))["last_error"] == "mobile <phone> not registered"
+    (_, fields), = await aredis.xrange(keys.DEAD)
+    assert fields[b"reason"] == b"mobile <phone> not registered"
+
+
 async def test_bad_signature_is_dead_lettered(aredis, store):
     from adapters.store_http import HttpCoreStore
 
