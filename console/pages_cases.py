@@ -14,7 +14,7 @@ from console.html import CHANNEL_LABELS, card, csrf_field, e, grade_badge, page,
 from flows.reasons import REASONS
 from ratings import cases as C
 from ratings.cases import CaseError, feedback_text
-from ratings.results import CHINA
+from ratings.model import CHINA
 from sms.carrier import CarrierError, OutboundSms
 
 log = logging.getLogger("console.cases")

@@ -14,7 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from console.html import card, csrf_field, e, page, stat, table, url
 from ratings import keys as rkeys
-from ratings.results import CHINA
+from ratings.model import CHINA
 from sms import keys as skeys
 
 log = logging.getLogger("console.ops")

@@ -11,13 +11,14 @@ from console import charts, flow_catalog
 from console.html import CHANNEL_LABELS, card, e, page, pct, stat, table, url
 from ratings import results
 from ratings.grades import Grade
+from ratings.model import CHINA
 
 MAX_DAYS = 366
 NONE_LABEL = {results.NONE: "未标注 none"}
 
 
 def date_range(request: web.Request, default_days: int = 30) -> tuple[date, date]:
-    today = datetime.now(results.CHINA).date()
+    today = datetime.now(CHINA).date()
     try:
         last = date.fromisoformat(request.query.get("to") or today.isoformat())
         first = date.fromisoformat(request.query.get("from")

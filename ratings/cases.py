@@ -33,7 +33,7 @@ from datetime import datetime, timedelta, timezone
 
 from ratings import results
 from ratings.grades import Grade
-from ratings.model import Evaluation, mask_phone
+from ratings.model import CHINA, Evaluation, mask_phone
 
 PENDING = "pending_callback"
 CALLED_BACK = "called_back"
@@ -81,7 +81,7 @@ def add_working_days(start: datetime, n: int) -> datetime:
 
     Accepted on a weekend, the count starts on Monday.
     """
-    local = start.astimezone(results.CHINA)
+    local = start.astimezone(CHINA)
     added = 0
     while added < n:
         local += timedelta(days=1)
@@ -241,7 +241,7 @@ class Cases:
 
 def feedback_text(rec: dict, note: str, signature: str = "【12345热线】") -> str:
     """The text to the evaluator once rectified; no steering, no request to re-rate."""
-    when = datetime.fromisoformat(rec["assessed_at"]).astimezone(results.CHINA)
+    when = datetime.fromisoformat(rec["assessed_at"]).astimezone(CHINA)
     body = (f"您好，您于{when.month}月{when.day}日反映的服务问题已整改完毕"
             + (f"：{note.strip()[:60]}" if note.strip() else "") + "。感谢您的监督。")
     return signature + body

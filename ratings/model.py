@@ -11,7 +11,7 @@ import json
 import re
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 
 import phonenumbers
@@ -119,6 +119,11 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+# China's civil time (Asia/Shanghai): the day an evaluation counts for, the
+# assessTime the exchange expects. No DST since 1991: a fixed offset is exact.
+CHINA = timezone(timedelta(hours=8))
 
 
 @dataclass(frozen=True)

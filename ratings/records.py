@@ -18,12 +18,10 @@ The evaluator's mobile number is left out unless a contract needs it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
-from ratings.model import Channel, Evaluation, TargetKind
+from ratings.model import CHINA, Channel, Evaluation, TargetKind
 from ratings.store import StoreRecord
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 ASSESS_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 # pf (evaluation channel) of most provinces: 6 telephone, 7 SMS. One variant uses
@@ -50,7 +48,7 @@ def idempotency_key(evaluation_id: str, item: str) -> str:
 
 
 def assess_time(ev: Evaluation) -> str:
-    return ev.assessed_at.astimezone(SHANGHAI).strftime(ASSESS_TIME_FORMAT)
+    return ev.assessed_at.astimezone(CHINA).strftime(ASSESS_TIME_FORMAT)
 
 
 def national_mobile(e164: str) -> str:

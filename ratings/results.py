@@ -42,12 +42,11 @@ import redis.exceptions
 
 from ratings import keys
 from ratings.grades import Grade
-from ratings.model import Evaluation
+from ratings.model import CHINA, Evaluation
 
 log = logging.getLogger(__name__)
 
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
-CHINA = timezone(timedelta(hours=8))  # no DST in China: a fixed offset is exact
 
 # -- keys ---------------------------------------------------------------------
 TAG = keys.TAG
