@@ -230,6 +230,12 @@ class CallTask:
             if play.barge_in and self.typeahead:
                 break
         self.media.stop_play()
+        # the call's timeline, as the caller hears it (docs/ivr.md, "Listening")
+        stopped = self.clock()
+        log.info("call %s prompt %s/%s %.2fs played +%.3f..+%.3fs%s", self.facts.call_id,
+                 play.prompt_id, play.lang or self.facts.lang, audio.seconds,
+                 started - self.began, stopped - self.began,
+                 " (barge-in)" if stopped < started + audio.seconds else "")
 
     async def _collect(self, collect):
         digits, method = "", ""

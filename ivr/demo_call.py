@@ -78,12 +78,14 @@ class Heard:
         return [(round(a, 2), round(b, 2)) for a, b in out]
 
     def silence_after_keys(self) -> list[tuple[str, float]]:
-        """For each key: seconds from the press to the next prompt starting."""
+        """For each key: seconds from the press to the next sound (-1: none followed).
+
+        0 when sound goes on through the key: after a barge-in the next prompt
+        starts within a frame, so the two merge into one segment."""
         segments = self.segments()
         out = []
         for digit, at in self.keys:
-            # a prompt that starts within a frame of the key started because of it
-            nxt = next((a for a, b in segments if a >= at - FRAME_S), None)
+            nxt = next((max(a, at) for a, b in segments if b > at + FRAME_S), None)
             out.append((digit, round(max(nxt - at, 0.0), 2) if nxt is not None else -1.0))
         return out
 
