@@ -15,7 +15,8 @@ STORED or DUPLICATE. Finished evaluations are closed in batches by one script
 call (``lua/submitted.lua``): status=submitted, submitted_at, attempts, a TTL on
 the status hash, then XACK and XDEL. A record the store refuses for good
 (``RejectedByStore``) dead-letters the evaluation instead, in one MULTI:
-status=dead, last_error, an entry on ``keys.DEAD``, XACK and XDEL.
+status=dead, last_error, an entry on ``keys.DEAD``, XACK and XDEL. Those closing
+steps live in ``ratings.closing``; this module reads, claims and submits.
 
 Exactly once at the store rests on two facts. (1) An entry leaves the PEL only
 in the closing step that follows the store's answer, so a crash at any point
@@ -51,14 +52,14 @@ import socket
 import time
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import timedelta
 from typing import Any, Awaitable, Callable
 
 import redis.exceptions
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 from ratings import keys
+from ratings.closing import REDIS_DOWN, Closer
 from ratings.model import Evaluation
 from ratings.records import RecordOptions, fan_out
 from ratings.results import record_accepted
@@ -73,13 +74,6 @@ from ratings.store import (
 log = logging.getLogger(__name__)
 
 ResultsHook = Callable[[Any, Evaluation], Awaitable[Any]]
-
-# Worth waiting out: a restart (connection refused, LOADING), a timeout, a failover
-# (READONLY from a former primary).
-REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-              redis.exceptions.ReadOnlyError, OSError)
-DEAD_MAXLEN = 1_000_000  # approximate cap of the dead-letter stream
-SUBMITTED_LUA = (Path(__file__).parent / "lua" / "submitted.lua").read_text(encoding="utf-8")
 
 
 def default_consumer_name() -> str:
@@ -148,11 +142,8 @@ class Submitter:
         self._running = False
         # read when this many slots are free: chunks, not one round trip per freed slot
         self._low_water = max(1, self.concurrency // 16)
-        self._closing = 0  # in flight but done with the store, waiting for _committer
-        # finished evaluations waiting for the batched closing script (see _committer)
-        self._to_commit: list[tuple[str, str, asyncio.Future]] = []
-        self._commit_wakeup = asyncio.Event()
-        self._submitted_script = redis.register_script(SUBMITTED_LUA)
+        self._closing = 0  # in flight but done with the store, waiting for the closer
+        self._closer = Closer(redis, consumer, self.counts)
 
     # -- lifecycle ---------------------------------------------------------
     async def run(self) -> None:
@@ -160,7 +151,7 @@ class Submitter:
         first makes it return at once)."""
         self._stopped.clear()
         self._running = True
-        committer = asyncio.create_task(self._committer())
+        committer = asyncio.create_task(self._closer.run())
         try:
             await self._until_redis(self._ensure_group)
             await self._until_redis(self._take_own_pending)
@@ -334,7 +325,7 @@ class Submitter:
             covers = json.loads(fields["covers"]) if fields.get("covers") else None
             records = fan_out(ev, self.record_options, covers)
         except Exception as exc:  # noqa: BLE001 - a poison entry must not stop the loop
-            await self._finish_dead(entry_id, ev_id, f"unreadable outbox entry: {exc}"[:500], 0)
+            await self._closer.dead(entry_id, ev_id, f"unreadable outbox entry: {exc}"[:500], 0)
             return
         ev_id = ev.id
         # console results + bad-rating case: counted once per evaluation (guarded,
@@ -350,7 +341,7 @@ class Submitter:
     async def _record_results(self, ev: Evaluation) -> None:
         """The console's counters (ratings.results); never blocks a submission."""
         try:
-            await self._until_final(lambda: self.results_hook(self.redis, ev))
+            await self._closer.until_final(lambda: self.results_hook(self.redis, ev))
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug there must not stop the evaluation reaching the store
@@ -388,7 +379,7 @@ class Submitter:
             pending = still
             if transient is not None:
                 self.counts["retries"] += 1
-                await self._note_failure(ev_id, str(transient))
+                await self._closer.note_failure(ev_id, str(transient))
                 raise transient
 
         try:
@@ -406,14 +397,14 @@ class Submitter:
                         await attempt_all()
         except RejectedByStore as exc:
             await results_hook
-            await self._finish_dead(entry_id, ev_id, exc.reason, 1, status=exc.status)
+            await self._closer.dead(entry_id, ev_id, exc.reason, 1, status=exc.status)
             return
         except TransientStoreError as exc:
             if self._stopping.is_set():
                 return  # stays pending; re-delivered after a restart or claimed
             await results_hook
             # every failed attempt is already counted by _note_failure
-            await self._finish_dead(entry_id, ev_id, f"gave up after {attempts} attempts: "
+            await self._closer.dead(entry_id, ev_id, f"gave up after {attempts} attempts: "
                                     f"{exc}"[:500], 0)
             return
         await results_hook
@@ -429,85 +420,12 @@ class Submitter:
             return True
         return self.max_attempts is not None and attempts >= self.max_attempts
 
-    async def _note_failure(self, ev_id: str, error: str) -> None:
-        """Best effort: attempts and last_error of a failed attempt (Redis may be down)."""
-        try:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hincrby(keys.evaluation(ev_id), "attempts", 1)
-            pipe.hset(keys.evaluation(ev_id), "last_error", error[:500])
-            await pipe.execute()
-        except REDIS_DOWN:
-            pass
-
     async def _finish_submitted(self, entry_id: str, ev_id: str) -> None:
-        done = asyncio.get_running_loop().create_future()
-        self._to_commit.append((entry_id, ev_id, done))
-        self._commit_wakeup.set()
+        # Done with the store: the slot is free for a new entry while Redis closes it.
         self._closing += 1
         self._wake_reader()
         try:
-            await done
+            await self._closer.submitted(entry_id, ev_id)
         finally:
             self._closing -= 1
         self.counts["submitted"] += 1
-
-    async def _committer(self) -> None:
-        """Close finished evaluations in batches: one script call for all that are ready.
-
-        ``lua/submitted.lua`` sets status, submitted_at, attempts and the TTL of
-        each, then XACKs and XDELs them all: atomic, one round trip, one reply.
-        """
-        while True:
-            await self._commit_wakeup.wait()
-            self._commit_wakeup.clear()
-            batch, self._to_commit = self._to_commit, []
-            if not batch:
-                continue
-            script_keys = [keys.evaluation(ev_id) for _e, ev_id, _d in batch] + [keys.OUTBOX]
-            args = [_now_iso(), keys.RECORD_TTL_S, keys.OUTBOX_GROUP,
-                    *(entry_id for entry_id, _ev, _d in batch)]
-
-            async def commit(script_keys=script_keys, args=args):
-                await self._submitted_script(keys=script_keys, args=args)
-
-            await self._until_final(commit)
-            for _entry_id, _ev_id, done in batch:
-                if not done.done():
-                    done.set_result(None)
-
-    async def _finish_dead(self, entry_id: str, ev_id: str, reason: str, attempts: int,
-                           status: int | None = None) -> None:
-        async def commit():
-            pipe = self.redis.pipeline(transaction=True)
-            if ev_id:
-                key = keys.evaluation(ev_id)
-                pipe.hset(key, mapping={"status": "dead", "last_error": reason})
-                pipe.hincrby(key, "attempts", attempts)
-                pipe.expire(key, keys.RECORD_TTL_S)
-            pipe.xadd(keys.DEAD, {"id": ev_id, "entry": entry_id, "reason": reason,
-                                  "status": str(status or ""), "dead_at": _now_iso()},
-                      maxlen=DEAD_MAXLEN, approximate=True)
-            pipe.xack(keys.OUTBOX, keys.OUTBOX_GROUP, entry_id)
-            pipe.xdel(keys.OUTBOX, entry_id)
-            await pipe.execute()
-
-        await self._until_final(commit)
-        self.counts["dead"] += 1
-        log.warning("submitter %s: evaluation %s dead-lettered: %s", self.consumer, ev_id,
-                    reason)
-
-    async def _until_final(self, commit) -> None:
-        """The closing step must happen: wait out a Redis outage (cancelled on stop)."""
-        delay = 0.05
-        while True:
-            try:
-                await commit()
-                return
-            except REDIS_DOWN:
-                self.counts["redis_errors"] += 1
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
