@@ -22,12 +22,13 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
-from types import SimpleNamespace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+# parsers: the value types of settings, also for other modules' settings
+from gateway.config_values import parsers, redact_url
+
 DEFAULT_CONFIG_FILE = "hcp.toml"
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class ConfigError(ValueError):
@@ -39,136 +40,6 @@ class ConfigError(ValueError):
         self.setting = setting
         self.message = message
         self.source = source
-
-
-# -- value parsers: raw (TOML value or env string) -> typed value ------------
-
-def _port(raw: Any) -> int:
-    port = _int(raw)
-    if not 0 <= port <= 65535:
-        raise ValueError("a TCP port is 0..65535 (0 picks a free one)")
-    return port
-
-
-def _int(raw: Any) -> int:
-    if isinstance(raw, bool):
-        raise ValueError("expected an integer")
-    if isinstance(raw, int):
-        return raw
-    if isinstance(raw, str) and re.fullmatch(r"\s*-?\d+\s*", raw):
-        return int(raw)
-    raise ValueError(f"expected an integer, got {raw!r}")
-
-
-def _positive_int(raw: Any) -> int:
-    value = _int(raw)
-    if value <= 0:
-        raise ValueError("must be greater than 0")
-    return value
-
-
-def _positive_float(raw: Any) -> float:
-    if isinstance(raw, bool):
-        raise ValueError("expected a number")
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected a number, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError("must be greater than 0")
-    return value
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
-
-def _duration(raw: Any) -> timedelta:
-    """``900``, ``"15m"``, ``"48h"``, ``"15d"``; a bare number is seconds."""
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        raw = str(raw)
-    match = _DURATION.match(raw) if isinstance(raw, str) else None
-    if not match:
-        raise ValueError(f"expected a duration such as 900, 15m, 48h or 15d, got {raw!r}")
-    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError("must be longer than 0")
-    return timedelta(seconds=seconds)
-
-
-def _text(raw: Any) -> str:
-    if not isinstance(raw, str):
-        raise ValueError(f"expected a string, got {raw!r}")
-    return raw
-
-
-def _optional_url(*schemes: str) -> Callable[[Any], str | None]:
-    def parse(raw: Any) -> str | None:
-        text = _text(raw).strip()
-        if not text:
-            return None
-        scheme = text.split("://", 1)[0] if "://" in text else ""
-        if scheme not in schemes:
-            raise ValueError(f"expected a {'/'.join(schemes)} URL, got {_redact_url(text)!r}")
-        return text
-    return parse
-
-
-def _redact_url(url: str) -> str:
-    return re.sub(r"//[^@/]*@", "//***@", url)
-
-
-def _secret(raw: Any) -> str | None:
-    text = _text(raw)
-    if not text:
-        return None
-    if len(text) < 16:
-        raise ValueError("a secret needs at least 16 characters")
-    return text
-
-
-def _tokens(raw: Any) -> tuple[str, ...]:
-    """A TOML list of strings, or a comma-separated environment string."""
-    items = raw.split(",") if isinstance(raw, str) else raw
-    if not isinstance(items, list | tuple) or not all(isinstance(t, str) for t in items):
-        raise ValueError("expected a list of token strings")
-    tokens = tuple(t.strip() for t in items if t.strip())
-    for token in tokens:
-        if len(token) < 16 or not re.fullmatch(r"[\x21-\x7e]+", token):
-            raise ValueError("each token needs at least 16 printable characters, no spaces")
-    return tokens
-
-
-def _bool(raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true or false, got {raw!r}")
-
-
-def _pf_code(raw: Any) -> int:
-    code = _int(raw)
-    if not 0 <= code <= 99:
-        raise ValueError("a pf channel code is a small integer such as 6 or 7")
-    return code
-
-
-def _log_level(raw: Any) -> str:
-    level = _text(raw).upper()
-    if level not in LOG_LEVELS:
-        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
-    return level
-
-
-def _region(raw: Any) -> str:
-    region = _text(raw).upper()
-    if not re.fullmatch(r"[A-Z]{2}", region):
-        raise ValueError("expected a two-letter region code such as CN")
-    return region
 
 
 @dataclass(frozen=True)
@@ -186,55 +57,55 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("data_dir", "HCP_DATA_DIR", _text, "./data",
+    Setting("data_dir", "HCP_DATA_DIR", parsers.text, "./data",
             "Directory for the private Redis (AOF), the local SQLite store and "
             "generated secrets."),
-    Setting("http.host", "HCP_HTTP_HOST", _text, "127.0.0.1",
+    Setting("http.host", "HCP_HTTP_HOST", parsers.text, "127.0.0.1",
             "Address the HTTP API listens on."),
-    Setting("http.port", "HCP_HTTP_PORT", _port, 8080,
+    Setting("http.port", "HCP_HTTP_PORT", parsers.port, 8080,
             "TCP port of the HTTP API (0 picks a free port and logs it)."),
-    Setting("http.max_body_bytes", "HCP_HTTP_MAX_BODY_BYTES", _positive_int, 65536,
+    Setting("http.max_body_bytes", "HCP_HTTP_MAX_BODY_BYTES", parsers.positive_int, 65536,
             "Largest request body accepted; bigger bodies get 413."),
-    Setting("http.tokens", "HCP_HTTP_TOKENS", _tokens, (),
+    Setting("http.tokens", "HCP_HTTP_TOKENS", parsers.tokens, (),
             "Bearer tokens accepted on /v1 (env: comma-separated). Empty: one is "
             "generated into <data_dir>/secrets/api_token.", secret=True),
-    Setting("redis.url", "HCP_REDIS_URL", _optional_url("redis", "rediss", "unix"), None,
+    Setting("redis.url", "HCP_REDIS_URL", parsers.optional_url("redis", "rediss", "unix"), None,
             "Redis to use. Empty: a private redis-server with AOF in <data_dir>/redis."),
-    Setting("redis.max_connections", "HCP_REDIS_MAX_CONNECTIONS", _positive_int, 256,
+    Setting("redis.max_connections", "HCP_REDIS_MAX_CONNECTIONS", parsers.positive_int, 256,
             "Connections the process may open to Redis; callers wait (up to 5 s) for a "
             "free one beyond that."),
-    Setting("core.url", "HCP_CORE_URL", _optional_url("http", "https"), None,
+    Setting("core.url", "HCP_CORE_URL", parsers.optional_url("http", "https"), None,
             "Core rating store endpoint. Empty: the local SQLite store "
             "<data_dir>/core-store.sqlite3."),
-    Setting("core.hmac_secret", "HCP_CORE_HMAC_SECRET", _secret, None,
+    Setting("core.hmac_secret", "HCP_CORE_HMAC_SECRET", parsers.secret, None,
             "Key of the HMAC-SHA256 signature header on store requests. Required with "
             "core.url (the store must know it, so it is never generated).", secret=True),
-    Setting("core.timeout_s", "HCP_CORE_TIMEOUT_S", _positive_float, 10.0,
+    Setting("core.timeout_s", "HCP_CORE_TIMEOUT_S", parsers.positive_float, 10.0,
             "Timeout of one store request, seconds."),
-    Setting("core.pf_hotline", "HCP_CORE_PF_HOTLINE", _pf_code, 6,
+    Setting("core.pf_hotline", "HCP_CORE_PF_HOTLINE", parsers.pf_code, 6,
             "``pf`` channel code sent for keypad (hotline) evaluations."),
-    Setting("core.pf_sms", "HCP_CORE_PF_SMS", _pf_code, 7,
+    Setting("core.pf_sms", "HCP_CORE_PF_SMS", parsers.pf_code, 7,
             "``pf`` channel code sent for SMS evaluations (one province variant uses 6)."),
-    Setting("core.pf_api", "HCP_CORE_PF_API", _pf_code, 6,
+    Setting("core.pf_api", "HCP_CORE_PF_API", parsers.pf_code, 6,
             "``pf`` channel code sent for evaluations posted to the HTTP API."),
-    Setting("core.include_mobile", "HCP_CORE_INCLUDE_MOBILE", _bool, False,
+    Setting("core.include_mobile", "HCP_CORE_INCLUDE_MOBILE", parsers.bool, False,
             "Send the evaluator's mobile number in store records (only where the "
             "provincial contract needs it)."),
-    Setting("intake.phone_secret", "HCP_PHONE_SECRET", _secret, None,
+    Setting("intake.phone_secret", "HCP_PHONE_SECRET", parsers.secret, None,
             "Key of the phone-number HMAC used in Redis keys. Empty: generated once "
             "into <data_dir>/secrets/phone_secret.", secret=True),
-    Setting("intake.follow_up_window", "HCP_FOLLOW_UP_WINDOW", _duration, timedelta(days=15),
+    Setting("intake.follow_up_window", "HCP_FOLLOW_UP_WINDOW", parsers.duration, timedelta(days=15),
             "How long after an evaluation one follow-up (追加评价) is accepted "
             "(seconds, or 15m / 48h / 15d)."),
-    Setting("intake.phone_region", "HCP_PHONE_REGION", _region, "CN",
+    Setting("intake.phone_region", "HCP_PHONE_REGION", parsers.region, "CN",
             "Region assumed for phone numbers posted without a country code."),
-    Setting("submitter.concurrency", "HCP_SUBMIT_CONCURRENCY", _positive_int, 64,
+    Setting("submitter.concurrency", "HCP_SUBMIT_CONCURRENCY", parsers.positive_int, 64,
             "Store requests in flight per gateway process."),
-    Setting("submitter.claim_idle_s", "HCP_SUBMIT_CLAIM_IDLE_S", _positive_float, 60.0,
+    Setting("submitter.claim_idle_s", "HCP_SUBMIT_CLAIM_IDLE_S", parsers.positive_float, 60.0,
             "Seconds after which an entry a dead worker held is claimed by another."),
-    Setting("shutdown.drain_timeout_s", "HCP_DRAIN_TIMEOUT_S", _positive_float, 20.0,
+    Setting("shutdown.drain_timeout_s", "HCP_DRAIN_TIMEOUT_S", parsers.positive_float, 20.0,
             "On SIGTERM/SIGINT, how long in-flight submissions may take to finish."),
-    Setting("log.level", "HCP_LOG_LEVEL", _log_level, "INFO",
+    Setting("log.level", "HCP_LOG_LEVEL", parsers.log_level, "INFO",
             "DEBUG, INFO, WARNING or ERROR."),
 )
 
@@ -242,11 +113,6 @@ SETTINGS: tuple[Setting, ...] = (
 _CORE_NAMES = frozenset(s.name for s in SETTINGS)
 _EXTRA_SETTINGS: list[Setting] = []
 
-# The value parsers, for other modules' settings.
-parsers = SimpleNamespace(
-    text=_text, int=_int, positive_int=_positive_int, positive_float=_positive_float,
-    port=_port, duration=_duration, secret=_secret, bool=_bool, log_level=_log_level,
-    optional_url=_optional_url, tokens=_tokens, region=_region)
 
 
 def register_settings(*settings: Setting) -> None:
@@ -309,7 +175,7 @@ class Config:
             if s.secret:
                 value = "<set>" if value else "<unset>"
             elif isinstance(value, str) and "://" in value:
-                value = _redact_url(value)
+                value = redact_url(value)
             elif isinstance(value, timedelta):
                 value = f"{value.total_seconds():g}s"
             elif isinstance(value, Path):
@@ -412,21 +278,21 @@ def _metrics_urls(raw: Any) -> tuple[str, ...]:
     items = raw.split(",") if isinstance(raw, str) else raw
     if not isinstance(items, list | tuple):
         raise ValueError("expected a list of http URLs")
-    return tuple(_optional_url("http", "https")(t) for t in items if str(t).strip())
+    return tuple(parsers.optional_url("http", "https")(t) for t in items if str(t).strip())
 
 
 register_settings(
-    Setting("console.enabled", "HCP_CONSOLE_ENABLED", _bool, True,
+    Setting("console.enabled", "HCP_CONSOLE_ENABLED", parsers.bool, True,
             "Serve the supervisor console at /console (and run its funnel aggregator)."),
     Setting("console.users", "HCP_CONSOLE_USERS", _console_users, (),
             "Console accounts, name:role:hash (role supervisor or viewer). Empty: a "
             "supervisor 'admin' with a password generated into "
             "<data_dir>/secrets/console_admin.", secret=True),
-    Setting("console.session_ttl", "HCP_CONSOLE_SESSION_TTL", _duration, timedelta(hours=8),
+    Setting("console.session_ttl", "HCP_CONSOLE_SESSION_TTL", parsers.duration, timedelta(hours=8),
             "How long a console sign-in lasts without activity."),
-    Setting("console.callback_working_days", "HCP_CONSOLE_CALLBACK_DAYS", _positive_int, 2,
+    Setting("console.callback_working_days", "HCP_CONSOLE_CALLBACK_DAYS", parsers.positive_int, 2,
             "Callback deadline of a bad-rating case, in working days (seed art. 15)."),
-    Setting("console.demo", "HCP_CONSOLE_DEMO", _bool, False,
+    Setting("console.demo", "HCP_CONSOLE_DEMO", parsers.bool, False,
             "Seed demo evaluations and flow statistics on start (an empty Redis only)."),
     Setting("console.ivr_metrics_urls", "HCP_CONSOLE_IVR_METRICS", _metrics_urls, (),
             "Prometheus endpoints of IVR workers, read for active calls on the "
