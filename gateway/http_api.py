@@ -167,17 +167,11 @@ async def get_evaluation(request: web.Request) -> web.Response:
     if not status:
         return error_response(404, "not_found", "no such evaluation", "id")
     body = {"id": ev_id}
-    body.update({k: _plain(status[k]) for k in STATUS_FIELDS if k in status})
-    if "attempts" in body:
-        body["attempts"] = int(body["attempts"] or 0)
+    body.update({k: status[k] for k in STATUS_FIELDS if k in status})  # decoded by the intake
     stored = status.get("evaluation")
     if isinstance(stored, dict):
         body["evaluation"] = {k: stored[k] for k in EVALUATION_FIELDS if k in stored}
     return web.json_response(body)
-
-
-def _plain(value):
-    return value.decode() if isinstance(value, bytes) else value
 
 
 async def healthz(request: web.Request) -> web.Response:

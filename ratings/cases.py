@@ -31,7 +31,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from ratings import results
+from ratings import keys, results
 from ratings.grades import Grade
 from ratings.model import CHINA, Evaluation, mask_phone
 
@@ -137,14 +137,10 @@ return {'ok', ARGV[2]}
 """
 
 
-def _text(v) -> str:
-    return v.decode() if isinstance(v, bytes) else v
-
-
 def _record(raw) -> dict | None:
     if not raw:
         return None
-    rec = {_text(k): _text(v) for k, v in raw.items()}
+    rec = {keys.decoded(k): keys.decoded(v) for k, v in raw.items()}
     rec["reasons"] = json.loads(rec.get("reasons") or "[]")
     rec["status_label"] = LABELS.get(rec["status"], rec["status"])
     rec["grade_label"] = Grade.from_id(rec["grade"]).name_zh
@@ -166,7 +162,7 @@ class Cases:
         """Cases by id in one round trip (expired ones left out)."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for cid in ids:
-                pipe.hgetall(results.case(_text(cid)))
+                pipe.hgetall(results.case(keys.decoded(cid)))
             raws = await pipe.execute()
         return [rec for rec in map(_record, raws) if rec is not None]
 
@@ -224,7 +220,7 @@ class Cases:
             args=[expected, new, json.dumps(entry, ensure_ascii=False),
                   "1" if new in CLOSED else "0", "1" if new in EXCLUDING else "0", case_id,
                   results.CASE_TTL_S, *fields])
-        code, current = _text(code), _text(current)
+        code, current = keys.decoded(code), keys.decoded(current)
         if code == "not_found":
             raise CaseError("not_found", "no such case")
         if code == "stale":

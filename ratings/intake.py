@@ -81,10 +81,6 @@ def target_key(ev: Evaluation) -> str:
     return keys.staff(t.id, t.staff_id or "")
 
 
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class Intake:
     def __init__(self, redis, phone_secret: bytes,
                  follow_up_window: timedelta = timedelta(days=15), clock=utcnow):
@@ -120,7 +116,7 @@ class Intake:
     async def accept(self, ev: Evaluation) -> IntakeResult:
         script_keys, args = self.plan(ev)
         code, holder = await self._accept(keys=script_keys, args=args)
-        code, holder = _text(code), _text(holder)
+        code, holder = keys.decoded(code), keys.decoded(holder)
         if code in ("accepted", "replay"):
             return IntakeResult(True, ev.id, None, MESSAGES[None])
         return IntakeResult(False, holder or ev.id, code, MESSAGES[code])
@@ -129,7 +125,7 @@ class Intake:
         raw = await self.redis.hgetall(keys.evaluation(evaluation_id))
         if not raw:
             return None
-        rec = {_text(k): _text(v) for k, v in raw.items()}
+        rec = {keys.decoded(k): keys.decoded(v) for k, v in raw.items()}
         ev = Evaluation.from_json(rec.pop("ev")) if rec.get("ev") else None
         # Fields the submitter may add (e.g. store_reason) pass through as strings.
         extra = {k: v for k, v in rec.items() if k not in STATUS_FIELDS}

@@ -83,6 +83,13 @@ async def ensure_outbox_group(redis) -> None:
             raise
 
 
+def decoded(value):
+    """A Redis reply value as text: bytes decoded (UTF-8), anything else as it is.
+
+    The rating layer works with clients with and without ``decode_responses``."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def phone_ref(secret: bytes, e164: str) -> str:
     """Keyed hash of a phone number: usable in keys, useless to a reader."""
     return hmac.new(secret, e164.encode(), hashlib.sha256).hexdigest()[:32]

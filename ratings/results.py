@@ -285,10 +285,6 @@ return counted
 """
 
 
-def _text(v) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
 class FunnelAggregator:
     """Drains ``STATS`` into the funnel hashes (consumer group, count+XACK atomic)."""
 
@@ -324,7 +320,7 @@ class FunnelAggregator:
         for entry_id, fields in entries:
             stat = _parse_stat(fields)
             if stat is None:  # unreadable: acknowledge, count nothing
-                args += [_text(entry_id), 3, "", 3, ""]
+                args += [keys.decoded(entry_id), 3, "", 3, ""]
                 continue
             flow_id, version, node, kind = stat
             flows_seen.add(flow_id)
@@ -333,7 +329,7 @@ class FunnelAggregator:
                 if k not in index:
                     script_keys.append(k)
                     index[k] = len(script_keys)  # Lua is 1-based
-            args += [_text(entry_id), index[fk], f"{node}|{kind}", index[vk], version]
+            args += [keys.decoded(entry_id), index[fk], f"{node}|{kind}", index[vk], version]
         if len(script_keys) == 2:
             script_keys.append(funnel("-", "-"))  # index 3 must exist for skipped entries
         counted = int(await self._script(keys=script_keys, args=args))
@@ -416,7 +412,7 @@ def _parse_stat(fields) -> tuple[str, str, str, str] | None:
 async def flow_versions(redis, flow_id: str) -> list[tuple[str, float]]:
     """Versions seen in statistics, oldest first: (version, first seen epoch)."""
     rows = await redis.zrange(funnel_versions(flow_id), 0, -1, withscores=True)
-    return [(_text(v), float(s)) for v, s in rows]
+    return [(keys.decoded(v), float(s)) for v, s in rows]
 
 
 async def load_funnel(redis, flow_id: str, version: str) -> dict[str, Counter]:
@@ -424,6 +420,6 @@ async def load_funnel(redis, flow_id: str, version: str) -> dict[str, Counter]:
     raw = await redis.hgetall(funnel(flow_id, version))
     out: dict[str, Counter] = defaultdict(Counter)
     for k, v in raw.items():
-        node, _, kind = _text(k).rpartition("|")
+        node, _, kind = keys.decoded(k).rpartition("|")
         out[node][kind] += int(v)
     return out

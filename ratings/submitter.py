@@ -81,10 +81,6 @@ def default_consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _done_future() -> asyncio.Future:
     done = asyncio.get_running_loop().create_future()
     done.set_result(None)
@@ -258,7 +254,7 @@ class Submitter:
             if not entries:
                 return
             await self._spawn_all(entries)
-            start = _text(entries[-1][0])
+            start = keys.decoded(entries[-1][0])
 
     async def _keep_own_entries(self) -> None:
         if self._inflight:
@@ -271,7 +267,7 @@ class Submitter:
         answer = await self.redis.xautoclaim(
             keys.OUTBOX, keys.OUTBOX_GROUP, self.consumer, self.claim_idle_ms,
             start_id=self._claim_cursor, count=count)
-        self._claim_cursor = _text(answer[0])
+        self._claim_cursor = keys.decoded(answer[0])
         self.counts["claimed"] += await self._spawn_all(answer[1])
 
     async def _spawn_all(self, entries) -> int:
@@ -287,10 +283,10 @@ class Submitter:
         return started
 
     def _spawn(self, entry_id, fields) -> bool:
-        entry_id = _text(entry_id)
+        entry_id = keys.decoded(entry_id)
         if entry_id in self._inflight:  # re-delivered while we still work on it
             return False
-        fields = {_text(k): _text(v) for k, v in fields.items()}
+        fields = {keys.decoded(k): keys.decoded(v) for k, v in fields.items()}
         task = asyncio.create_task(self._process(entry_id, fields))
         self._inflight[entry_id] = task
         task.add_done_callback(lambda _t, e=entry_id: self._done(e))
