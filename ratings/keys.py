@@ -41,6 +41,8 @@ DEAD = f"{TAG}:dead"
 # evaluation record long enough to answer GET /v1/evaluations/{id}.
 DEDUPE_TTL_S = 3 * 365 * 24 * 3600
 RECORD_TTL_S = 90 * 24 * 3600
+# Console statistics (results day hashes, flow funnels): a year of history and a margin.
+RESULTS_TTL_S = 400 * 24 * 3600
 
 
 def evaluation(ev_id: str) -> str:
