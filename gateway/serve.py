@@ -44,6 +44,7 @@ from gateway.metrics import MeteredIntake, Metrics
 from gateway.private_redis import PrivateRedis
 from gateway.secrets_store import with_secrets
 from gateway.sms_settings import make as sms_channel
+from ivr.context_api import add_call_context_route
 from gateway.submitter_component import SubmitterComponent
 from ivr.pool import component_factories as ivr_pool_factories
 from ratings.intake import Intake
@@ -180,9 +181,12 @@ class Gateway:
         self.submitter = component.submitter
 
     def _build_http_app(self) -> web.Application:
-        return make_app(self.intake, self.metrics, self.config.http_tokens, self.readiness,
-                        redis=self.redis, max_body_bytes=self.config.http_max_body_bytes,
-                        phone_region=self.config.intake_phone_region)
+        app = make_app(self.intake, self.metrics, self.config.http_tokens, self.readiness,
+                       redis=self.redis, max_body_bytes=self.config.http_max_body_bytes,
+                       phone_region=self.config.intake_phone_region)
+        # the call centre may post a call's context before transferring it (docs/ivr.md)
+        add_call_context_route(app, self.redis)
+        return app
 
     async def _start_http(self, app: web.Application) -> None:
         runner = web.AppRunner(app, handle_signals=False, access_log=None,
