@@ -39,6 +39,7 @@ import ipaddress
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -286,11 +287,14 @@ class PjCall(pj.Call):
 
     def stop_play(self) -> None:
         player, self._player = self._player, None
-        if player is not None and self._audio is not None:
+        if player is None:
+            return
+        if self._audio is not None:
             try:
                 player.stopTransmit(self._audio)
             except pj.Error:
                 pass
+        self.agent._retire_player(player)  # destroyed later: see SipAgent._retire_player
 
     def start_recording(self, wav_path: str) -> None:
         self.stop_recording()
@@ -385,6 +389,7 @@ class SipAgent:
         self._poller: asyncio.Task | None = None
         self._log_writer = _LogWriter()  # pjsua2 keeps a raw pointer: keep ours alive
         self._spare_taps: list[_AudioTap] = []
+        self._retired_players: deque = deque()  # (destroy after, AudioMediaPlayer)
         self._taps_made = 0
 
     # -- audio taps ----------------------------------------------------------------
@@ -475,10 +480,32 @@ class SipAgent:
         cfg.mediaConfig.transportConfig.portRange = s.rtp_port_range
         return cfg
 
+    # -- players: destroyed late ---------------------------------------------------
+    # PJSIP 2.15 applies conference changes (stopTransmit, port removal) on the media
+    # clock thread, later, while AudioMediaPlayer's destructor frees the file port at
+    # once: a player dropped right after stopTransmit (every prompt change, every
+    # hang-up mid-prompt) can be read by the clock thread after it was freed — the
+    # SIGSEGV in a thread without Python frames seen under load (docs/ivr-pool.md;
+    # the same family as the audio-tap crash, pjproject PR #4200). So a stopped
+    # player is kept PLAYER_GRACE_S, by which time the bridge has applied the
+    # disconnect, and destroyed by the poll loop: on the one thread that drives pjsua.
+    PLAYER_GRACE_S = 0.5
+
+    def _retire_player(self, player) -> None:
+        self._retired_players.append((time.monotonic() + self.PLAYER_GRACE_S, player))
+
+    def _reap_players(self, everything: bool = False) -> None:
+        now = time.monotonic()
+        while self._retired_players and (everything or self._retired_players[0][0] <= now):
+            _due, player = self._retired_players.popleft()
+            del player  # the last reference: pjsua_player_destroy
+
     async def _poll(self) -> None:
         interval = self.settings.poll_ms / 1000
         while True:
             self.ep.libHandleEvents(0)
+            if self._retired_players:
+                self._reap_players()
             await asyncio.sleep(interval)
 
     def drain(self) -> None:
@@ -505,6 +532,11 @@ class SipAgent:
         if self.account is not None:
             self.account.shutdown()
             self.account = None
+        if self._retired_players and self.ep is not None:  # let the clock thread apply
+            # the last disconnects first
+            self.ep.libHandleEvents(0)
+            await asyncio.sleep(self.PLAYER_GRACE_S)
+            self._reap_players(everything=True)
         if self.ep is not None:
             self.ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
             self.ep = None

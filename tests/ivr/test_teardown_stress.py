@@ -1,0 +1,61 @@
+"""Focused stress on media teardown: many short calls that hang up mid-prompt.
+
+The crash seen under pool load (docs/ivr-pool.md: SIGSEGV in pjsua's media clock
+thread, ~1 in 3,400 calls) belongs to the family "a conference port freed while the
+clock thread may still read it". Each call here changes prompt by a barge-in key
+(player stopped and replaced) and hangs up while the next prompt plays (player
+dropped at DISCONNECTED), 4 calls at once (the wheel's limit). The worker runs with
+PYTHONFAULTHANDLER, so a crash leaves its stack in the log; it must survive every
+call. ``HCP_TEARDOWN_CALLS`` raises the count for a long run (default 200).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+
+import pytest
+
+from tests.ivr.sipp import WorkerProcess, build_scenario
+from tests.ivr_pool.harness import run_sipp_calls
+
+CALLS = int(os.environ.get("HCP_TEARDOWN_CALLS", "200"))
+
+
+def hang_up_mid_prompt(workdir):
+    path = build_scenario([("pause", 300), ("key", "1"), ("pause", 500), ("bye",)], workdir)
+    xml = path.read_text()
+    # vary the moments so teardown lands at every phase of the clock thread's tick
+    xml = xml.replace('<pause milliseconds="300"/>',
+                      '<pause distribution="uniform" min="50" max="900"/>', 1)
+    xml = xml.replace('<pause milliseconds="500"/>',
+                      '<pause distribution="uniform" min="20" max="700"/>', 1)
+    path.write_text(xml)
+    return path
+
+
+@pytest.mark.slow  # ~200 calls, 1-2 minutes
+@pytest.mark.timeout(900)
+def test_worker_survives_many_hang_ups_mid_prompt(redis_url, ivr_data_dir, sipp_dir):
+    worker = WorkerProcess(redis_url, ivr_data_dir, ["--no-prerender"],
+                           env={"PYTHONFAULTHANDLER": "1"}).start()
+    try:
+        result = run_sipp_calls(hang_up_mid_prompt(sipp_dir), worker.sip_port, sipp_dir,
+                                calls=CALLS, rate=8, limit=4, timeout_s=60 + CALLS // 2)
+        log = worker.log()
+        assert "Fatal Python error" not in log, log[-4000:]
+        assert worker.proc.poll() is None, log[-4000:]
+        ended = len(re.findall(r"call \S+ ended: ", log))
+        assert ended >= CALLS * 0.98, (ended, result.output)
+    finally:
+        # SIGTERM drains: a call whose caller vanished without a BYE (SIPp gives up on
+        # a call now and then under this load) runs to --max-call-seconds (60)
+        worker.proc.send_signal(signal.SIGTERM)
+        try:
+            worker.proc.wait(75)
+        except subprocess.TimeoutExpired:
+            pass
+        code = worker.stop()
+    assert code == 0, worker.log()[-3000:]
