@@ -18,6 +18,12 @@ capped at 1 s) until the step went through or the task is cancelled on stop,
 in which case the entry stays pending and is re-delivered.
 ``note_failure`` is the one best-effort write (attempts, last_error of a
 failed attempt).
+
+The console's results hook (one script call per evaluation) is handed a
+``BatchedScripts`` in place of the Redis client: the script calls that many
+evaluations make at the same moment go out as one pipeline (one round trip),
+each caller still awaiting its own answer or error, so the hook keeps its
+exactly-once guard and its retry-on-outage without a round trip of its own.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import logging
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import redis.exceptions
 
@@ -121,6 +128,77 @@ class Closer:
                 self.counts["redis_errors"] += 1
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+
+class BatchedScripts:
+    """Stands in for the Redis client towards a hook that calls registered scripts.
+
+    ``register_script`` returns a script whose calls are queued; ``run`` sends all
+    queued calls in one non-transactional pipeline per round trip (calls made while
+    one is in flight form the next batch) and answers each caller with its own
+    reply or exception (a connection error fails the whole batch: every caller
+    sees it and retries on its own). Other public attributes are the real client's.
+    """
+
+    def __init__(self, redis):
+        self._redis = redis
+        self._queue: list[tuple[Any, list, list, asyncio.Future]] = []
+        self._wakeup = asyncio.Event()
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):  # a hook's per-client cache lives on this object
+            raise AttributeError(name)
+        return getattr(self._redis, name)
+
+    def register_script(self, text) -> "_QueuedScript":
+        return _QueuedScript(self, self._redis.register_script(text))
+
+    async def call(self, script, keys: list, args: list):
+        done = asyncio.get_running_loop().create_future()
+        self._queue.append((script, keys, args, done))
+        self._wakeup.set()
+        return await done
+
+    async def run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            batch, self._queue = self._queue, []
+            if batch:
+                await self._send(batch)
+
+    async def _send(self, batch) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for script, script_keys, args, _done in batch:
+            pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
+        try:
+            answers = await pipe.execute(raise_on_error=False)
+        except Exception as exc:  # noqa: BLE001 - handed to every caller
+            answers = [exc] * len(batch)
+        for (script, script_keys, args, done), answer in zip(batch, answers, strict=True):
+            if isinstance(answer, redis.exceptions.NoScriptError):
+                try:  # the script cache was lost (a restart): the real script loads it
+                    answer = await script(keys=script_keys, args=args)
+                except Exception as exc:  # noqa: BLE001 - handed to the caller
+                    answer = exc
+            if done.done():  # the caller was cancelled (stop)
+                continue
+            if isinstance(answer, BaseException):
+                done.set_exception(answer)
+            else:
+                done.set_result(answer)
+
+
+class _QueuedScript:
+    def __init__(self, batcher: BatchedScripts, script):
+        self._batcher = batcher
+        self._script = script  # the real AsyncScript: sha, and the NOSCRIPT fallback
+        self.sha = script.sha
+
+    async def __call__(self, keys=None, args=None, client=None):
+        if client is not None:
+            return await self._script(keys=keys, args=args, client=client)
+        return await self._batcher.call(self._script, list(keys or ()), list(args or ()))
 
 
 def _now_iso() -> str:

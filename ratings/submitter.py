@@ -59,7 +59,7 @@ import redis.exceptions
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 from ratings import keys
-from ratings.closing import REDIS_DOWN, Closer
+from ratings.closing import REDIS_DOWN, BatchedScripts, Closer
 from ratings.model import Evaluation
 from ratings.records import RecordOptions, fan_out
 from ratings.results import record_accepted
@@ -140,6 +140,8 @@ class Submitter:
         self._low_water = max(1, self.concurrency // 16)
         self._closing = 0  # in flight but done with the store, waiting for the closer
         self._closer = Closer(redis, consumer, self.counts)
+        # the hook's script calls of all evaluations in flight share one round trip
+        self._hook_redis = BatchedScripts(redis)
 
     # -- lifecycle ---------------------------------------------------------
     async def run(self) -> None:
@@ -148,6 +150,7 @@ class Submitter:
         self._stopped.clear()
         self._running = True
         committer = asyncio.create_task(self._closer.run())
+        hook_batcher = asyncio.create_task(self._hook_redis.run())
         try:
             await self._until_redis(self._ensure_group)
             await self._until_redis(self._take_own_pending)
@@ -158,7 +161,8 @@ class Submitter:
             raise
         finally:
             committer.cancel()
-            await asyncio.gather(committer, return_exceptions=True)
+            hook_batcher.cancel()
+            await asyncio.gather(committer, hook_batcher, return_exceptions=True)
             self._running = False
             self._stopped.set()
 
@@ -337,7 +341,7 @@ class Submitter:
     async def _record_results(self, ev: Evaluation) -> None:
         """The console's counters (ratings.results); never blocks a submission."""
         try:
-            await self._closer.until_final(lambda: self.results_hook(self.redis, ev))
+            await self._closer.until_final(lambda: self.results_hook(self._hook_redis, ev))
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug there must not stop the evaluation reaching the store
