@@ -1,4 +1,4 @@
-"""docs/openapi.yaml and the app agree: same routes, same enums, real answers validate."""
+"""docs/openapi.yaml and the API app (gateway.http_api) agree: its routes, enums, answers."""
 
 from __future__ import annotations
 
@@ -45,7 +45,12 @@ def test_version_and_routes_match_the_app():
               if r.method != "HEAD"}
     in_doc = {(method, path) for path, ops in DOC["paths"].items() for method in ops
               if method in ("get", "post", "put", "delete", "patch")}
-    assert in_app == in_doc
+    # the API app's own routes; the rest of the document (routes other parts mount
+    # into `hcp serve`) is checked against the full gateway in test_openapi_full.py
+    assert in_app <= in_doc
+    assert {p for _, p in in_doc - in_app} == {
+        "/v1/completions", "/v1/sms/reminders/{rid}", "/v1/calls/context",
+        "/v1/ivr/workers", "/v1/sms/inbound/{provider}", "/v1/sms/receipts/{provider}"}
 
 
 def test_enums_and_fields_match_the_domain():
