@@ -9,12 +9,20 @@ worker that answers. No phone number is accepted in it (art. 4).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
 from aiohttp import web
 
+from ratings.model import InvalidEvaluation
+
 KEY_PREFIX = "{hcp}:ivr:callctx:"
+
+
+def context_key(correlation_id: str) -> str:
+    # Hashed: a call centre may well use the caller's number as its correlation id.
+    return KEY_PREFIX + hashlib.sha256(correlation_id.encode()).hexdigest()[:32]
 DEFAULT_TTL_S = 300
 FIELDS = ("ticket", "agent", "service", "lang", "task_code", "dept_code")
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -27,33 +35,33 @@ class CallContextStore:
         self.ttl_s = ttl_s
 
     async def put(self, correlation_id: str, context: dict[str, str]) -> None:
-        await self.redis.set(KEY_PREFIX + correlation_id, json.dumps(context), ex=self.ttl_s)
+        await self.redis.set(context_key(correlation_id), json.dumps(context), ex=self.ttl_s)
 
     async def take(self, correlation_id: str) -> dict[str, str] | None:
         """The posted context, deleted on read (one call uses it)."""
         if not _ID.match(correlation_id or ""):
             return None
-        raw = await self.redis.getdel(KEY_PREFIX + correlation_id)
+        raw = await self.redis.getdel(context_key(correlation_id))
         return json.loads(raw) if raw else None
 
 
 def validate_context(body: object) -> tuple[str, dict[str, str]]:
     if not isinstance(body, dict):
-        raise ValueError("a JSON object is expected")
+        raise InvalidEvaluation("body", "a JSON object is expected")
     cid = body.get("correlation_id")
     if not isinstance(cid, str) or not _ID.match(cid):
-        raise ValueError("correlation_id: 1-64 characters of [A-Za-z0-9._-]")
+        raise InvalidEvaluation("correlation_id", "1-64 characters of [A-Za-z0-9._-]")
     ctx = {}
     for name in FIELDS:
         value = body.get(name)
         if value is None:
             continue
         if not isinstance(value, str) or not _VALUE.match(value):
-            raise ValueError(f"{name}: 1-128 characters, no spaces")
+            raise InvalidEvaluation(name, "1-128 characters, no spaces")
         ctx[name] = value
     unknown = set(body) - set(FIELDS) - {"correlation_id"}
     if unknown:
-        raise ValueError(f"unknown fields: {sorted(unknown)}")
+        raise InvalidEvaluation(sorted(unknown)[0], f"unknown fields: {sorted(unknown)}")
     return cid, ctx
 
 
@@ -64,8 +72,12 @@ def post_call_context_handler(store: CallContextStore):
         try:
             body = await request.json()
             cid, ctx = validate_context(body)
-        except (ValueError, json.JSONDecodeError) as exc:
-            return web.json_response({"error": "invalid", "message": str(exc)}, status=400)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.json_response({"error": "invalid_json", "field": "body",
+                                      "message": "body is not JSON"}, status=400)
+        except InvalidEvaluation as exc:
+            return web.json_response({"error": "invalid", "field": exc.field,
+                                      "message": exc.message}, status=400)
         await store.put(cid, ctx)
         return web.json_response({"correlation_id": cid, "ttl_s": store.ttl_s}, status=201)
 

@@ -1,6 +1,6 @@
 """Completion events: ``POST /v1/completions`` tells the gateway an item (办件) was done.
 
-The body is validated into a ``Completion`` (errors name the field, HTTP 422)
+The body is validated into a ``Completion`` (a bad one: HTTP 400 {error, field, message},
 and handed to ``Reminders.schedule``, which is idempotent: re-posting the same
 completion answers 200 with the reminder already scheduled, a new one 201.
 
@@ -117,11 +117,13 @@ def add_completion_routes(app: web.Application, reminders) -> None:
         try:
             data = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return web.json_response({"error": "body is not JSON", "field": "body"}, status=400)
+            return web.json_response({"error": "invalid_json", "field": "body",
+                                      "message": "body is not JSON"}, status=400)
         try:
             completion = parse_completion(data)
         except InvalidEvaluation as exc:
-            return web.json_response({"error": exc.message, "field": exc.field}, status=422)
+            return web.json_response({"error": "invalid", "field": exc.field,
+                                      "message": exc.message}, status=400)
         scheduled = await reminders.schedule(completion)
         return web.json_response(scheduled.to_dict(), status=201 if scheduled.created else 200)
 

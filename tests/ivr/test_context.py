@@ -7,7 +7,7 @@ import pytest
 from aiohttp import web
 
 from ivr.context import ContextMapping, context_from_invite, decode_uui, merge_context
-from ivr.context_api import CallContextStore, add_call_context_route
+from ivr.context_api import CallContextStore, add_call_context_route, context_key
 
 INVITE = (
     "INVITE sip:ivr@10.0.0.5 SIP/2.0\r\n"
@@ -88,7 +88,7 @@ async def test_posted_context_round_trip_over_http(aredis):
             assert unknown.status == 400
     finally:
         await runner.cleanup()
-    ttl = await aredis.ttl("{hcp}:ivr:callctx:c-1")
+    ttl = await aredis.ttl(context_key("c-1"))
     assert 0 < ttl <= 60
     assert await store.take("c-1") == {"ticket": "GD-5", "agent": "A3"}
     assert await store.take("c-1") is None  # read once
@@ -97,3 +97,10 @@ async def test_posted_context_round_trip_over_http(aredis):
 @pytest.mark.parametrize("cid", ["", "../x", "a" * 65])
 async def test_bad_correlation_ids_read_nothing(aredis, cid):
     assert await CallContextStore(aredis).take(cid) is None
+
+
+async def test_a_phone_like_correlation_id_never_becomes_a_key(aredis):
+    store = CallContextStore(aredis, ttl_s=60)
+    await store.put("13800138000", {"ticket": "T-1"})
+    assert [k async for k in aredis.scan_iter("*13800138000*")] == []
+    assert await store.take("13800138000") == {"ticket": "T-1"}

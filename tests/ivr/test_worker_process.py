@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from ivr.context_api import KEY_PREFIX
+from ivr.context_api import context_key
 from tests.ivr.sipp import SCENARIOS, build_scenario, free_udp_port, run_sipp, wait_summaries
 
 SHORT_FLOW = str(Path(__file__).parent / "flows" / "hotline_short.yaml")
@@ -59,7 +59,7 @@ def test_sigterm_drains_new_calls_refused_live_call_rated(start_worker, sipp_dir
 
 def test_context_posted_before_the_transfer_is_used(start_worker, sipp_dir, sync_redis):
     worker = start_worker("--flow", SHORT_FLOW)
-    sync_redis.set(KEY_PREFIX + "corr-77",
+    sync_redis.set(context_key("corr-77"),
                    json.dumps({"ticket": "GD-POSTED", "agent": "A5"}), ex=60)
     scenario = build_scenario([("pause", 500), ("key", "1"), ("wait_bye", 20000)], sipp_dir)
     result = run_sipp(scenario, worker.sip_port, sipp_dir, extra="X-Correlation-Id: corr-77")
@@ -67,7 +67,7 @@ def test_context_posted_before_the_transfer_is_used(start_worker, sipp_dir, sync
     [(_id, fields)] = sync_redis.xrange("{hcp}:outbox")
     ev = json.loads(fields[b"ev"])
     assert (ev["target"]["id"], ev["context"]["agent"]) == ("GD-POSTED", "A5")
-    assert sync_redis.get(KEY_PREFIX + "corr-77") is None  # used once
+    assert sync_redis.get(context_key("corr-77")) is None  # used once
 
 
 def test_pjsip_log_goes_to_logging_and_nothing_to_stdout(redis_url, ivr_data_dir, sipp_dir):
