@@ -181,19 +181,3 @@ class ConsoleComponent:
 
     async def stop(self) -> None:
         await self.aggregator.stop()
-
-
-def make_component(ctx) -> ConsoleComponent:
-    """The factory for ``gateway.components.EXTRA_COMPONENTS``."""
-
-    async def health() -> dict:
-        from gateway.serve import probe_store  # late: gateway.serve imports this module
-
-        try:
-            await ctx.redis.ping()
-            redis_problem = None
-        except Exception as exc:  # noqa: BLE001 - shown on the page, not raised
-            redis_problem = f"redis: {type(exc).__name__}"
-        return {"redis": redis_problem, "store": await probe_store(ctx.config, ctx.store)}
-
-    return ConsoleComponent(ctx, health)

@@ -11,7 +11,7 @@ import importlib
 import sys
 
 COMMAND_MODULES = ("gateway.cli_serve", "gateway.cli_flows", "gateway.cli_sms",
-                   "gateway.cli_ivr", "gateway.cli_prompts", "console.cli")
+                   "gateway.cli_ivr", "gateway.cli_prompts", "gateway.cli_console")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -100,6 +100,21 @@ async def probe_store(config: Config, store) -> str | None:
     return None if os.access(config.data_dir, os.W_OK) else "data dir not writable"
 
 
+def _console_component(ctx):
+    """The supervisor console (console/), with the gateway's own health probes."""
+    from console.app import ConsoleComponent  # only when the console is on
+
+    async def health() -> dict:
+        try:
+            await ctx.redis.ping()
+            redis_problem = None
+        except Exception as exc:  # shown on the operations page, not raised
+            redis_problem = f"redis: {type(exc).__name__}"
+        return {"redis": redis_problem, "store": await probe_store(ctx.config, ctx.store)}
+
+    return ConsoleComponent(ctx, health)
+
+
 class Gateway:
     def __init__(self, config: Config, extra=None):
         self.config = with_secrets(config)
@@ -107,9 +122,7 @@ class Gateway:
         # the SMS channel always runs (embedded default: file outbox in the data dir)
         self.extra = [sms_channel, *EXTRA_COMPONENTS, *ivr_pool_factories(), *(extra or ())]
         if self.config["console.enabled"]:  # the supervisor console at /console (console/)
-            from console.app import make_component as console_component
-
-            self.extra.append(console_component)
+            self.extra.append(_console_component)
         self.metrics = Metrics()
         self.components = Components()
         self.redis_url: str | None = None

@@ -1,7 +1,7 @@
 """``hcp console …``: demo data and password hashes for the console.
 
-Register with ``gateway.cli.COMMAND_MODULES`` (add "console.cli"); until then
-``python -m console.cli demo`` does the same.
+Registered in ``gateway.cli.COMMAND_MODULES``; ``python -m gateway.cli_console demo``
+does the same.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ async def _submit_all(config, client, timeout: float = 120.0) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    parser = argparse.ArgumentParser(prog="python -m console.cli")
+    parser = argparse.ArgumentParser(prog="python -m gateway.cli_console")
     add_commands(parser.add_subparsers(dest="console_command", required=True))
     arguments = parser.parse_args()
     sys.exit(arguments.func(arguments))
