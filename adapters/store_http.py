@@ -31,8 +31,8 @@ from ratings.store import (
     RejectedByStore,
     StoreOutcome,
     StoreRecord,
+    Signer,
     TransientStoreError,
-    sign,
 )
 
 TRANSIENT_4XX = frozenset({408, 425, 429})
@@ -62,6 +62,7 @@ class HttpCoreStore:
                  concurrency: int = 64):
         self.url = url
         self.hmac_secret = hmac_secret
+        self._sign = Signer(hmac_secret)
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.concurrency = concurrency
         self.record_options = RecordOptions(
@@ -79,16 +80,17 @@ class HttpCoreStore:
     async def submit(self, record: StoreRecord) -> StoreOutcome:
         body = record.body()
         headers = {IDEMPOTENCY_HEADER: record.idempotency_key,
-                   SIGNATURE_HEADER: sign(self.hmac_secret, body),
+                   SIGNATURE_HEADER: self._sign(body),
                    "Content-Type": "application/json; charset=utf-8"}
         try:
             async with self._client().post(self.url, data=body, headers=headers) as answer:
                 status = answer.status
-                text = await answer.text(errors="replace")
+                if 200 <= status < 300:
+                    await answer.read()  # the body is not needed, only read to the end
+                    return StoreOutcome.STORED
+                text = await answer.text(errors="replace")  # the store's reason
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise TransientStoreError(f"{type(exc).__name__}: {exc}"[:300]) from exc
-        if 200 <= status < 300:
-            return StoreOutcome.STORED
         reason = _reason(status, text)
         if status == 409 or (400 <= status < 500 and
                              any(word in reason for word in ALREADY_EXISTS)):

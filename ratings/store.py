@@ -70,5 +70,17 @@ def sign(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
+class Signer:
+    """``sign`` with the keyed HMAC state built once (a copy per body, not a key setup)."""
+
+    def __init__(self, secret: bytes):
+        self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
+
+    def __call__(self, body: bytes) -> str:
+        mac = self._keyed.copy()
+        mac.update(body)
+        return "sha256=" + mac.hexdigest()
+
+
 def signature_ok(secret: bytes, body: bytes, header: str | None) -> bool:
     return bool(header) and hmac.compare_digest(sign(secret, body), header)
