@@ -32,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,7 +44,7 @@ import redis.asyncio as aioredis  # noqa: E402
 
 from adapters.redis_server import RedisServer  # noqa: E402
 from adapters.store_http import HttpCoreStore  # noqa: E402
-from ratings import keys  # noqa: E402
+from ratings import keys, results  # noqa: E402
 from ratings.grades import Grade  # noqa: E402
 from ratings.model import Channel, Evaluation, Target, TargetKind, utcnow  # noqa: E402
 from ratings.records import fan_out  # noqa: E402
@@ -151,6 +152,25 @@ async def drain_outbox(client, url: str, count: int, concurrency: int,
             "retries": sub.counts["retries"], "cpu_us": cpu / count * 1e6}
 
 
+def result_days(evs: list[Evaluation]) -> set[str]:
+    return {results.local_day(ev) for ev in evs}
+
+
+async def assert_counted_once(client, evs: list[Evaluation]) -> None:
+    """The console hook (batched) counted each evaluation exactly once (its days' keys
+    were cleared before the run): the guard holds every id, the counts add up to N."""
+    counts: Counter[str] = Counter()
+    ids: set[str] = set()
+    for d in result_days(evs):
+        ids |= {keys.decoded(k) for k in await client.hkeys(results.seen(d))}
+        for field, value in (await client.hgetall(results.day(d))).items():
+            if keys.decoded(field).startswith("c|"):
+                counts[keys.decoded(field)] += int(value)
+    assert ids == {ev.id for ev in evs}, "console guard: missing or extra evaluations"
+    want = Counter(f"c|{ev.channel.value}|{ev.grade.id}" for ev in evs)
+    assert counts == want, (counts, want)
+
+
 SIDES = ("baseline", "submitter core", "submitter")
 
 
@@ -165,11 +185,16 @@ async def main_async(n: int, concurrency: int, rounds: int, latency: float) -> N
             if latency:
                 store.faults(latency={"seconds": latency})
             evs = evaluations(count, tag)
+            if name == "submitter":  # counted from zero: checked exactly once after
+                await client.delete(*(k for d in result_days(evs)
+                                      for k in (results.seen(d), results.day(d))))
             if name == "baseline":
                 return await baseline(store.url, evs, concurrency)
             result = await submitter_run(client, store.url, evs, concurrency,
                                          with_results=name == "submitter")
             assert store.stats()["stored"] == count
+            if name == "submitter":
+                await assert_counted_once(client, evs)
             return result
 
         try:
