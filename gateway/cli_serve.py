@@ -12,6 +12,7 @@ import logging
 import sys
 
 import gateway.sms_settings  # noqa: F401  (registers the SMS settings before load)
+import ivr.pool_config  # registers the IVR pool settings before load
 from gateway.config import ConfigError, load
 from gateway.logs import setup_logging
 
@@ -42,6 +43,12 @@ def serve(args) -> int:
     log = logging.getLogger("gateway")
     if args.check_config:
         import json
+
+        try:
+            ivr.pool_config.check_config(config)  # overlapping pool ports, found before a start
+        except ConfigError as exc:
+            print(f"hcp serve: configuration error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
 
         print(json.dumps(config.describe(), ensure_ascii=False, indent=2, default=str))
         return 0

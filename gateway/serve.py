@@ -118,9 +118,10 @@ def _console_component(ctx):
 class Gateway:
     def __init__(self, config: Config, extra=None):
         self.config = with_secrets(config)
-        # the IVR worker pool joins when HCP_IVR_WORKERS asks for one (ivr.pool)
-        # the SMS channel always runs (embedded default: file outbox in the data dir)
-        self.extra = [sms_channel, *EXTRA_COMPONENTS, *ivr_pool_factories(), *(extra or ())]
+        # the SMS channel always runs (embedded default: file outbox in the data dir);
+        # the IVR worker pool joins when ivr.workers (HCP_IVR_WORKERS) asks for one
+        self.extra = [sms_channel, *EXTRA_COMPONENTS, *ivr_pool_factories(self.config),
+                      *(extra or ())]
         if self.config["console.enabled"]:  # the supervisor console at /console (console/)
             self.extra.append(_console_component)
         self.metrics = Metrics()
