@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from ivr.sip_probe import sip_options_ping_blocking
 from tests.ivr.sipp import REPO
 from tests.ivr_pool.harness import free_block
 from tests.support.corestore import DEFAULT_SECRET, CoreStoreProcess
+from tests.support.logged_process import LoggedProcess
 
 
 def hcp_command() -> list[str]:
@@ -33,7 +33,9 @@ def hcp_command() -> list[str]:
     return [sys.executable, "-m", "gateway.cli"]
 
 
-class ServedGateway:
+class ServedGateway(LoggedProcess):
+    stop_timeout = 40
+
     def __init__(self, workdir: Path, store: CoreStoreProcess, extra_env: dict | None = None):
         self.workdir = workdir
         self.store = store
@@ -81,23 +83,6 @@ class ServedGateway:
         if time.monotonic() > deadline:
             self.stop()
             raise RuntimeError(f"hcp serve not ready: {self.log()[-3000:]}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(40)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        code, self.proc = self.proc.returncode, None
-        return code
 
 
 def wait_records(store: CoreStoreProcess, predicate, count: int, timeout: float = 30

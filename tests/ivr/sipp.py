@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.ivr.rtp_pcap import rfc2833_packets, write_pcap
+from tests.support.logged_process import LoggedProcess
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 REPO = Path(__file__).resolve().parents[2]
@@ -121,7 +121,7 @@ def run_sipp(scenario: Path, port: int, workdir: Path, ticket: str = "", agent: 
     return SippResult(proc.returncode, messages, proc.stdout[-3000:] + proc.stderr[-2000:])
 
 
-class WorkerProcess:
+class WorkerProcess(LoggedProcess):
     """``hcp ivr worker`` as a child process on free ports."""
 
     def __init__(self, redis_url: str, data_dir: Path, extra_args: list[str] = (),
@@ -151,9 +151,6 @@ class WorkerProcess:
         self.stop()
         raise RuntimeError(f"worker not ready: {self.log()[-2000:]}")
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
     def wait_log(self, text: str, timeout: float = 15) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -161,20 +158,6 @@ class WorkerProcess:
                 return True
             time.sleep(0.05)
         return False
-
-    def stop(self) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        code, self.proc = self.proc.returncode, None
-        return code
 
 
 def call_summaries(redis_client) -> list[dict]:
