@@ -160,12 +160,21 @@ class BatchedScripts:
         return await done
 
     async def run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            batch, self._queue = self._queue, []
-            if batch:
-                await self._send(batch)
+        batch: list = []
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                batch, self._queue = self._queue, []
+                if batch:
+                    await self._send(batch)
+                batch = []
+        finally:  # stopped: no caller may wait for an answer that will never come
+            stopped = redis.exceptions.ConnectionError("script batcher stopped")
+            for *_call, done in [*batch, *self._queue]:
+                if not done.done():
+                    done.set_exception(stopped)
+            self._queue = []
 
     async def _send(self, batch) -> None:
         pipe = self._redis.pipeline(transaction=False)

@@ -151,12 +151,8 @@ async def test_redis_restart_fails_the_batch_then_calls_succeed(tmp_path):
         server.stop()
 
 
-# A known gap, kept visible: BatchedScripts has no stop of its own, and cancelling
-# ``run`` neither answers nor fails the futures it holds (queued, or in a pipeline that
-# was in flight). The submitter is safe today only because it cancels its in-flight
-# evaluations (the callers) before the batcher; a caller outside that order hangs.
-@pytest.mark.xfail(strict=True, reason="BatchedScripts.run cancelled leaves its callers' "
-                   "futures pending (no stop that fails them)")
+# Cancelling ``run`` fails the futures it holds (queued, or in a pipeline that was in
+# flight) with a connection error, which a caller treats like Redis going away.
 @pytest.mark.parametrize("in_flight", [False, True], ids=["queued", "in-flight"])
 async def test_stopping_the_batcher_leaves_no_caller_hanging(aredis, in_flight):
     batcher = BatchedScripts(aredis)
@@ -175,6 +171,8 @@ async def test_stopping_the_batcher_leaves_no_caller_hanging(aredis, in_flight):
     for c in pending:
         c.cancel()
     assert not pending, f"{len(pending)} callers still waiting after the batcher stopped"
+    for c in done:
+        assert isinstance(c.exception(), redis.exceptions.ConnectionError)
 
 
 async def test_submitter_stop_with_hook_calls_in_flight_ends(aredis, store, http_store):
