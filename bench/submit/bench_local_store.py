@@ -41,33 +41,13 @@ if str(Path(__file__).parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).parent))
 
 import redis.asyncio as aioredis  # noqa: E402
-from bench_submit import evaluations, fill_outbox, percentiles  # noqa: E402
+from bench_submit import TimedStore, evaluations, fill_outbox, percentiles  # noqa: E402
 
 from adapters import store_local  # noqa: E402
 from adapters.redis_server import RedisServer  # noqa: E402
 from ratings import keys  # noqa: E402
 from ratings.records import fan_out  # noqa: E402
-from ratings.store import StoreOutcome  # noqa: E402
 from ratings.submitter import Submitter  # noqa: E402
-
-
-class TimedLocalStore:
-    """LocalCoreStore, timing each submit as the submitter awaits it."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.record_options = inner.record_options
-        self.latencies: list[float] = []
-
-    async def submit(self, record) -> StoreOutcome:
-        t0 = time.perf_counter()
-        try:
-            return await self.inner.submit(record)
-        finally:
-            self.latencies.append(time.perf_counter() - t0)
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 def bare_loop(path: Path, evs, batch: int, synchronous: str) -> dict:
@@ -96,7 +76,7 @@ def bare_loop(path: Path, evs, batch: int, synchronous: str) -> dict:
 async def submitter_run(client, path: Path, evs, concurrency: int) -> dict:
     await client.flushall()
     await fill_outbox(client, evs)
-    store = TimedLocalStore(store_local.LocalCoreStore(path))
+    store = TimedStore(store_local.LocalCoreStore(path))
     sub = Submitter(client, store, "bench", concurrency=concurrency, results_hook=None)
     t0, cpu0 = time.perf_counter(), time.process_time()
     task = asyncio.create_task(sub.run())

@@ -67,9 +67,10 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 class TimedStore:
-    """The HTTP store, timing each request as the baseline times its POSTs."""
+    """A core store, timing each submit as the submitter awaits it (as the baseline
+    times its POSTs)."""
 
-    def __init__(self, inner: HttpCoreStore):
+    def __init__(self, inner):
         self.inner = inner
         self.record_options = inner.record_options
         self.latencies: list[float] = []
