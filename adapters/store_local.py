@@ -186,3 +186,34 @@ class LocalCoreStore:
         self._committer = None
         await self._run(self._close)
         self._executor.shutdown(wait=True)
+
+
+def read_records(path: str | Path, project_no: str | None = None,
+                 evaluation_id: str | None = None, last: int = 20) -> tuple[list[dict], int]:
+    """The ``last`` records stored (oldest first) and how many match in all, read-only
+    and without the gateway (``hcp store records``, ``hcp evaluations show``).
+
+    Each: ``idempotency_key``, ``evaluation_id``, ``project_no``, ``stored_at`` and the
+    ``payload`` as stored. FileNotFoundError if no record was ever stored there."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(str(path))
+    where, args = [], []
+    if project_no is not None:
+        where.append("project_no = ?")
+        args.append(project_no)
+    if evaluation_id is not None:  # keys are "<evaluation id>:<item>": a range of the PK
+        where.append("idempotency_key >= ? AND idempotency_key < ?")
+        args += [f"{evaluation_id}:", f"{evaluation_id};"]
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    try:
+        total = conn.execute(f"SELECT COUNT(*) FROM records{clause}", args).fetchone()[0]
+        rows = conn.execute(
+            "SELECT idempotency_key, project_no, payload, stored_at FROM records"
+            f"{clause} ORDER BY rowid DESC LIMIT ?", [*args, max(last, 0)]).fetchall()
+    finally:
+        conn.close()
+    return [{"idempotency_key": key, "evaluation_id": key.partition(":")[0],
+             "project_no": project, "stored_at": stored_at, "payload": json.loads(payload)}
+            for key, project, payload, stored_at in reversed(rows)], total

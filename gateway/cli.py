@@ -11,7 +11,8 @@ import importlib
 import sys
 
 COMMAND_MODULES = ("gateway.cli_serve", "gateway.cli_flows", "gateway.cli_sms",
-                   "gateway.cli_ivr", "gateway.cli_prompts", "gateway.cli_console")
+                   "gateway.cli_ivr", "gateway.cli_prompts", "gateway.cli_console",
+                   "gateway.cli_store", "gateway.cli_evaluations")
 
 
 def build_parser() -> argparse.ArgumentParser:
