@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 # parsers: the value types of settings, also for other modules' settings
-from gateway.config_values import parsers, redact_url
+from gateway.config_values import format_duration, parsers, redact_url
 
 DEFAULT_CONFIG_FILE = "hcp.toml"
 
@@ -156,6 +156,8 @@ class Config:
     log_level: str
     source_file: Path | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # registered settings, by name
+    # where each setting not left at its default came from: the file or "$HCP_…"
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Any:
         """Any setting by its dotted name: ``config["http.port"]``, ``config["sip.port"]``."""
@@ -172,12 +174,15 @@ class Config:
             if s.name not in self.extra and s.name not in _CORE_NAMES:
                 continue  # registered after this config was loaded
             value = self[s.name]
+            if s.parse is parsers.duration and isinstance(value, int | float) \
+                    and not isinstance(value, bool):
+                value = timedelta(seconds=value)  # a default written as seconds
             if s.secret:
                 value = "<set>" if value else "<unset>"
             elif isinstance(value, str) and "://" in value:
                 value = redact_url(value)
             elif isinstance(value, timedelta):
-                value = f"{value.total_seconds():g}s"
+                value = format_duration(value)  # 15d, 24h, 1h30m: as the file would say
             elif isinstance(value, Path):
                 value = str(value)
             shown[s.name] = value
@@ -227,6 +232,7 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
 
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for s in all_settings():
         raw, source = s.default, ""
         if s.name in from_file:
@@ -235,6 +241,7 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
             raw, source = env[s.env], f"${s.env}"
         value = raw
         if source:
+            sources[s.name] = source
             try:
                 value = s.parse(raw)
             except ValueError as exc:
@@ -249,7 +256,7 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
     if values["core_url"] and not values["core_hmac_secret"]:
         raise ConfigError("core.hmac_secret", "required when core.url is set "
                           "(set it or $HCP_CORE_HMAC_SECRET)")
-    return Config(**values, source_file=file_path, extra=extra)
+    return Config(**values, source_file=file_path, extra=extra, sources=sources)
 
 
 # -- the supervisor console's settings (console/) -----------------------------

@@ -52,21 +52,44 @@ def _positive_float(raw: Any) -> float:
     return value
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])")
+_DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?|(?:\d+(?:\.\d+)?\s*[dhms]\s*)+)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _duration(raw: Any) -> timedelta:
-    """``900``, ``"15m"``, ``"48h"``, ``"15d"``; a bare number is seconds."""
+    """``900``, ``"15m"``, ``"48h"``, ``"15d"``, ``"1h30m"``; a bare number is seconds."""
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         raw = str(raw)
     match = _DURATION.match(raw) if isinstance(raw, str) else None
     if not match:
-        raise ValueError(f"expected a duration such as 900, 15m, 48h or 15d, got {raw!r}")
-    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        raise ValueError(f"expected a duration such as 900, 15m, 48h, 1h30m or 15d, "
+                         f"got {raw!r}")
+    parts = _DURATION_PART.findall(raw)
+    seconds = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in parts) if parts \
+        else float(raw)
     if seconds <= 0:
         raise ValueError("must be longer than 0")
     return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """A duration as people write it, and as ``_duration`` reads it back: ``15d``,
+    ``24h``, ``90s``, ``1h30m``. Days only from 3 whole days (48 hours stay ``48h``);
+    under two minutes, seconds (``90s``, not ``1m30s``)."""
+    total = value.total_seconds()
+    if total != int(total):
+        return f"{total:g}s"
+    total = int(total)
+    if total >= 3 * 86400 and total % 86400 == 0:
+        return f"{total // 86400}d"
+    if total < 120 and total % 60:
+        return f"{total}s"
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (seconds, "s"))
+                   if n)
+    return text or "0s"
 
 
 def _text(raw: Any) -> str:
