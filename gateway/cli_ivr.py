@@ -72,13 +72,16 @@ def settings_from_args(args):
 
 
 def run(args) -> int:
+    """Run one worker with the gateway's log format (gateway.logs: JSON lines, phone
+    mask), so the pool can relay its stderr into the gateway's log unchanged."""
+    from gateway.logs import setup_logging
+
+    setup_logging(args.log_level.upper())
     from ivr.worker import run_worker
 
-    from gateway.logs import PhoneMaskFilter
-
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:  # the same last line of defence as serve
-        handler.addFilter(PhoneMaskFilter())
-    asyncio.run(run_worker(settings_from_args(args)))
+    try:
+        asyncio.run(run_worker(settings_from_args(args)))
+    except Exception:
+        logging.getLogger("hcp.ivr.worker").exception("ivr.worker.failed")
+        return 1
     return 0

@@ -6,6 +6,20 @@ becomes ``{"ts": ..., "level": "INFO", "logger": ..., "event": "http.listening",
 ``mask_phone`` output only, and ``PhoneMaskFilter`` is the last line of defence:
 it rewrites anything that looks like a phone number, in the message, in extra
 fields and in tracebacks, before a handler formats the record.
+
+One format for every process: ``hcp serve`` and each ``hcp ivr worker`` call
+``setup_logging``, which also routes what would otherwise reach stderr as free
+text into the same handler: ``warnings`` (logger ``py.warnings``) and uncaught
+exceptions of the main thread and of other threads (``process.uncaught``).
+PJSIP's own log goes through a pjsua2 LogWriter into logger ``hcp.pjsip``
+(adapters/sip_pjsua2.py). The pool reads each worker's stderr and re-emits its
+lines through the gateway's logging (ivr/pool.py ``relay_line``, which reads the
+fields this formatter writes); what is not such a line (a faulthandler dump)
+becomes an ``ivr.worker.output`` event. So every line of the gateway's stderr
+parses as JSON with ``ts``, ``level``, ``logger`` and ``event``.
+
+``secret_locations`` names the files that hold the API token and the console
+password (never their values), for the start-up line ``gateway.secrets``.
 """
 
 from __future__ import annotations
@@ -13,7 +27,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 # The pattern lives beside mask_phone: adapters mask a peer's error text with it too.
@@ -71,7 +87,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str = "INFO", stream=None) -> logging.Handler:
-    """Route the root logger to one JSON-lines handler with the phone mask."""
+    """Route the root logger to one JSON-lines handler with the phone mask, and
+    warnings and uncaught exceptions through it (see the module's docstring)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(PhoneMaskFilter())
@@ -82,4 +99,61 @@ def setup_logging(level: str = "INFO", stream=None) -> logging.Handler:
     root.setLevel(level)
     # aiohttp's access log repeats what the API's own metrics and logs say.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.captureWarnings(True)  # warnings.warn -> logger "py.warnings", not stderr
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
     return handler
+
+
+_uncaught = logging.getLogger("process")
+
+
+def _log_uncaught(exc_type, exc, tb) -> None:
+    if issubclass(exc_type, KeyboardInterrupt):  # Ctrl-C before a handler: no traceback
+        _uncaught.warning("process.interrupted")
+        return
+    _uncaught.critical("process.uncaught", exc_info=(exc_type, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    _uncaught.error("process.uncaught", exc_info=(args.exc_type, args.exc_value,
+                                                  args.exc_traceback),
+                    extra={"thread_name": args.thread.name if args.thread else None})
+
+
+# Where console/app.py keeps the generated console password (no console.users).
+CONSOLE_PASSWORD_FILE = "console_admin"
+
+
+def secret_locations(config) -> dict[str, Any]:
+    """The files holding the API token and the console password, for a start-up line.
+
+    ``api_token_file`` is the generated token's file when the API uses it (no
+    ``http.tokens`` configured, or the configured one is that file's), else None;
+    ``console_password_file`` is the generated admin password's file when the console
+    is on without ``console.users``. The ``*_from`` fields say where the secret
+    comes from instead. Never a secret's value.
+    """
+    from gateway.secrets_store import SECRETS_DIR, api_token_path
+
+    data_dir = Path(config.data_dir)
+    token_path = api_token_path(data_dir)
+    tokens = tuple(config.http_tokens or ())
+    token_from_file = not tokens or (token_path.exists()
+                                     and token_path.read_text().strip() in tokens)
+    if not config["console.enabled"]:
+        console_file, console_from = None, "console disabled"
+    elif config["console.users"]:
+        console_file, console_from = None, "console.users"
+    else:
+        console_file = data_dir / SECRETS_DIR / CONSOLE_PASSWORD_FILE
+        console_from = "file"
+    return {
+        "api_token_file": str(token_path) if token_from_file else None,
+        "api_token_from": "file" if token_from_file else "http.tokens",
+        "console_password_file": str(console_file) if console_file else None,
+        "console_password_from": console_from,
+        "console_user": "admin" if console_file else None,
+    }

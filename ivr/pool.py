@@ -22,13 +22,23 @@ rating is in Redis as soon as the intake accepted it, so a killed worker loses
 only the calls it had not rated yet.
 
 As a component of ``hcp serve`` (``make_component``) it gets the gateway's
-Redis URL, data dir, phone secret and metrics registry.
+Redis URL, data dir, phone secret, log level and metrics registry.
+
+Logs: a worker writes the gateway's JSON lines (``hcp ivr worker`` sets up
+gateway.logs) to its stderr, a pipe the pool reads. ``relay_line`` turns each
+line back into a LogRecord (same time, level, logger, event and fields, plus
+``worker``) and hands it to the gateway's logging, so its handler, level and
+phone mask apply as to the gateway's own records and the two never interleave
+mid-line. A line that is not such JSON (a faulthandler dump, anything a library
+prints) becomes an ``ivr.worker.output`` event carrying the line. With a
+``log_dir`` (tests, benches) each worker writes its own file instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -36,6 +46,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -46,6 +57,7 @@ from ivr.sip_probe import sip_options_ping
 log = logging.getLogger("hcp.ivr.pool")
 REPO = Path(__file__).resolve().parents[1]
 PR_SET_PDEATHSIG = 1
+RELAY_LINE_LIMIT = 1 << 20  # a longer worker log line is dropped (and said so)
 
 
 @dataclass
@@ -84,13 +96,69 @@ def restart_delay(config: PoolConfig, quick_deaths: int) -> float:
                config.restart_backoff_s * 2 ** (quick_deaths - 1))
 
 
+# What gateway.logs.JsonFormatter writes besides the record's own fields.
+_JSON_KEYS = ("ts", "level", "logger", "event", "exception")
+_RECORD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
+
+
+def relay_line(worker: str, line: str) -> None:
+    """One line of a worker's stderr into this process's logging (see the docstring)."""
+    line = line.rstrip("\r\n")
+    if not line.strip():
+        return
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        entry = None
+    if not (isinstance(entry, dict) and isinstance(entry.get("event"), str)
+            and isinstance(entry.get("logger"), str)):
+        log.warning("ivr.worker.output", extra={"worker": worker, "line": line})
+        return
+    level = logging.getLevelName(str(entry.get("level", "INFO")))
+    level = level if isinstance(level, int) else logging.INFO
+    logger = logging.getLogger(entry["logger"])
+    if not logger.isEnabledFor(level):
+        return
+    fields = {k: v for k, v in entry.items()
+              if k not in _JSON_KEYS and k not in _RECORD_ATTRS}
+    fields.setdefault("worker", worker)
+    record = logger.makeRecord(logger.name, level, "(worker)", 0, entry["event"], None, None)
+    try:
+        record.created = datetime.fromisoformat(entry["ts"]).timestamp()
+        record.msecs = (record.created % 1) * 1000
+    except (KeyError, TypeError, ValueError):
+        pass  # keep the time it reached us
+    record.__dict__.update(fields)
+    if isinstance(entry.get("exception"), str):
+        record.exc_text = entry["exception"]
+    logger.handle(record)
+
+
+async def _relay(worker: str, stream: asyncio.StreamReader) -> None:
+    while True:
+        try:
+            raw = await stream.readline()
+        except ValueError:  # longer than RELAY_LINE_LIMIT: its rest is discarded
+            log.warning("ivr.worker.output_too_long", extra={"worker": worker,
+                                                             "limit": RELAY_LINE_LIMIT})
+            continue
+        if not raw:
+            return
+        try:
+            relay_line(worker, raw.decode("utf-8", errors="replace"))
+        except Exception:  # never stop reading: a full pipe would block the worker
+            log.exception("ivr.worker.relay_failed", extra={"worker": worker})
+
+
 class IvrPool:
     name = "ivr-pool"
 
     def __init__(self, config: PoolConfig, redis_url: str, data_dir: Path,
                  phone_secret: str | bytes | None = None, registry: CollectorRegistry | None = None,
-                 log_dir: Path | None = None, ready_timeout_s: float = 30.0):
+                 log_dir: Path | None = None, ready_timeout_s: float = 30.0,
+                 log_level: str | None = None):
         self.config = config
+        self.log_level = log_level  # the workers' --log-level (the gateway's own)
         self.redis_url = redis_url
         self.data_dir = Path(data_dir).resolve()  # the workers run in it
         self.phone_secret = phone_secret.decode() if isinstance(phone_secret, bytes) \
@@ -107,6 +175,7 @@ class IvrPool:
         self.workers = [WorkerState(spec) for spec in config.workers()]
         self._supervisors: list[asyncio.Task] = []
         self._poller: asyncio.Task | None = None
+        self._relays: set[asyncio.Task] = set()  # one per worker process, until its EOF
         self._stopping = False
 
     # -- processes -----------------------------------------------------------------
@@ -123,6 +192,8 @@ class IvrPool:
             args += ["--allow", net]
         if c.max_calls is not None:
             args += ["--max-calls", str(c.max_calls)]
+        if self.log_level:
+            args += ["--log-level", str(self.log_level)]
         return args + list(c.extra_args)
 
     async def _spawn(self, state: WorkerState) -> None:
@@ -132,7 +203,7 @@ class IvrPool:
             env["HCP_PHONE_SECRET"] = self.phone_secret
         env.setdefault("PYTHONFAULTHANDLER", "1")  # a native crash leaves its stack in the log
         out = asyncio.subprocess.DEVNULL  # workers write nothing to stdout
-        err = None  # inherit: the worker's log lines go where ours go
+        err = asyncio.subprocess.PIPE  # read by _relay into our log (see the docstring)
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             err = open(self.log_dir / f"worker-{state.spec.name}.log", "ab")
@@ -143,12 +214,18 @@ class IvrPool:
             state.proc = await asyncio.create_subprocess_exec(
                 *self.command(state.spec), cwd=self.data_dir, env=env, stdout=out, stderr=err,
                 stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
-                preexec_fn=die_with_parent)
+                preexec_fn=die_with_parent, limit=RELAY_LINE_LIMIT)
         finally:
-            if err is not None:
+            if err is not asyncio.subprocess.PIPE:
                 err.close()  # the child has its own descriptor
         state.started_at = time.monotonic()
-        log.info("ivr worker %s started (pid %d)", state.spec.name, state.proc.pid)
+        if state.proc.stderr is not None:  # a dead worker's relay reads on to its EOF
+            relay = asyncio.create_task(_relay(state.spec.name, state.proc.stderr),
+                                        name=f"ivr-log-{state.spec.name}")
+            self._relays.add(relay)
+            relay.add_done_callback(self._relays.discard)
+        log.info("ivr.worker.started", extra={"worker": state.spec.name,
+                                              "pid": state.proc.pid})
 
     async def _wait_ready(self, state: WorkerState) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
@@ -176,15 +253,16 @@ class IvrPool:
             state.active_calls = 0
             self.restarts_metric.labels(state.spec.name).inc()
             self.active_metric.labels(state.spec.name).set(0)
-            log.warning("ivr worker %s died (exit %s after %.1f s); restart in %.1f s",
-                        state.spec.name, code, ran, delay)
+            log.warning("ivr.worker.died", extra={"worker": state.spec.name, "exit": code,
+                                                  "ran_s": round(ran, 1),
+                                                  "restart_in_s": round(delay, 1)})
             await asyncio.sleep(delay)
             if self._stopping:
                 return
             try:
                 await self._spawn(state)
             except OSError:
-                log.exception("ivr worker %s could not be started", state.spec.name)
+                log.exception("ivr.worker.spawn_failed", extra={"worker": state.spec.name})
                 await asyncio.sleep(self.config.restart_backoff_max_s)
 
     # -- per-worker active calls -------------------------------------------------------
@@ -234,8 +312,8 @@ class IvrPool:
         self._supervisors = [asyncio.create_task(self._supervise(s), name=f"ivr-sup-{s.spec.name}")
                              for s in self.workers]
         self._poller = asyncio.create_task(self._poll_active(), name="ivr-pool-poll")
-        log.info("ivr pool ready: %d worker(s) on SIP ports %s..%s", len(self.workers),
-                 self.workers[0].spec.sip_port, self.workers[-1].spec.sip_port)
+        log.info("ivr.pool.ready", extra={"workers": len(self.workers),
+                                          "sip_ports": [s.spec.sip_port for s in self.workers]})
 
     async def stop(self) -> None:
         """Drain: SIGTERM every worker (503 to new INVITEs, live calls finish)."""
@@ -246,12 +324,12 @@ class IvrPool:
         for proc in live:
             proc.send_signal(signal.SIGTERM)
         if live:
-            log.info("ivr pool draining %d worker(s)", len(live))
+            log.info("ivr.pool.draining", extra={"workers": len(live)})
             done, pending = await asyncio.wait([asyncio.create_task(p.wait()) for p in live],
                                                timeout=self.config.drain_s)
             if pending:
-                log.warning("ivr pool: %d worker(s) still busy after %.0f s, killed",
-                            len(pending), self.config.drain_s)
+                log.warning("ivr.pool.drain_timeout", extra={"killed": len(pending),
+                                                             "drain_s": self.config.drain_s})
                 await self._kill_all()
         for task in self._supervisors:
             task.cancel()
@@ -259,12 +337,23 @@ class IvrPool:
         if self._poller is not None:
             await asyncio.gather(self._poller, return_exceptions=True)
         self._supervisors, self._poller = [], None
+        await self._end_relays()
 
     async def _kill_all(self) -> None:
         for state in self.workers:
             if state.proc and state.proc.returncode is None:
                 state.proc.kill()
                 await state.proc.wait()
+        await self._end_relays()
+
+    async def _end_relays(self) -> None:
+        """The workers have exited: relay what is left in their pipes, then stop."""
+        relays = set(self._relays)
+        if relays:
+            _done, pending = await asyncio.wait(relays, timeout=2.0)
+            for task in pending:  # a grandchild holds the pipe open: stop reading
+                task.cancel()
+            await asyncio.gather(*relays, return_exceptions=True)
 
 
 def make_component(ctx) -> IvrPool:
@@ -277,7 +366,7 @@ def make_component(ctx) -> IvrPool:
 
     pool = IvrPool(PoolConfig.from_config(ctx.config), ctx.redis_url, ctx.config.data_dir,
                    phone_secret=ctx.config.intake_phone_secret,
-                   registry=ctx.metrics.registry)
+                   registry=ctx.metrics.registry, log_level=ctx.config.log_level)
 
     async def workers(_request):
         return web.json_response({"workers": pool.status()})
