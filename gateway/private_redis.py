@@ -10,7 +10,9 @@ tied to the *thread* that started the child, so the server is started from the
 event loop's own thread, which lives as long as the process. Should a Redis
 still be running on this data dir anyway (another OS, a stuck shutdown), the
 next start finds it by its pid file and stops it before a second server opens
-the same AOF files.
+the same AOF files. That is only safe because the caller holds the data dir
+(``gateway.data_dir_lock``): with a live gateway on the directory, a second one
+never gets this far.
 
 The server runs in a session of its own: Ctrl-C in a terminal (SIGINT to the
 whole foreground process group) must reach only the gateway, which then drains

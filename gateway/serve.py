@@ -5,7 +5,9 @@ Theory of operation
 ``Gateway.start`` brings the parts up in dependency order, each a component of
 ``gateway.components`` (started in order, stopped in reverse):
 
-    private redis-server (only without redis.url; AOF in <data_dir>/redis)
+    data dir lock (gateway.data_dir_lock: a second gateway on the same data
+    dir refuses at once, exit 1, and touches nothing)
+    → private redis-server (only without redis.url; AOF in <data_dir>/redis)
     → Redis client → core store (HTTP, or local SQLite) → submitter (drains the
     outbox) → EXTRA_COMPONENTS (IVR pool, SMS scheduler, console: the lead's hook)
     → HTTP API (last up, first down)
@@ -14,9 +16,9 @@ Theory of operation
 closes (in-flight requests finish), extras stop, the submitter drains what it
 has in flight for up to ``shutdown.drain_timeout_s`` (whatever it does not
 finish stays pending in the outbox and is claimed on the next start), the store
-and the Redis client close, and the private redis-server flushes its AOF and
-exits. A killed gateway (kill -9) takes its private Redis down with it
-(gateway.private_redis); the next start reuses the data.
+and the Redis client close, the private redis-server flushes its AOF and
+exits, and the data dir lock is released. A killed gateway (kill -9) takes its
+private Redis down with it (gateway.private_redis); the next start reuses the data.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from adapters.store_http import HttpCoreStore
 from adapters.store_local import LocalCoreStore
 from gateway.components import EXTRA_COMPONENTS, Components, Context, Hook
 from gateway.config import Config
+from gateway.data_dir_lock import DataDirLock
 from gateway.http_api import make_app
 from gateway.metrics import MeteredIntake, Metrics
 from gateway.private_redis import PrivateRedis
@@ -234,6 +237,7 @@ class Gateway:
         log.info("gateway.starting", extra={"config": self.config.describe()})
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         try:
+            await self.components.start(DataDirLock(self.config.data_dir))  # first: see above
             await self._start_redis()
             await self._start_store()
             self._build_intake()
