@@ -140,3 +140,28 @@ def unreachable(redis: GatewayRedis, exc: BaseException) -> GatewayNotRunning:
     """An external Redis that did not answer a command."""
     return GatewayNotRunning(f"{redis.description} does not answer ({type(exc).__name__}): "
                              f"is it running, and is redis.url right?")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m gateway.running [--config FILE]``: print the gateway's Redis URL
+    (for scripts such as scripts/demo-call); exit 1 with the reason when not running."""
+    import argparse
+    import sys
+
+    import gateway.sms_settings  # noqa: F401  (the same settings as hcp serve)
+    import ivr.pool_config  # noqa: F401
+    from gateway.config import ConfigError, load
+
+    parser = argparse.ArgumentParser(prog="python -m gateway.running")
+    parser.add_argument("--config", default=None)
+    args = parser.parse_args(argv)
+    try:
+        print(find(load(args.config)).url)
+    except (ConfigError, GatewayNotRunning) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -16,6 +16,15 @@ each key 1 s into the prompt instead). The outcome printed: SIPp's result, the
 keys with their times, the prompt segments heard (start/end), the longest
 silence after a key, the WAV path; with ``--redis`` also the gateway's call
 summary (outcome, digits with method) for this Call-ID.
+
+Before the call an OPTIONS probe asks whether anything answers on ``--host``
+(the worker and the Kamailio front both answer it): if nothing does, the script
+says "no IVR answering on HOST" and what to start, instead of SIPp's statistics
+after its timeout. After the call the gateway's call summary tells what the IVR
+did; when the ticket had been rated before, the IVR told the caller so and ended
+the call, and the script says "already rated" (with the evaluation that holds the
+ticket) rather than "keys not pressed". ``scripts/demo-call`` passes the running
+gateway's Redis (gateway.running) as ``--redis`` when none is given.
 """
 
 from __future__ import annotations
@@ -277,6 +286,51 @@ def _free_port() -> int:
         return s.getsockname()[1] & ~1
 
 
+def probe(host: str, timeout_s: float = 3.0) -> str:
+    """Does a SIP agent answer on host:port? "answered" (any SIP response to an
+    OPTIONS), "refused" (ICMP port unreachable: nothing listens) or "silent"."""
+    from ivr.sip_probe import options_request
+
+    name, _, port = host.rpartition(":")
+    call_id = f"demo-probe-{random.getrandbits(48):x}"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect((name or host, int(port) if port.isdigit() else 5060))
+        except OSError:
+            return "refused"
+        request = options_request(name, int(port or 5060), sock.getsockname()[1],
+                                  f"{random.getrandbits(48):x}", call_id)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                sock.send(request)
+                sock.settimeout(max(0.01, min(0.25, deadline - time.monotonic())))
+                data = sock.recv(65535)
+            except ConnectionRefusedError:  # ICMP port unreachable: nothing bound there
+                return "refused"
+            except (TimeoutError, OSError):
+                continue
+            if data.startswith(b"SIP/2.0 ") and call_id.encode() in data:
+                return "answered"
+    return "silent"
+
+
+def ticket_holder(redis_url: str, ticket: str) -> str | None:
+    """The evaluation that already holds the ticket's item key, if any."""
+    import redis
+
+    from ratings import keys
+
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        holder = client.get(keys.item(ticket))
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
+    return keys.decoded(holder) if holder else None
+
+
 def call_summary(redis_url: str, call_id: str, wait_s: float = 10) -> dict | None:
     import redis
 
@@ -307,6 +361,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=120, help="seconds (default 120)")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
     args = parser.parse_args(argv)
+    answer = probe(args.host)
+    if answer != "answered":
+        how = ("nothing listens there" if answer == "refused"
+               else "no answer to SIP OPTIONS in 3 s")
+        print(f"scripts/demo-call: no IVR answering on {args.host} ({how}): start the "
+              f"gateway with scripts/run (one IVR worker on 127.0.0.1:5060), or give "
+              f"--host HOST:PORT of a running worker or front", file=sys.stderr)
+        return 1
+    held_before = ticket_holder(args.redis, args.ticket) if args.redis and args.ticket \
+        else None
     result = place_call(args.host, args.digits, args.ticket, args.agent, args.uui,
                         args.barge_in, args.wav, args.timeout)
     outcome = {
@@ -316,9 +380,14 @@ def main(argv: list[str] | None = None) -> int:
         "key_to_next_prompt_s": result.heard.silence_after_keys(),
         "keys_not_pressed": args.digits[len(result.heard.keys):],
     }
+    summary = None
     if args.redis and result.call_id:
         summary = call_summary(args.redis, result.call_id)
         outcome["gateway_summary"] = summary
+    outcome["already_rated"] = already_rated(summary, held_before)
+    if outcome["already_rated"]:
+        outcome["held_by"] = held_before or (ticket_holder(args.redis, args.ticket)
+                                             if args.ticket else None)
     if args.json:
         print(json.dumps(outcome, ensure_ascii=False, indent=1))
     else:
@@ -332,7 +401,12 @@ def main(argv: list[str] | None = None) -> int:
         for digit, gap in outcome["key_to_next_prompt_s"]:
             print(f"  after key {digit}: next prompt in {gap} s" if gap >= 0
                   else f"  after key {digit}: no prompt followed")
-        if outcome["keys_not_pressed"]:
+        if outcome["already_rated"]:
+            by = f" by evaluation {outcome['held_by']}" if outcome.get("held_by") else ""
+            print(f"already rated: ticket {args.ticket or '(none)'} was rated before{by}; "
+                  f"the IVR told the caller so and ended the call (see it with "
+                  f"scripts/hcp evaluations show --ticket {args.ticket or 'T'})")
+        elif outcome["keys_not_pressed"]:
             print(f"  keys not pressed (the call ended first): {outcome['keys_not_pressed']}")
         if args.redis:
             s = outcome.get("gateway_summary")
@@ -340,7 +414,22 @@ def main(argv: list[str] | None = None) -> int:
                   else "gateway: no call summary found")
         if result.sipp_rc != 0:
             print(result.sipp_output, file=sys.stderr)
+    if outcome["already_rated"]:
+        return 1
     return 0 if result.sipp_rc == 0 and not outcome["keys_not_pressed"] else 1
+
+
+def already_rated(summary: dict | None, held_before: str | None) -> bool:
+    """The IVR refused the rating as a duplicate (its call summary says so); without a
+    summary, the ticket was held before the call (the IVR then says so too)."""
+    if summary is not None:
+        try:
+            submitted = json.loads(summary.get("submitted") or "[]")
+        except ValueError:
+            submitted = []
+        return summary.get("outcome") == "duplicate" or (
+            "duplicate" in submitted and "accepted" not in submitted)
+    return held_before is not None
 
 
 if __name__ == "__main__":
