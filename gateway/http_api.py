@@ -14,9 +14,11 @@ writes nothing. docs/openapi.yaml describes the same routes (a test compares).
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import re
 import time
+from functools import partial
 from typing import Awaitable, Callable
 
 from aiohttp import web
@@ -38,6 +40,10 @@ METRICS_KEY = web.AppKey("metrics", Metrics)
 READINESS_KEY = web.AppKey("readiness", object)
 SETTINGS_KEY = web.AppKey("settings", dict)
 
+# JSON answers in readable UTF-8 ("您已评价过"), not \uXXXX escapes (aiohttp's default
+# json.dumps has ensure_ascii=True); the body is UTF-8 either way.
+_dumps = partial(json.dumps, ensure_ascii=False)
+
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Status fields a caller may see; the stored evaluation (with its phone) is not one.
 STATUS_FIELDS = ("id", "status", "attempts", "last_error", "accepted_at", "submitted_at",
@@ -50,7 +56,7 @@ EVALUATION_FIELDS = ("target", "grade", "channel", "assess_number", "assessed_at
 def error_response(status: int, code: str, message: str, field: str | None = None,
                    **extra) -> web.Response:
     body = {"error": code, "field": field, "message": message, **extra}
-    return web.json_response(body, status=status)
+    return web.json_response(body, status=status, dumps=_dumps)
 
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -141,7 +147,7 @@ async def post_evaluation(request: web.Request) -> web.Response:
         if key is not None:
             ev = ev.with_id(evaluation_id_for(key))
     except RequestError as exc:
-        return web.json_response(exc.body(), status=exc.status)
+        return web.json_response(exc.body(), status=exc.status, dumps=_dumps)
     try:
         result = await request.app[INTAKE_KEY].accept(ev)
     except Exception as exc:
@@ -157,7 +163,7 @@ async def post_evaluation(request: web.Request) -> web.Response:
     ev_id = result.evaluation_id
     log.info("api.accepted", extra={"evaluation_id": ev_id, "channel": ev.channel.value})
     return web.json_response({"id": ev_id, "status": "accepted"}, status=201,
-                             headers={"Location": f"/v1/evaluations/{ev_id}"})
+                             headers={"Location": f"/v1/evaluations/{ev_id}"}, dumps=_dumps)
 
 
 async def get_evaluation(request: web.Request) -> web.Response:
@@ -176,7 +182,7 @@ async def get_evaluation(request: web.Request) -> web.Response:
     stored = status.get("evaluation")
     if isinstance(stored, dict):
         body["evaluation"] = {k: stored[k] for k in EVALUATION_FIELDS if k in stored}
-    return web.json_response(body)
+    return web.json_response(body, dumps=_dumps)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -188,7 +194,8 @@ async def readyz(request: web.Request) -> web.Response:
     problems = await request.app[READINESS_KEY]()
     ready = all(v is None for v in problems.values())
     checks = {name: ("ok" if v is None else v) for name, v in problems.items()}
-    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503,
+                             dumps=_dumps)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
