@@ -36,6 +36,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -205,29 +206,34 @@ def _time(value) -> datetime:
         return datetime.now(timezone.utc)
 
 
+def _answer(body: dict, status: int = 200) -> web.Response:
+    """A JSON answer in readable UTF-8 ("成功", not \\u6210\\u529f: aiohttp's default)."""
+    return web.json_response(body, status=status, dumps=partial(json.dumps, ensure_ascii=False))
+
+
 def add_sms_callback_routes(app: web.Application, carriers: dict[str, HttpSmsCarrier]) -> None:
     """MO and receipt callbacks of each HTTP provider, signature-verified."""
 
     async def callback(request: web.Request, kind: str) -> web.Response:
         carrier = carriers.get(request.match_info["provider"])
         if carrier is None:
-            return web.json_response({"code": 404, "msg": "unknown provider"}, status=404)
+            return _answer({"code": 404, "msg": "unknown provider"}, status=404)
         body = await request.read()
         refused = carrier.callbacks.verify(request.method, request.path, request.headers, body)
         if refused:
             log.warning("%s callback refused: %s", carrier.name, refused)
-            return web.json_response({"code": 401, "msg": refused}, status=401)
+            return _answer({"code": 401, "msg": refused}, status=401)
         try:
             items = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return web.json_response({"code": 400, "msg": "body is not JSON"}, status=400)
+            return _answer({"code": 400, "msg": "body is not JSON"}, status=400)
         if isinstance(items, dict):
             items = [items]
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            return web.json_response({"code": 400, "msg": "a JSON list of objects"}, status=400)
+            return _answer({"code": 400, "msg": "a JSON list of objects"}, status=400)
         handler = carrier.handle_inbound if kind == "inbound" else carrier.handle_receipts
         handled = await handler(items)
-        return web.json_response({"code": 0, "msg": "成功", "handled": handled})
+        return _answer({"code": 0, "msg": "成功", "handled": handled})
 
     async def inbound(request: web.Request) -> web.Response:
         return await callback(request, "inbound")

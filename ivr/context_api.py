@@ -12,12 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import partial
 
 from aiohttp import web
 
 from ratings.model import InvalidEvaluation
 
 KEY_PREFIX = "{hcp}:ivr:callctx:"
+# readable UTF-8 in JSON answers, not \uXXXX escapes (aiohttp's default json.dumps)
+_dumps = partial(json.dumps, ensure_ascii=False)
 
 
 def context_key(correlation_id: str) -> str:
@@ -74,12 +77,13 @@ def post_call_context_handler(store: CallContextStore):
             cid, ctx = validate_context(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return web.json_response({"error": "invalid_json", "field": "body",
-                                      "message": "body is not JSON"}, status=400)
+                                      "message": "body is not JSON"}, status=400, dumps=_dumps)
         except InvalidEvaluation as exc:
             return web.json_response({"error": "invalid", "field": exc.field,
-                                      "message": exc.message}, status=400)
+                                      "message": exc.message}, status=400, dumps=_dumps)
         await store.put(cid, ctx)
-        return web.json_response({"correlation_id": cid, "ttl_s": store.ttl_s}, status=201)
+        return web.json_response({"correlation_id": cid, "ttl_s": store.ttl_s}, status=201,
+                                 dumps=_dumps)
 
     return post_call_context
 

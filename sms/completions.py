@@ -17,12 +17,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from aiohttp import web
 
 from ratings.model import InvalidEvaluation, normalise_phone
 
 MAX_ID = 64
+# readable UTF-8 in JSON answers, not \uXXXX escapes (aiohttp's default json.dumps)
+_dumps = partial(json.dumps, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -118,13 +121,14 @@ def add_completion_routes(app: web.Application, reminders) -> None:
             data = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             return web.json_response({"error": "invalid_json", "field": "body",
-                                      "message": "body is not JSON"}, status=400)
+                                      "message": "body is not JSON"}, status=400, dumps=_dumps)
         try:
             completion = parse_completion(data)
         except InvalidEvaluation as exc:
             return web.json_response({"error": "invalid", "field": exc.field,
-                                      "message": exc.message}, status=400)
+                                      "message": exc.message}, status=400, dumps=_dumps)
         scheduled = await reminders.schedule(completion)
-        return web.json_response(scheduled.to_dict(), status=201 if scheduled.created else 200)
+        return web.json_response(scheduled.to_dict(), status=201 if scheduled.created else 200,
+                                 dumps=_dumps)
 
     app.router.add_post("/v1/completions", post_completion)

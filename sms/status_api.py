@@ -10,12 +10,18 @@ behind its authentication.
 
 from __future__ import annotations
 
+import json
+from functools import partial
+
 from aiohttp import web
 
 from ratings.model import mask_phone
 from sms import keys
 from sms.deliveries import Deliveries
 from sms.reminders import MESSAGE, Reminders
+
+# readable UTF-8 in JSON answers, not \uXXXX escapes (aiohttp's default json.dumps)
+_dumps = partial(json.dumps, ensure_ascii=False)
 
 
 async def reminder_status(reminders: Reminders, deliveries: Deliveries, rid: str) -> dict | None:
@@ -35,7 +41,7 @@ def add_sms_status_routes(app: web.Application, reminders: Reminders,
     async def get_reminder(request: web.Request) -> web.Response:
         status = await reminder_status(reminders, deliveries, request.match_info["rid"])
         if status is None:
-            return web.json_response({"error": "no such reminder"}, status=404)
-        return web.json_response(status)
+            return web.json_response({"error": "no such reminder"}, status=404, dumps=_dumps)
+        return web.json_response(status, dumps=_dumps)
 
     app.router.add_get("/v1/sms/reminders/{rid}", get_reminder)
