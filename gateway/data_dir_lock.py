@@ -11,8 +11,8 @@ gateway been allowed that far.
 
 So ``hcp serve`` first takes ``flock(LOCK_EX | LOCK_NB)`` on ``gateway.lock``
 and writes its pid into the file. The lock belongs to the open file, which the
-process holds until it stops (the component stops last, after Redis flushed
-and exited), and the kernel releases it when the process dies in any way,
+gateway holds until it has stopped (after its last part, Redis, flushed and
+exited), and the kernel releases it when the process dies in any way,
 kill -9 included: there is no stale lock to clean up, a leftover file with a
 dead pid in it locks nothing. The descriptor is close-on-exec, so no child
 (redis-server, IVR workers) inherits the lock and outlives the gateway with it.
@@ -62,9 +62,7 @@ def _read_pid(fd: int) -> int | None:
 
 
 class DataDirLock:
-    """The component that holds the lock: first to start, last to stop."""
-
-    name = "data-dir-lock"
+    """Held by ``Gateway`` from before its first part starts until after its last stops."""
 
     def __init__(self, data_dir: str | Path):
         self.data_dir = Path(data_dir)
@@ -72,6 +70,7 @@ class DataDirLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        """Take the lock and write our pid, or raise ``DataDirLocked`` (logged)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
@@ -84,31 +83,23 @@ class DataDirLock:
                 time.sleep(0.02)
                 owner = _read_pid(fd)
             os.close(fd)
-            raise DataDirLocked(self.data_dir, owner) from None
+            refusal = DataDirLocked(self.data_dir, owner)
+            log.error("gateway.data_dir_in_use", extra={  # one line that says it all
+                "data_dir": str(self.data_dir), "owner_pid": owner, "detail": str(refusal)})
+            raise refusal from None
         except BaseException:
             os.close(fd)
             raise
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
+        log.info("gateway.data_dir_locked", extra={"data_dir": str(self.data_dir),
+                                                   "lock_file": str(self.path)})
 
     def release(self) -> None:
+        """Idempotent; a refused acquire holds nothing, so this touches nothing."""
         if self._fd is None:
             return
         os.ftruncate(self._fd, 0)  # no pid of a stopped gateway left behind
         os.close(self._fd)  # closing the file releases the lock
         self._fd = None
-
-    async def start(self) -> None:
-        try:
-            self.acquire()
-        except DataDirLocked as exc:  # one line that says it all, before the traceback
-            log.error("gateway.data_dir_in_use", extra={
-                "data_dir": str(self.data_dir), "owner_pid": exc.owner_pid,
-                "detail": str(exc)})
-            raise
-        log.info("gateway.data_dir_locked", extra={"data_dir": str(self.data_dir),
-                                                   "lock_file": str(self.path)})
-
-    async def stop(self) -> None:
-        self.release()

@@ -2,12 +2,13 @@
 
 Theory of operation
 -------------------
-``Gateway.start`` brings the parts up in dependency order, each a component of
-``gateway.components`` (started in order, stopped in reverse):
+``Gateway.start`` first locks the data dir (gateway.data_dir_lock: a second
+gateway on the same data dir refuses at once, exit 1, and touches nothing; the
+lock is released after the last part has stopped). Then it brings the parts up
+in dependency order, each a component of ``gateway.components`` (started in
+order, stopped in reverse):
 
-    data dir lock (gateway.data_dir_lock: a second gateway on the same data
-    dir refuses at once, exit 1, and touches nothing)
-    → private redis-server (only without redis.url; AOF in <data_dir>/redis)
+    private redis-server (only without redis.url; AOF in <data_dir>/redis)
     → Redis client → core store (HTTP, or local SQLite) → submitter (drains the
     outbox) → EXTRA_COMPONENTS (IVR pool, SMS scheduler, console: the lead's hook)
     → HTTP API (last up, first down)
@@ -137,6 +138,7 @@ class Gateway:
         self.http_port: int | None = None
         self.failure: BaseException | None = None
         self._stopping = asyncio.Event()
+        self._lock = DataDirLock(self.config.data_dir)
 
     # -- parts -------------------------------------------------------------
     async def _start_redis(self) -> None:
@@ -236,8 +238,8 @@ class Gateway:
     async def start(self) -> None:
         log.info("gateway.starting", extra={"config": self.config.describe()})
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock.acquire()  # before any part: see above
         try:
-            await self.components.start(DataDirLock(self.config.data_dir))  # first: see above
             await self._start_redis()
             await self._start_store()
             self._build_intake()
@@ -250,6 +252,7 @@ class Gateway:
             await self._start_http(app)
         except BaseException:
             await self.components.stop_all()
+            self._lock.release()
             raise
         log.info("gateway.ready", extra={"port": self.http_port,
                                          "components": self.components.names})
@@ -257,6 +260,7 @@ class Gateway:
     async def stop(self) -> None:
         log.info("gateway.stopping")
         await self.components.stop_all()
+        self._lock.release()
         log.info("gateway.stopped")
 
     def request_stop(self) -> None:
