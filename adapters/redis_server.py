@@ -7,6 +7,7 @@ outbox; the data directory is reused on the next start.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import shutil
@@ -65,6 +66,19 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> RedisServer:
+        self.launch()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_running()
+            if self._ping():
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"redis-server did not answer on port {self.port}")
+
+    def launch(self) -> subprocess.Popen:
+        """Start the process and return at once (``start`` also waits for PING).
+        With ``detached``, the death signal is tied to the calling thread."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
             redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
@@ -75,16 +89,13 @@ class RedisServer:
         extra = {"start_new_session": True, "preexec_fn": _die_with_parent} if self.detached else {}
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      **extra)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode}; "
-                                   f"see {self.data_dir / 'redis.log'}")
-            if self._ping():
-                return self
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"redis-server did not answer on port {self.port}")
+        return self.proc
+
+    def check_running(self) -> None:
+        """Raise if the launched process has already exited (e.g. the port is taken)."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {self.proc.returncode}; "
+                               f"see {self.data_dir / 'redis.log'}")
 
     def _ping(self) -> bool:
         try:
@@ -93,6 +104,20 @@ class RedisServer:
                 return s.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+    async def aping(self, timeout: float = 0.2) -> bool:
+        """``_ping`` without blocking the event loop (for a restart while serving)."""
+        writer = None
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection("127.0.0.1", self.port), timeout)
+            writer.write(b"PING\r\n")
+            return (await asyncio.wait_for(reader.read(16), timeout)).startswith(b"+PONG")
+        except (OSError, asyncio.TimeoutError):
+            return False
+        finally:
+            if writer is not None:
+                writer.close()
 
     def stop(self, kill: bool = False) -> None:
         """SIGTERM (Redis flushes its AOF) or, with kill, SIGKILL as in a crash."""

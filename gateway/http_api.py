@@ -2,7 +2,7 @@
 
     POST /v1/evaluations        body → Evaluation → intake: 201 {id}, 409 duplicate
     GET  /v1/evaluations/{id}   accepted / submitted / dead, attempts, last error
-    GET  /healthz               the process is up
+    GET  /healthz               the process is up (503 once a part gave up recovering)
     GET  /readyz                Redis and the core store answer (503 otherwise)
     GET  /metrics               Prometheus text
 
@@ -34,10 +34,12 @@ from gateway.metrics import Metrics
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, str | None]]]
+HealthCheck = Callable[[], "str | None"]  # None: healthy; else the reason it is not
 
 INTAKE_KEY = web.AppKey("intake", object)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 READINESS_KEY = web.AppKey("readiness", object)
+HEALTH_KEY = web.AppKey("health", object)
 SETTINGS_KEY = web.AppKey("settings", dict)
 
 # JSON answers in readable UTF-8 ("您已评价过"), not \uXXXX escapes (aiohttp's default
@@ -186,6 +188,13 @@ async def get_evaluation(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """200 while the process serves or recovers by itself (a dependency down but being
+    restarted is /readyz's business); 503 with the reason once a part has given up,
+    for an outside supervisor (a liveness probe) to restart the process."""
+    check = request.app[HEALTH_KEY]
+    reason = check() if check is not None else None
+    if reason:
+        return web.json_response({"status": "failing", "reason": reason}, status=503)
     return web.json_response({"status": "ok"})
 
 
@@ -207,7 +216,8 @@ async def metrics_handler(request: web.Request) -> web.Response:
 
 
 def make_app(intake, metrics: Metrics, tokens: tuple[str, ...], readiness: ReadinessCheck,
-             redis=None, max_body_bytes: int = 65536, phone_region: str = "CN") -> web.Application:
+             health: HealthCheck | None = None, redis=None, max_body_bytes: int = 65536,
+             phone_region: str = "CN") -> web.Application:
     if not tokens:
         raise ValueError("the API needs at least one bearer token")
     app = web.Application(
@@ -216,6 +226,7 @@ def make_app(intake, metrics: Metrics, tokens: tuple[str, ...], readiness: Readi
     app[INTAKE_KEY] = intake
     app[METRICS_KEY] = metrics
     app[READINESS_KEY] = readiness
+    app[HEALTH_KEY] = health
     app[SETTINGS_KEY] = {"tokens": tuple(tokens), "max_body_bytes": max_body_bytes,
                          "phone_region": phone_region, "redis": redis}
     app.router.add_post("/v1/evaluations", post_evaluation)

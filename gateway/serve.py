@@ -8,7 +8,8 @@ lock is released after the last part has stopped). Then it brings the parts up
 in dependency order, each a component of ``gateway.components`` (started in
 order, stopped in reverse):
 
-    private redis-server (only without redis.url; AOF in <data_dir>/redis)
+    private redis-server (only without redis.url; AOF in <data_dir>/redis;
+    restarted by its component if it dies, gateway.private_redis)
     → Redis client → core store (HTTP, or local SQLite) → submitter (drains the
     outbox) → EXTRA_COMPONENTS (IVR pool, SMS scheduler, console: the lead's hook)
     → HTTP API (last up, first down)
@@ -20,6 +21,11 @@ finish stays pending in the outbox and is claimed on the next start), the store
 and the Redis client close, the private redis-server flushes its AOF and
 exits, and the data dir lock is released. A killed gateway (kill -9) takes its
 private Redis down with it (gateway.private_redis); the next start reuses the data.
+
+``/healthz`` answers 200 while the process serves or is recovering by itself,
+503 with a reason once a part has given up (``Gateway.health``: today the
+private Redis's supervisor after repeated failed restarts), for an outside
+supervisor to restart the process.
 """
 
 from __future__ import annotations
@@ -131,6 +137,7 @@ class Gateway:
         self.metrics = Metrics()
         self.components = Components()
         self.redis_url: str | None = None
+        self.private_redis: PrivateRedis | None = None
         self.redis = None
         self.store = None
         self.intake = None
@@ -147,6 +154,7 @@ class Gateway:
         else:
             private = PrivateRedis(self.config.data_dir / "redis")
             await self.components.start(private)
+            self.private_redis = private
             self.redis_url = private.url
         # Blocking pool: under a burst a caller waits for a free connection
         # instead of failing with MaxConnectionsError. Retries: after a Redis
@@ -201,7 +209,8 @@ class Gateway:
 
     def _build_http_app(self) -> web.Application:
         app = make_app(self.intake, self.metrics, self.config.http_tokens, self.readiness,
-                       redis=self.redis, max_body_bytes=self.config.http_max_body_bytes,
+                       health=self.health, redis=self.redis,
+                       max_body_bytes=self.config.http_max_body_bytes,
                        phone_region=self.config.intake_phone_region)
         # the call centre may post a call's context before transferring it (docs/ivr.md)
         add_call_context_route(app, self.redis)
@@ -225,6 +234,10 @@ class Gateway:
         await self.components.start(Hook("http", start, runner.cleanup))
         log.info("http.listening", extra={"host": self.config.http_host,
                                           "port": self.http_port})
+
+    def health(self) -> str | None:
+        """None while the process serves or recovers by itself; else why it cannot."""
+        return self.private_redis.problem if self.private_redis is not None else None
 
     async def readiness(self) -> dict[str, str | None]:
         try:
