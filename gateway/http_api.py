@@ -194,8 +194,9 @@ async def healthz(request: web.Request) -> web.Response:
     check = request.app[HEALTH_KEY]
     reason = check() if check is not None else None
     if reason:
-        return web.json_response({"status": "failing", "reason": reason}, status=503)
-    return web.json_response({"status": "ok"})
+        return web.json_response({"status": "failing", "reason": reason}, status=503,
+                                 dumps=_dumps)  # the reason names a path, maybe not ASCII
+    return web.json_response({"status": "ok"}, dumps=_dumps)
 
 
 async def readyz(request: web.Request) -> web.Response:
