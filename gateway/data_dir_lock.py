@@ -18,7 +18,11 @@ dead pid in it locks nothing. The descriptor is close-on-exec, so no child
 (redis-server, IVR workers) inherits the lock and outlives the gateway with it.
 
 A second gateway finds the lock taken and refuses before it has touched
-anything (``DataDirLocked``, naming the owner's pid and the directory).
+anything (``check``, a probe that creates and holds nothing, runs before the
+gateway fills missing secrets from files in the directory; ``acquire`` then
+takes the lock for good; the probe itself locks for an instant, so of two
+gateways starting on one directory at the same moment both may refuse — and
+exit 1 to be retried) (``DataDirLocked``, naming the owner's pid and the directory).
 ``hcp serve`` then exits 1, as for any part that fails to start: the condition
 clears by itself once the first gateway has stopped (e.g. a restart that
 overlaps the old process's drain), so a supervisor retrying is right; a
@@ -76,16 +80,8 @@ class DataDirLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            # the owner writes its pid right after locking: give it a moment
-            owner = _read_pid(fd)
-            deadline = time.monotonic() + 0.5
-            while owner is None and time.monotonic() < deadline:
-                time.sleep(0.02)
-                owner = _read_pid(fd)
+            refusal = self._refusal(fd)
             os.close(fd)
-            refusal = DataDirLocked(self.data_dir, owner)
-            log.error("gateway.data_dir_in_use", extra={  # one line that says it all
-                "data_dir": str(self.data_dir), "owner_pid": owner, "detail": str(refusal)})
             raise refusal from None
         except BaseException:
             os.close(fd)
@@ -95,6 +91,33 @@ class DataDirLock:
         self._fd = fd
         log.info("gateway.data_dir_locked", extra={"data_dir": str(self.data_dir),
                                                    "lock_file": str(self.path)})
+
+    def check(self) -> None:
+        """Raise ``DataDirLocked`` if a live gateway holds the directory; create and
+        hold nothing. For what must happen before ``acquire`` and may write into the
+        directory (``Gateway`` fills missing secrets from files there)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise self._refusal(fd) from None
+        finally:
+            os.close(fd)  # also releases the probe's lock at once
+
+    def _refusal(self, fd: int) -> DataDirLocked:
+        """The error naming the owner (its pid from the file ``fd`` is open on), logged."""
+        owner = _read_pid(fd)
+        deadline = time.monotonic() + 0.5  # the owner writes its pid right after locking
+        while owner is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            owner = _read_pid(fd)
+        refusal = DataDirLocked(self.data_dir, owner)
+        log.error("gateway.data_dir_in_use", extra={  # one line that says it all
+            "data_dir": str(self.data_dir), "owner_pid": owner, "detail": str(refusal)})
+        return refusal
 
     def release(self) -> None:
         """Idempotent; a refused acquire holds nothing, so this touches nothing."""

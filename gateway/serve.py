@@ -127,6 +127,8 @@ def _console_component(ctx):
 
 class Gateway:
     def __init__(self, config: Config, extra=None):
+        self._lock = DataDirLock(config.data_dir)
+        self._lock.check()  # a live gateway on this data dir: refuse before writing secrets
         self.config = with_secrets(config)
         # the SMS channel always runs (embedded default: file outbox in the data dir);
         # the IVR worker pool joins when ivr.workers (HCP_IVR_WORKERS) asks for one
@@ -145,7 +147,6 @@ class Gateway:
         self.http_port: int | None = None
         self.failure: BaseException | None = None
         self._stopping = asyncio.Event()
-        self._lock = DataDirLock(self.config.data_dir)
 
     # -- parts -------------------------------------------------------------
     async def _start_redis(self) -> None:

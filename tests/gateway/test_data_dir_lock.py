@@ -42,6 +42,22 @@ def test_a_second_holder_is_refused_until_the_first_releases(tmp_path):
     second.release()
 
 
+def test_check_refuses_like_acquire_and_creates_nothing(tmp_path):
+    DataDirLock(tmp_path).check()  # no lock file: nobody there
+    assert not (tmp_path / LOCK_FILE).exists()
+    owner = DataDirLock(tmp_path)
+    owner.acquire()
+    try:
+        with pytest.raises(DataDirLocked, match=f"pid {os.getpid()}"):
+            DataDirLock(tmp_path).check()
+        assert (tmp_path / LOCK_FILE).read_text() == f"{os.getpid()}\n"
+    finally:
+        owner.release()
+    DataDirLock(tmp_path).check()  # released: the probe passes and holds nothing
+    owner.acquire()
+    owner.release()
+
+
 def test_a_lock_file_of_a_dead_owner_locks_nothing(tmp_path):
     (tmp_path / LOCK_FILE).write_text(f"{_dead_pid()}\n")
     lock = DataDirLock(tmp_path)
@@ -53,7 +69,10 @@ def test_a_lock_file_of_a_dead_owner_locks_nothing(tmp_path):
 
 
 async def test_a_second_gateway_on_the_same_data_dir_refuses_and_touches_nothing(tmp_path):
-    first = GatewayProcess(tmp_path / "first")
+    # the first has its secrets from the environment; the second would generate them
+    # into the data dir, were it allowed to go on
+    first = GatewayProcess(tmp_path / "first", {"HCP_HTTP_TOKENS": "t" * 24,
+                                                "HCP_PHONE_SECRET": "p" * 32})
     second = GatewayProcess(tmp_path / "second", {"HCP_DATA_DIR": str(first.data_dir)})
     try:
         await first.start()
@@ -68,6 +87,8 @@ async def test_a_second_gateway_on_the_same_data_dir_refuses_and_touches_nothing
         events = {e["event"] for e in second.events()}
         assert "redis.stale_private_server" not in events
         assert "redis.private_started" not in events
+        assert not (first.data_dir / "secrets" / "api_token").exists()
+        assert not (first.data_dir / "secrets" / "phone_secret").exists()
 
         assert first.redis_pid() == redis_pid and pid_alive(redis_pid)
         assert (first.data_dir / LOCK_FILE).read_text() == f"{first.proc.pid}\n"
