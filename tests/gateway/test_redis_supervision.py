@@ -14,8 +14,8 @@ import asyncio
 import os
 import signal
 import socket
-import time
 from collections import Counter
+from datetime import datetime
 
 import aiohttp
 import jsonschema
@@ -202,8 +202,7 @@ async def test_intake_survives_a_kill_9_of_the_private_redis(tmp_path):
           f"intake 201 again {recovery_s:.3f} s after the kill (supervisor: down "
           f"{restarted[0]['down_s']} s); answers {dict(answers)}; 201s {len(accepted)}, "
           f"stored once {len(stored_once)}, missing {len(missing)}, doubled {len(doubled)}; "
-          f"stored without a 201 (ambiguous answers) {unanswered_but_stored}; "
-          f"{time.strftime('%H:%M:%S')}")
+          f"stored without a 201 (ambiguous answers) {unanswered_but_stored}")
 
 
 def _refusing_redis_server(folder) -> tuple[dict[str, str], object]:
@@ -243,11 +242,17 @@ async def test_healthz_fails_when_the_supervisor_gives_up(tmp_path):
             assert "gave up" in body["reason"]
             async with session.get(f"{gw.base_url}/readyz") as resp:
                 assert resp.status == 503
-        events = [e["event"] for e in gw.events()]
+        logged = gw.events()
+        events = [e["event"] for e in logged]
         assert events.count("redis.private_died") == 1
         assert events.count("redis.private_restart_failed") >= 1
         assert events.count("redis.private_gave_up") == 1
         assert "redis.private_restarted" not in events
         assert await gw.stop() == 0
+        at = {e["event"]: datetime.fromisoformat(e["ts"]) for e in logged}
+        print(f"\nredis-server unable to start: gave up after "
+              f"{events.count('redis.private_restart_failed')} failed restarts, "
+              f"{(at['redis.private_gave_up'] - at['redis.private_died']).total_seconds():.2f} s "
+              f"after its death")
     finally:
         gw.kill()
