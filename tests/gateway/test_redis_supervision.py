@@ -177,6 +177,10 @@ async def test_intake_survives_a_kill_9_of_the_private_redis(tmp_path):
                         pending.discard(ev_id)
                 await asyncio.sleep(0.1)
             assert not pending, f"{len(pending)} of {len(accepted)} never submitted"
+            async with session.get(f"{gw.base_url}/metrics") as resp:
+                outcomes = {line.split('"')[1]: float(line.rsplit(" ", 1)[1])
+                            for line in (await resp.text()).splitlines()
+                            if line.startswith("hcp_submitter_outcomes_total{")}
 
         # the restarted server was started from the loop's thread: it still dies
         # with the gateway (PR_SET_PDEATHSIG)
@@ -202,7 +206,8 @@ async def test_intake_survives_a_kill_9_of_the_private_redis(tmp_path):
           f"intake 201 again {recovery_s:.3f} s after the kill (supervisor: down "
           f"{restarted[0]['down_s']} s); answers {dict(answers)}; 201s {len(accepted)}, "
           f"stored once {len(stored_once)}, missing {len(missing)}, doubled {len(doubled)}; "
-          f"stored without a 201 (ambiguous answers) {unanswered_but_stored}")
+          f"stored without a 201 (ambiguous answers) {unanswered_but_stored}; "
+          f"submitter outcomes {outcomes}")
 
 
 def _refusing_redis_server(folder) -> tuple[dict[str, str], object]:
