@@ -18,11 +18,13 @@ dead pid in it locks nothing. The descriptor is close-on-exec, so no child
 (redis-server, IVR workers) inherits the lock and outlives the gateway with it.
 
 A second gateway finds the lock taken and refuses before it has touched
-anything (``check``, a probe that creates and holds nothing, runs before the
-gateway fills missing secrets from files in the directory; ``acquire`` then
-takes the lock for good; the probe itself locks for an instant, so of two
-gateways starting on one directory at the same moment both may refuse — and
-exit 1 to be retried) (``DataDirLocked``, naming the owner's pid and the directory).
+anything: ``DataDirLocked``, naming the owner's pid and the directory, also
+logged as ``gateway.data_dir_in_use``. ``Gateway.__init__`` probes first
+(``check``: creates and holds nothing), before it fills missing secrets from
+files in the directory; ``Gateway.start`` then takes the lock for good
+(``acquire``). The probe locks for an instant, so of two gateways starting on
+one directory at the very same moment both may refuse.
+
 ``hcp serve`` then exits 1, as for any part that fails to start: the condition
 clears by itself once the first gateway has stopped (e.g. a restart that
 overlaps the old process's drain), so a supervisor retrying is right; a
