@@ -4,11 +4,12 @@ Exit codes: 0 after a graceful stop, 2 for a configuration error (the message
 names the setting), 1 if a part failed to start or died while running (a
 supervisor — systemd, Docker's restart policy — should then restart it).
 
-A port that something else holds is found before anything starts: every port
-the process (and its IVR workers) will listen on is bound once and released
-(``listeners``), and a taken one ends the start with one line naming the
-setting and its variable, ``http.port 8080 (HCP_HTTP_PORT) is already in use``,
-not a traceback from deep inside aiohttp or a worker. Should a port be taken in
+What keeps a start from going ahead is found before anything starts and ends it
+with one JSON log line (``config.error``, ``gateway.data_dir_in_use``,
+``gateway.port_in_use``), not a traceback from deep inside aiohttp or a worker.
+For ports, every port the process (and its IVR workers) will listen on is bound
+once and released (``listeners``); a taken one names the setting and its
+variable: ``http.port 8080 (HCP_HTTP_PORT) is already in use``. Should a port be taken in
 the moment between that check and the real bind, the bind's own error is
 translated the same way.
 
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 import gateway.sms_settings  # noqa: F401  (registers the SMS settings before load)
 import ivr.pool_config  # registers the IVR pool settings before load
 from gateway.config import Config, ConfigError, all_settings, load
+from gateway.data_dir_lock import DataDirLock, DataDirLocked
 from gateway.logs import setup_logging
 
 EXIT_CONFIG = 2
@@ -148,37 +150,60 @@ def _check_config(config: Config) -> int:
     return 0
 
 
+def _refusal(config: Config) -> int | None:
+    """The exit code of a start that cannot go ahead, logged as one line; else None.
+
+    In the order an operator fixes things: the settings themselves, then another
+    gateway on this data dir (its own ports would look "taken" too), then a port
+    some other program holds."""
+    log = logging.getLogger("gateway")
+    try:
+        ivr.pool_config.check_config(config)
+    except ConfigError as exc:
+        log.error("config.error", extra={"error": str(exc)})
+        return EXIT_CONFIG
+    try:
+        DataDirLock(config.data_dir).check()  # logs gateway.data_dir_in_use itself
+    except DataDirLocked:
+        return EXIT_FAILED
+    taken = port_in_use(config)
+    if taken is not None:
+        log.error("gateway.port_in_use", extra={"error": taken.message()})
+        return EXIT_FAILED
+    return None
+
+
 def serve(args) -> int:
     try:
         config = load(args.config)
     except ConfigError as exc:
-        print(f"hcp serve: configuration error: {exc}", file=sys.stderr)
+        if args.check_config:
+            print(f"hcp serve: configuration error: {exc}", file=sys.stderr)
+        else:
+            setup_logging()
+            logging.getLogger("gateway").error("config.error", extra={"error": str(exc)})
         return EXIT_CONFIG
     if args.check_config:
         return _check_config(config)
     setup_logging(config.log_level)
     log = logging.getLogger("gateway")
-    try:
-        ivr.pool_config.check_config(config)
-    except ConfigError as exc:
-        print(f"hcp serve: configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    taken = port_in_use(config)
-    if taken is not None:
-        print(f"hcp serve: {taken.message()}", file=sys.stderr)
-        return EXIT_FAILED
+    refused = _refusal(config)
+    if refused is not None:
+        return refused
 
     from gateway.serve import Gateway
 
     try:
         gateway = Gateway(config)
         asyncio.run(gateway.run())
+    except DataDirLocked:  # another gateway took the dir since the check; logged
+        return EXIT_FAILED
     except Exception as exc:
         taken = _bind_error_listener(config, exc)
         if taken is None and "exited at start" in str(exc):  # an IVR worker's bind
             taken = port_in_use(config)
         if taken is not None:  # taken between the check and the bind
-            print(f"hcp serve: {taken.message()}", file=sys.stderr)
+            log.error("gateway.port_in_use", extra={"error": taken.message()})
             return EXIT_FAILED
         log.exception("gateway.failed")
         return EXIT_FAILED

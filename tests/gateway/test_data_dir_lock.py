@@ -7,6 +7,7 @@ answering); a redis-server left behind by a gateway that is gone is still stoppe
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -16,7 +17,7 @@ import pytest
 from adapters.redis_server import RedisServer
 from gateway.data_dir_lock import LOCK_FILE, DataDirLock, DataDirLocked
 from gateway.private_redis import PID_FILE
-from tests.gateway.process import GatewayProcess, pid_alive
+from tests.gateway.process import HCP, GatewayProcess, pid_alive
 from tests.gateway.test_serve_e2e import post, wait_status
 
 
@@ -126,3 +127,20 @@ async def test_a_stale_redis_with_no_live_owner_is_stopped_and_the_gateway_start
     finally:
         gw.kill()
         leftover.stop()
+
+
+async def test_the_same_settings_twice_is_told_as_the_data_dir_in_use(tmp_path):
+    """A second `scripts/run` would find the first's ports taken too: the refusal names
+    the other gateway, the thing to stop, not a port."""
+    first = GatewayProcess(tmp_path)
+    try:
+        await first.start()
+        again = subprocess.run([str(HCP), "serve"], cwd=tmp_path, env=first.env(),
+                               capture_output=True, text=True, timeout=60)
+        assert again.returncode == 1, again.stderr
+        [line] = [json.loads(line) for line in again.stderr.splitlines()]
+        assert line["event"] == "gateway.data_dir_in_use"
+        assert line["owner_pid"] == first.proc.pid
+        assert await first.stop() == 0
+    finally:
+        first.kill()

@@ -217,7 +217,7 @@ def test_config_error_exits_2_and_names_the_setting(tmp_path, env, setting):
     assert not gw.data_dir.exists()  # nothing started, nothing written
 
 
-def test_port_taken_exits_1_and_leaves_no_redis(tmp_path):
+def test_port_taken_exits_1_and_starts_nothing(tmp_path):
     import socket
 
     with socket.socket() as taken:
@@ -227,11 +227,10 @@ def test_port_taken_exits_1_and_leaves_no_redis(tmp_path):
         result = subprocess.run([str(HCP), "serve"], cwd=tmp_path, env=gw.env(),
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
-    events = [json.loads(line)["event"] for line in result.stderr.splitlines()]
-    assert "component.start_failed" in events and "gateway.failed" in events
-    assert events.index("component.stopped") < events.index("gateway.failed")
-    assert gw.redis_pid() is None  # the private Redis was started, then stopped again
-    assert (gw.data_dir / "redis" / "appendonlydir").exists()
+    [line] = [json.loads(line) for line in result.stderr.splitlines()]
+    assert line["event"] == "gateway.port_in_use" and "HCP_HTTP_PORT" in line["error"]
+    assert gw.redis_pid() is None  # found before the private Redis was started
+    assert not (gw.data_dir / "redis").exists()
 
 
 async def test_drain_timeout_leaves_the_rest_for_the_next_start(gateway, redis_url):

@@ -105,11 +105,14 @@ def serve(tmp_path, **env) -> subprocess.CompletedProcess:
 
 
 def one_line(proc: subprocess.CompletedProcess) -> str:
+    """The refusal: one JSON log line (the gateway's format), its error text returned."""
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stdout == "" and "Traceback" not in proc.stderr
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, proc.stderr
-    return lines[0]
+    entry = json.loads(lines[0])
+    assert (entry["level"], entry["event"]) == ("ERROR", "gateway.port_in_use")
+    return entry["error"]
 
 
 @pytest.fixture
@@ -129,7 +132,7 @@ def udp_holder():
 
 def test_taken_http_port_is_one_line_naming_the_setting(tmp_path, tcp_holder):
     line = one_line(serve(tmp_path, HCP_HTTP_PORT=str(tcp_holder)))
-    assert line.startswith(f"hcp serve: http.port {tcp_holder} (HCP_HTTP_PORT) is already "
+    assert line.startswith(f"http.port {tcp_holder} (HCP_HTTP_PORT) is already "
                            f"in use on 127.0.0.1")
     assert not (tmp_path / "data" / "redis" / "redis.pid").exists()  # nothing started
 
@@ -145,7 +148,7 @@ def test_taken_sip_port_of_a_later_worker(tmp_path, udp_holder):
     line = one_line(serve(tmp_path, HCP_HTTP_PORT="0", HCP_IVR_WORKERS="2",
                           HCP_IVR_SIP_PORT=str(base),
                           HCP_IVR_METRICS_PORT=str(free_tcp_port())))
-    assert line.startswith(f"hcp serve: ivr.sip_port {base} (HCP_IVR_SIP_PORT): port "
+    assert line.startswith(f"ivr.sip_port {base} (HCP_IVR_SIP_PORT): port "
                            f"{udp_holder}/udp of IVR worker 2 is already in use")
 
 
@@ -157,7 +160,7 @@ def test_taken_ivr_metrics_port(tmp_path, tcp_holder):
     line = one_line(serve(tmp_path, HCP_HTTP_PORT="0", HCP_IVR_WORKERS="1",
                           HCP_IVR_SIP_PORT=str(free_sip),
                           HCP_IVR_METRICS_PORT=str(tcp_holder)))
-    assert line.startswith(f"hcp serve: ivr.metrics_port {tcp_holder} "
+    assert line.startswith(f"ivr.metrics_port {tcp_holder} "
                            f"(HCP_IVR_METRICS_PORT) is already in use")
 
 
