@@ -135,12 +135,17 @@ def make_app(redis, users: dict[str, tuple[str, str]], *, data_dir: str | Path,
     return app
 
 
+def admin_password_path(data_dir) -> Path:
+    """The generated admin password's file (used without ``console.users``)."""
+    return Path(data_dir) / "secrets" / "console_admin"
+
+
 def users_from_config(config) -> dict[str, tuple[str, str]]:
     """name -> (role, hash); without configured users, a generated admin password."""
     users = {name: (role, hashed) for name, role, hashed in config["console.users"]}
     if users:
         return users
-    path = Path(config.data_dir) / "secrets" / "console_admin"
+    path = admin_password_path(config.data_dir)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -18,8 +18,6 @@ fields this formatter writes); what is not such a line (a faulthandler dump)
 becomes an ``ivr.worker.output`` event. So every line of the gateway's stderr
 parses as JSON with ``ts``, ``level``, ``logger`` and ``event``.
 
-``secret_locations`` names the files that hold the API token and the console
-password (never their values), for the start-up line ``gateway.secrets``.
 """
 
 from __future__ import annotations
@@ -29,7 +27,6 @@ import logging
 import sys
 import threading
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 # The pattern lives beside mask_phone: adapters mask a peer's error text with it too.
@@ -122,38 +119,3 @@ def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
                                                   args.exc_traceback),
                     extra={"thread_name": args.thread.name if args.thread else None})
 
-
-# Where console/app.py keeps the generated console password (no console.users).
-CONSOLE_PASSWORD_FILE = "console_admin"
-
-
-def secret_locations(config) -> dict[str, Any]:
-    """The files holding the API token and the console password, for a start-up line.
-
-    ``api_token_file`` is the generated token's file when the API uses it (no
-    ``http.tokens`` configured, or the configured one is that file's), else None;
-    ``console_password_file`` is the generated admin password's file when the console
-    is on without ``console.users``. The ``*_from`` fields say where the secret
-    comes from instead. Never a secret's value.
-    """
-    from gateway.secrets_store import SECRETS_DIR, api_token_path
-
-    data_dir = Path(config.data_dir)
-    token_path = api_token_path(data_dir)
-    tokens = tuple(config.http_tokens or ())
-    token_from_file = not tokens or (token_path.exists()
-                                     and token_path.read_text().strip() in tokens)
-    if not config["console.enabled"]:
-        console_file, console_from = None, "console disabled"
-    elif config["console.users"]:
-        console_file, console_from = None, "console.users"
-    else:
-        console_file = data_dir / SECRETS_DIR / CONSOLE_PASSWORD_FILE
-        console_from = "file"
-    return {
-        "api_token_file": str(token_path) if token_from_file else None,
-        "api_token_from": "file" if token_from_file else "http.tokens",
-        "console_password_file": str(console_file) if console_file else None,
-        "console_password_from": console_from,
-        "console_user": "admin" if console_file else None,
-    }

@@ -53,3 +53,35 @@ def with_secrets(config: Config) -> Config:
     if not config.http_tokens:
         changes["http_tokens"] = (persistent_secret(config.data_dir, "api_token"),)
     return replace(config, **changes) if changes else config
+
+
+def secret_locations(config: Config) -> dict[str, str | None]:
+    """The files holding the API token and the console password, for a start-up line.
+
+    ``api_token_file`` is the generated token's file when the API uses it (no
+    ``http.tokens`` configured, or the configured one is that file's), else None;
+    ``console_password_file`` is the generated admin password's file when the console
+    is on without ``console.users``. The ``*_from`` fields say where the secret
+    comes from instead. Never a secret's value.
+    """
+    from console.app import admin_password_path  # only when asked: console is heavy
+
+    data_dir = Path(config.data_dir)
+    token_path = api_token_path(data_dir)
+    tokens = tuple(config.http_tokens or ())
+    token_from_file = not tokens or (token_path.exists()
+                                     and token_path.read_text().strip() in tokens)
+    if not config["console.enabled"]:
+        console_file, console_from = None, "console disabled"
+    elif config["console.users"]:
+        console_file, console_from = None, "console.users"
+    else:
+        console_file = admin_password_path(data_dir)
+        console_from = "file"
+    return {
+        "api_token_file": str(token_path) if token_from_file else None,
+        "api_token_from": "file" if token_from_file else "http.tokens",
+        "console_password_file": str(console_file) if console_file else None,
+        "console_password_from": console_from,
+        "console_user": "admin" if console_file else None,
+    }

@@ -52,7 +52,7 @@ from gateway.data_dir_lock import DataDirLock
 from gateway.http_api import make_app
 from gateway.metrics import MeteredIntake, Metrics
 from gateway.private_redis import PrivateRedis
-from gateway.secrets_store import with_secrets
+from gateway.secrets_store import secret_locations, with_secrets
 from gateway.sms_settings import make as sms_channel
 from ivr.context_api import add_call_context_route
 from gateway.submitter_component import SubmitterComponent
@@ -270,6 +270,8 @@ class Gateway:
             raise
         log.info("gateway.ready", extra={"port": self.http_port,
                                          "components": self.components.names})
+        # where a newcomer finds what to sign in with (paths only, never the values)
+        log.info("gateway.secrets", extra=secret_locations(self.config))
 
     async def stop(self) -> None:
         log.info("gateway.stopping")

@@ -12,7 +12,8 @@ import warnings
 import pytest
 
 from gateway.config import load
-from gateway.logs import MASK, JsonFormatter, mask_phones, secret_locations, setup_logging
+from gateway.logs import MASK, JsonFormatter, mask_phones, setup_logging
+from gateway.secrets_store import secret_locations
 from gateway.secrets_store import with_secrets
 
 

@@ -140,8 +140,6 @@ def test_a_phone_number_a_worker_logs_is_masked(served):
     assert refused[0]["event"].startswith("INVITE <phone>-")
 
 
-@pytest.mark.xfail(strict=True, reason="needs gateway/serve.py to log gateway.secrets "
-                                       "(gateway.logs.secret_locations) at start")
 def test_a_start_up_line_names_the_token_and_password_files(served):
     events = [json.loads(line) for line in served.splitlines()]
     [where] = [e for e in events if e["event"] == "gateway.secrets"]
