@@ -22,6 +22,7 @@ from gateway.cli_serve import Listener, _bind_error_listener, listeners
 from gateway.config import all_settings, load
 from gateway.config_values import format_duration, parsers
 from tests.gateway.process import ROOT
+from tests.ivr_pool.harness import free_block
 
 SCRIPTS = ROOT / "scripts"
 
@@ -153,10 +154,7 @@ def test_taken_sip_port_of_a_later_worker(tmp_path, udp_holder):
 
 
 def test_taken_ivr_metrics_port(tmp_path, tcp_holder):
-    sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sip.bind(("127.0.0.1", 0))
-    free_sip = sip.getsockname()[1]
-    sip.close()
+    free_sip = free_block(1)  # free on UDP and TCP: a worker's SIP listens on both
     line = one_line(serve(tmp_path, HCP_HTTP_PORT="0", HCP_IVR_WORKERS="1",
                           HCP_IVR_SIP_PORT=str(free_sip),
                           HCP_IVR_METRICS_PORT=str(tcp_holder)))
