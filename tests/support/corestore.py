@@ -3,16 +3,28 @@
 Theory of operation: one aiohttp app on 127.0.0.1 (random port) answers
 ``POST /v1/evaluations``. It verifies the HMAC-SHA256 signature header over the
 exact body bytes (401 if wrong), needs an ``Idempotency-Key`` (400 if absent),
-checks the record the way the exchange does (422 with a reason), then stores the
-record by idempotency key: 201 the first time, 409 "already exists" after that
-(counted in ``duplicates``). Faults are queued and consumed one request at a time,
+checks the record the way the exchange does (422 with a reason: a grade below 3
+without ``evalDetail`` or ``writingEvaluation`` is refused), then stores it.
+
+Like the exchange, it keeps one record per (projectNo, assessNumber): 201 the first
+time; a repeat is refused with 409 and the exchange's Chinese wording
+(``DUPLICATE_WORDING``, it says 重复), whoever sent it. A repeat of the same
+idempotency key is counted in ``duplicates``; a different record under a taken
+(projectNo, assessNumber) in ``refused_repeats``.
+
+``GET /v1/evaluations?projectNo=…&assessNumber=…`` (signed over the query string)
+answers what is stored there: 200 ``{"projectNo", "assessNumber", "record",
+"idempotencyKey"}`` or 404. ``plant(payload, key)`` stores someone else's record
+(another system reporting to the exchange) so a test can make our key taken, and
+``query_supported = False`` makes the GET answer 404 to everything (an exchange
+without a query). Faults are queued and consumed one request at a time,
 so a test says exactly what the next N requests see:
 
     fail_next(n, status=503)         answer 5xx
     slow_next(n, seconds, after_store=True)  answer late (client timeouts); by default
                                      the record IS stored first, as a real store would
     reset_next(n, after_store=False) RST the TCP connection (SO_LINGER 0, abort)
-    conflict_next(n)                 answer 409 without storing
+    conflict_next(n)                 answer 409 (duplicate wording) without storing
     reject_next(n, reason, status)   answer 4xx with a reason, store nothing
     reject_key(substring, reason)    reject every record whose key contains substring
     fail_rate(p, seed)               answer 503 to a random share p of requests
@@ -23,7 +35,7 @@ Two ways to drive it:
   * another process (benchmarks, kill -9 runs): ``CoreStoreProcess().start()``, which
     runs this file as a script and talks to its control endpoints
     (``POST /_control/faults``, ``GET /_control/stats``, ``GET /_control/records``,
-    ``POST /_control/reset``) with plain urllib.
+    ``POST /_control/reset``, ``POST /_control/plant``) with plain urllib.
 """
 
 from __future__ import annotations
@@ -42,6 +54,7 @@ import time
 import urllib.request
 from collections import Counter, deque
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
@@ -50,6 +63,15 @@ from ratings.store import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, signature_ok
 
 DEFAULT_SECRET = b"loopback-core-store-secret"
 RECORD_PATH = "/v1/evaluations"
+_dumps = partial(json.dumps, ensure_ascii=False)
+# The exchange's answer to a repeated (projectNo, assessNumber), as provincial systems word it.
+DUPLICATE_WORDING = "评价信息重复提交：该办件编号的本次评价已存在"
+BAD_GRADE_WORDING = "不满意评价须填写评价详情（evalDetail）或文字评价（writingEvaluation）"
+
+
+def slot_of(payload: dict) -> tuple[str, int]:
+    """Where the exchange files a record: (projectNo, assessNumber)."""
+    return str(payload.get("projectNo", "")), int(payload.get("assessNumber") or 0)
 
 
 @dataclass
@@ -72,9 +94,10 @@ def _record_problem(payload: object) -> str | None:
         return "satisfaction must be 1..5"
     if payload["assessNumber"] not in (1, 2):
         return "assessNumber must be 1 or 2"
-    if payload["satisfaction"] < 3 and not (payload.get("evalDetail")
-                                            or payload.get("writingEvaluation")):
-        return "a bad rating needs evalDetail or writingEvaluation"
+    if payload["satisfaction"] < 3 and not (str(payload.get("evalDetail") or "").strip()
+                                            or str(payload.get("writingEvaluation")
+                                                   or "").strip()):
+        return BAD_GRADE_WORDING
     return None
 
 
@@ -83,8 +106,12 @@ class LoopbackCoreStore:
         self.secret = secret
         self.host = host
         self.port = port
-        self.records: dict[str, dict] = {}
+        self.records: dict[str, dict] = {}  # idempotency key -> payload (ours and planted)
+        self.slots: dict[tuple[str, int], str] = {}  # (projectNo, assessNumber) -> key
         self.duplicates: Counter[str] = Counter()  # key -> times it came again
+        self.refused_repeats: Counter[str] = Counter()  # key refused: its slot was taken
+        self.queries = 0
+        self.query_supported = True
         self.requests = 0
         self.faults_served: Counter[str] = Counter()
         self._faults: deque[Fault] = deque()
@@ -106,6 +133,8 @@ class LoopbackCoreStore:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1 << 20)
         app.router.add_post(RECORD_PATH, self._handle_record)
+        app.router.add_get(RECORD_PATH, self._handle_query)
+        app.router.add_post("/_control/plant", self._handle_plant)
         app.router.add_post("/_control/faults", self._handle_faults)
         app.router.add_post("/_control/reset", self._handle_reset)
         app.router.add_get("/_control/stats", self._handle_stats)
@@ -160,6 +189,17 @@ class LoopbackCoreStore:
     def latency(self, seconds: float) -> None:
         self._latency = seconds
 
+    def plant(self, payload: dict, key: str = "") -> str:
+        """Store someone else's record (another system's), as if it had come first."""
+        key = key or f"foreign:{len(self.records)}:{payload.get('projectNo')}"
+        self.records[key] = dict(payload)
+        self.slots[slot_of(payload)] = key
+        return key
+
+    def stored_at(self, project_no: str, assess_number: int = 1) -> dict | None:
+        key = self.slots.get((project_no, assess_number))
+        return self.records.get(key) if key else None
+
     def clear_faults(self) -> None:
         self._faults.clear()
         self._reject_keys.clear()
@@ -169,12 +209,17 @@ class LoopbackCoreStore:
     def reset(self) -> None:
         self.clear_faults()
         self.records.clear()
+        self.slots.clear()
         self.duplicates.clear()
+        self.refused_repeats.clear()
+        self.queries = 0
+        self.query_supported = True
         self.faults_served.clear()
         self.requests = 0
 
     def stats(self) -> dict:
         return {"stored": len(self.records), "duplicates": sum(self.duplicates.values()),
+                "refused_repeats": sum(self.refused_repeats.values()),
                 "requests": self.requests, "faults_served": dict(self.faults_served),
                 "faults_pending": len(self._faults)}
 
@@ -208,11 +253,16 @@ class LoopbackCoreStore:
         problem = _record_problem(payload)
         if problem:
             return web.json_response({"error": problem}, status=422)
-        if key in self.records:
-            self.duplicates[key] += 1
-            answer = web.json_response({"error": "already exists", "key": key}, status=409)
+        slot = slot_of(payload)
+        if key in self.records or slot in self.slots:
+            if self.slots.get(slot) == key:
+                self.duplicates[key] += 1
+            else:
+                self.refused_repeats[key] += 1
+            answer = web.json_response({"error": DUPLICATE_WORDING}, status=409)
         else:
             self.records[key] = payload
+            self.slots[slot] = key
             answer = web.json_response({"stored": key}, status=201)
         if fault is not None and fault.after_store:
             if fault.kind == "slow":
@@ -226,7 +276,7 @@ class LoopbackCoreStore:
         if fault.kind == "5xx":
             return web.json_response({"error": "injected failure"}, status=fault.status)
         if fault.kind == "409":
-            return web.json_response({"error": "already exists"}, status=409)
+            return web.json_response({"error": DUPLICATE_WORDING}, status=409)
         if fault.kind == "reject":
             return web.json_response({"error": fault.reason}, status=fault.status)
         if fault.kind == "slow" and not fault.after_store:
@@ -247,7 +297,34 @@ class LoopbackCoreStore:
         # aiohttp cannot write to an aborted transport; this answer goes nowhere
         return web.Response(status=499)
 
+    async def _handle_query(self, request: web.Request) -> web.Response:
+        """What is stored under (projectNo, assessNumber): the exchange's record query."""
+        self.queries += 1
+        if not signature_ok(self.secret, request.query_string.encode(),
+                            request.headers.get(SIGNATURE_HEADER)):
+            return web.json_response({"error": "bad signature"}, status=401)
+        if not self.query_supported:
+            return web.json_response({"error": "not found"}, status=404)
+        project_no = request.query.get("projectNo", "")
+        try:
+            assess_number = int(request.query.get("assessNumber", "1"))
+        except ValueError:
+            return web.json_response({"error": "assessNumber must be 1 or 2"}, status=400)
+        key = self.slots.get((project_no, assess_number))
+        if key is None:
+            return web.json_response({"error": "未找到该评价"}, status=404)
+        body = {"projectNo": project_no, "assessNumber": assess_number,
+                "record": self.records[key]}
+        if not key.startswith("foreign:"):  # a record another system sent has no key of ours
+            body["idempotencyKey"] = key
+        return web.json_response(body, dumps=_dumps)
+
     # -- control endpoints (for a store in another process) --------------
+    async def _handle_plant(self, request: web.Request) -> web.Response:
+        spec = await request.json()
+        key = self.plant(spec["payload"], spec.get("key", ""))
+        return web.json_response({"key": key})
+
     async def _handle_faults(self, request: web.Request) -> web.Response:
         spec = await request.json()
         for name, args in spec.items():
@@ -316,6 +393,9 @@ class CoreStoreProcess:
 
     def reset(self) -> dict:
         return self._call("POST", "/_control/reset", {})
+
+    def plant(self, payload: dict, key: str = "") -> str:
+        return self._call("POST", "/_control/plant", {"payload": payload, "key": key})["key"]
 
     def stop(self) -> None:
         if self.proc is None:
