@@ -6,7 +6,7 @@ Every channel hands an ``Evaluation`` to ``Intake.accept``. One Lua script
 (``ratings/lua/accept.lua``, run with EVALSHA: one round trip) checks the rules
 of seed art. 14 and, only if they all pass, writes in the same step:
 
-* the dedupe keys (``keys.item/batch/theme/staff``: id of the holding evaluation),
+* the dedupe keys (``keys.item/batch/theme/staff/call``: id of the holding evaluation),
 * the first record (``keys.first``: acceptance time and covered ids, for follow-ups),
 * the status hash (``keys.evaluation``) the submitter and the API read,
 * the outbox entry (``keys.OUTBOX``: id, ev JSON, covers) the submitter drains.
@@ -19,6 +19,8 @@ The rules
 ---------
 * item: one first evaluation per item, any channel.
 * staff: one per (visit/call id, staff id); independent of the item's rating.
+* call: one per hotline call (its own key); independent of the item's rating, so a
+  call about a ticket leaves the item's one evaluation and its reminder alone.
 * batch: claims the batch and every item. If any item is already rated the whole
   batch is refused (nothing claimed): all-or-nothing is simple and never produces
   a second record for an item.
@@ -78,6 +80,8 @@ def target_key(ev: Evaluation) -> str:
         return keys.batch(t.id)
     if t.kind is TargetKind.THEME:
         return keys.theme(t.id)
+    if t.kind is TargetKind.CALL:
+        return keys.call(t.id)
     return keys.staff(t.id, t.staff_id or "")
 
 

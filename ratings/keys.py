@@ -19,7 +19,7 @@ Contract between intake and submitter:
   DEAD            stream of dead-lettered evaluations: id, reason.
 
 Intake-only keys (ratings/intake.py, ratings/lua/accept.lua):
-  item(id), batch(id), theme(id), staff(visit, staff)
+  item(id), batch(id), theme(id), staff(visit, staff), call(id)
                   string: id of the first evaluation that holds the target.
                   DEDUPE_TTL_S.
   first(ev_id)    hash: at (epoch ms of acceptance), covers (JSON), fu (id of
@@ -64,6 +64,11 @@ def theme(theme_id: str) -> str:
 def staff(visit_id: str, staff_id: str) -> str:
     # Length prefix: ("a:b", "c") and ("a", "b:c") must not share a key.
     return f"{TAG}:done:staff:{len(visit_id)}:{visit_id}:{staff_id}"
+
+
+def call(call_id: str) -> str:
+    # A hotline call rated on its own (一次一评); never the item's key.
+    return f"{TAG}:done:call:{call_id}"
 
 
 FIRST_PREFIX = f"{TAG}:first:"

@@ -33,6 +33,15 @@ class TargetKind(str, Enum):
     BATCH = "batch"  # several items filed at once, rated once (seed art. 14)
     THEME = "theme"  # 主题式/一件事: overall rating for its linked items
     STAFF = "staff"  # a staff member, once per visit or call (seed art. 10, 14)
+    CALL = "call"  # one hotline call (一次一评): not the item's one evaluation (art. 14)
+
+
+# Record identity at the exchange (ratings.records.project_no): an item, batch or
+# theme record is filed under the item id itself; a staff rating under
+# "staff:<staff id>:<visit id>", a call under "call:<call id>". So no item id may
+# start with these prefixes, and a staff id holds no ':' (the first ':' after the
+# prefix ends it): three kinds of target can never share a projectNo.
+DERIVED_PREFIXES = ("staff:", "call:")
 
 
 class Channel(str, Enum):
@@ -44,7 +53,7 @@ class Channel(str, Enum):
 @dataclass(frozen=True)
 class Target:
     kind: TargetKind
-    id: str  # item id (projectNo), batch id, theme id, or visit/call id for staff
+    id: str  # item id (projectNo), batch id, theme id, visit/call id for staff, call id
     items: tuple[str, ...] = ()  # batch: its items; theme: linked items
     staff_id: str | None = None  # staff: who is rated (proManager)
 
@@ -55,8 +64,14 @@ class Target:
             raise InvalidEvaluation("target.items", f"a {self.kind.value} needs its items")
         if self.kind is TargetKind.STAFF and not self.staff_id:
             raise InvalidEvaluation("target.staff_id", "a staff rating names the staff member")
+        if self.kind is TargetKind.STAFF and ":" in self.staff_id:
+            raise InvalidEvaluation("target.staff_id", "a staff id holds no ':'")
         if any(not item or not isinstance(item, str) for item in self.items):
             raise InvalidEvaluation("target.items", "item ids are non-empty strings")
+        item_ids = self.items + ((self.id,) if self.kind is TargetKind.ITEM else ())
+        if any(item.startswith(DERIVED_PREFIXES) for item in item_ids):
+            raise InvalidEvaluation("target.items" if self.items else "target.id",
+                                    "an item id must not start with staff: or call:")
         if len(set(self.items)) != len(self.items):
             raise InvalidEvaluation("target.items", "items repeat")
 
@@ -66,9 +81,7 @@ class Target:
         For a theme the intake narrows this to the items not rated on their own:
         the submitter fans out to the outbox entry's ``covers``, not to this.
         """
-        if self.kind is TargetKind.ITEM:
-            return (self.id,)
-        if self.kind is TargetKind.STAFF:
+        if self.kind in (TargetKind.ITEM, TargetKind.STAFF, TargetKind.CALL):
             return (self.id,)
         return self.items
 
@@ -126,6 +139,13 @@ def utcnow() -> datetime:
 CHINA = timezone(timedelta(hours=8))
 
 
+# Text the system wrote into ``comment`` (e.g. "no reason was chosen" after a hang-up
+# in the reason menu) is flagged in the context by ``reason_missing`` (ivr, sms) or
+# ``comment_by=system``; it is never sent as the citizen's own words: the record's
+# writingEvaluation carries it behind this mark (ratings.records).
+SYSTEM_COMMENT_MARK = "【系统记录，非评价人原话】"
+
+
 @dataclass(frozen=True)
 class Evaluation:
     target: Target
@@ -146,6 +166,8 @@ class Evaluation:
     def __post_init__(self):
         if self.assess_number not in (1, 2):
             raise InvalidEvaluation("assess_number", "1 (first) or 2 (follow-up)")
+        if any(not isinstance(r, str) or not r.strip() for r in self.reasons):
+            raise InvalidEvaluation("reasons", "a reason code is a non-blank string")
         if self.grade.needs_reason and not (self.reasons or self.comment.strip()):
             raise InvalidEvaluation(
                 "reasons", f"{self.grade.id} needs reason codes or a comment")
@@ -153,6 +175,12 @@ class Evaluation:
             raise InvalidEvaluation("assessed_at", "needs a time zone")
         if len(self.comment) > 2000:
             raise InvalidEvaluation("comment", "longer than 2000 characters")
+
+    @property
+    def comment_by_system(self) -> bool:
+        """The comment is the system's text, not the evaluator's words."""
+        return bool(self.context.get("reason_missing")) or \
+            self.context.get("comment_by") == "system"
 
     def with_id(self, new: str) -> Evaluation:
         return replace(self, id=new)

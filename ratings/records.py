@@ -1,5 +1,16 @@
 """Evaluation → national-style store records: one record per item (fan-out).
 
+Record identity: the exchange keeps one record per (projectNo, assessNumber) and
+refuses a repeat, so each kind of target has its own projectNo (``project_no``):
+
+    item, batch, theme   the item id (办件编号) itself, one record per covered item
+    staff                "staff:<staff id>:<visit id>"   (seed art. 10, 14: per visit)
+    call                 "call:<call id>"                (一次一评: the call, not the item)
+
+``ratings.model.Target`` refuses item ids starting with "staff:" or "call:" and staff
+ids holding ':', so the three kinds never share a projectNo; the intake's dedupe
+keys guarantee one first evaluation (assessNumber 1) and one follow-up (2) per target.
+
 A batch or a theme is rated once but the exchange stores ratings per item
 (办件), so one evaluation becomes one record per covered item (seed art. 14).
 Each record carries its own idempotency key, ``<evaluation id>:<item>``, so a
@@ -19,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ratings.model import CHINA, Channel, Evaluation, TargetKind
+from ratings.model import CHINA, SYSTEM_COMMENT_MARK, Channel, Evaluation, TargetKind
 from ratings.store import StoreRecord
 
 ASSESS_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -47,6 +58,16 @@ def idempotency_key(evaluation_id: str, item: str) -> str:
     return f"{evaluation_id}:{item}"
 
 
+def project_no(ev: Evaluation, covered: str) -> str:
+    """The projectNo of the record for ``covered`` (an id of the outbox ``covers``)."""
+    kind = ev.target.kind
+    if kind is TargetKind.STAFF:
+        return f"staff:{ev.target.staff_id}:{covered}"
+    if kind is TargetKind.CALL:
+        return f"call:{covered}"
+    return covered
+
+
 def assess_time(ev: Evaluation) -> str:
     return ev.assessed_at.astimezone(CHINA).strftime(ASSESS_TIME_FORMAT)
 
@@ -56,17 +77,24 @@ def national_mobile(e164: str) -> str:
     return e164[3:] if e164.startswith("+86") else e164
 
 
+def writing_evaluation(ev: Evaluation) -> str:
+    """The evaluator's own words; text the system wrote goes out marked as such."""
+    if ev.comment.strip() and ev.comment_by_system:
+        return f"{SYSTEM_COMMENT_MARK}{ev.comment}"
+    return ev.comment
+
+
 def record_payload(ev: Evaluation, item: str, options: RecordOptions) -> dict:
     ctx = ev.context
     payload: dict = {
-        "projectNo": item,
+        "projectNo": project_no(ev, item),
         "taskCode": ctx.get("task_code", ""),
         "deptCode": ctx.get("dept_code", ""),
         "areaCode": ctx.get("area_code", ""),
         "pf": int(ctx["pf"]) if ctx.get("pf") else options.pf(ev.channel),
         "satisfaction": ev.grade.exchange_code,
         "evalDetail": ",".join(ev.reasons),
-        "writingEvaluation": ev.comment,
+        "writingEvaluation": writing_evaluation(ev),
         "assessTime": assess_time(ev),
         "assessNumber": ev.assess_number,
         "userProp": ctx.get("user_prop", options.default_user_prop),

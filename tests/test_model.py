@@ -46,3 +46,20 @@ def test_batch_needs_items_and_staff_needs_staff():
         Target(TargetKind.BATCH, "B1")
     with pytest.raises(InvalidEvaluation):
         Target(TargetKind.STAFF, "visit-1")
+
+
+@pytest.mark.parametrize("reasons,comment", [((" ",), ""), (("",), "太慢"), ((), "   ")])
+def test_blank_reason_or_comment_is_no_reason(reasons, comment):
+    with pytest.raises(InvalidEvaluation) as err:
+        Evaluation(Target(TargetKind.ITEM, "P1"), Channel.API, Grade.VERY_DISSATISFIED, NOW,
+                   reasons=reasons, comment=comment)
+    assert err.value.field == "reasons"
+
+
+def test_call_target_round_trips_and_system_comment_is_flagged():
+    ev = Evaluation(Target(TargetKind.CALL, "HL-1"), Channel.HOTLINE, Grade.DISSATISFIED,
+                    NOW, comment="未选择原因", context={"reason_missing": "hangup"})
+    assert Evaluation.from_json(ev.to_json()) == ev and ev.comment_by_system
+    own = Evaluation(Target(TargetKind.CALL, "HL-1"), Channel.HOTLINE, Grade.DISSATISFIED,
+                     NOW, comment="太慢")
+    assert not own.comment_by_system

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
 from ratings import keys
 from ratings.intake import MESSAGES
-from ratings.model import Channel
+from ratings.model import Channel, InvalidEvaluation
 from tests.intake.helpers import WINDOW, make_ev
 
 
@@ -78,8 +80,34 @@ async def test_staff_once_per_visit_independent_of_item(intake):
 
 
 async def test_staff_key_is_unambiguous(intake):
+    """A visit id may hold ':'; a staff id may not (its projectNo "staff:<staff>:<visit>"
+    would be ambiguous), so ("a:b", "c") and ("a", "b:c") cannot both exist."""
     assert (await intake.accept(make_ev("staff", "a:b", staff="c"))).accepted
-    assert (await intake.accept(make_ev("staff", "a", staff="b:c"))).accepted
+    assert (await intake.accept(make_ev("staff", "a", staff="b"))).accepted
+    with pytest.raises(InvalidEvaluation) as err:
+        make_ev("staff", "a", staff="b:c")
+    assert err.value.field == "target.staff_id"
+
+
+async def test_a_call_is_rated_on_its_own_not_as_the_item(intake, aredis):
+    """一次一评: a call about ticket P1 leaves the item's one evaluation (and so its
+    reminder, which asks is_evaluated) alone; a second call about P1 is rated too."""
+    first = make_ev("call", "HL-1")
+    assert (await intake.accept(first)).accepted
+    assert await aredis.get(keys.call("HL-1")) == first.id.encode()
+    assert not await intake.is_evaluated("P1") and not await intake.is_evaluated("HL-1")
+    assert (await intake.accept(make_ev("call", "HL-2"))).accepted
+    again = await intake.accept(make_ev("call", "HL-1"))
+    assert again.reason == "already_evaluated" and again.evaluation_id == first.id
+    item = make_ev("item", "P1")
+    assert (await intake.accept(item)).accepted
+    assert (await intake.accept(make_ev("item", "HL-1"))).accepted  # an item id is not a call
+    [*_, entry] = await outbox(aredis)
+    assert json.loads(entry["covers"]) == ["HL-1"]
+    follow = make_ev("call", "HL-1", assess=2)
+    assert (await intake.accept(follow)).accepted
+    assert (await intake.accept(make_ev("call", "HL-1", assess=2))).reason == \
+        "follow_up_already_given"
 
 
 async def test_batch_claims_batch_and_every_item(intake, aredis):

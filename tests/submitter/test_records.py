@@ -51,7 +51,33 @@ def test_mobile_only_when_the_contract_needs_it():
 def test_staff_rating_names_the_staff_member():
     ev = make_ev("CALL-1", kind=TargetKind.STAFF, staff_id="S42")
     [rec] = fan_out(ev)
-    assert rec.payload["proManager"] == "S42" and rec.payload["projectNo"] == "CALL-1"
+    assert rec.payload["proManager"] == "S42"
+    assert rec.payload["projectNo"] == "staff:S42:CALL-1"  # not the visit's item record
+    assert rec.idempotency_key == f"{ev.id}:CALL-1"
+
+
+def test_each_kind_of_target_has_its_own_project_no():
+    """Item, staff and call of one call: three distinct (projectNo, assessNumber)."""
+    item = make_ev("GD-1")
+    staff = make_ev("HL-1", kind=TargetKind.STAFF, staff_id="A7")
+    call = make_ev("HL-1", kind=TargetKind.CALL)
+    slots = {(r.payload["projectNo"], r.payload["assessNumber"])
+             for ev in (item, staff, call) for r in fan_out(ev)}
+    assert slots == {("GD-1", 1), ("staff:A7:HL-1", 1), ("call:HL-1", 1)}
+    follow = make_ev("HL-1", kind=TargetKind.CALL, assess_number=2)
+    assert fan_out(follow)[0].payload["projectNo"] == "call:HL-1"
+
+
+def test_system_text_is_not_sent_as_the_citizens_words():
+    from ratings.model import SYSTEM_COMMENT_MARK
+
+    said = make_ev("P1", grade=Grade.DISSATISFIED, reasons=(), comment="排队太久")
+    assert fan_out(said)[0].payload["writingEvaluation"] == "排队太久"
+    for ctx in ({"reason_missing": "hangup"}, {"comment_by": "system"}):
+        system = make_ev("P1", grade=Grade.DISSATISFIED, reasons=(),
+                         comment="来电人在选择不满意原因时挂机，未选择原因", context=ctx)
+        text = fan_out(system)[0].payload["writingEvaluation"]
+        assert text.startswith(SYSTEM_COMMENT_MARK) and text.endswith("未选择原因")
 
 
 def test_batch_fans_out_one_record_per_item_with_own_keys():
