@@ -4,6 +4,9 @@ So that a fresh install runs on its own and a pilot can run without the
 provincial system. The idempotency key is the PRIMARY KEY: ``INSERT OR IGNORE``
 stores a record once and answers DUPLICATE ever after (also when the same key
 comes twice in one batch), which is exactly the contract of the HTTP store.
+Like the exchange it keeps one record per (projectNo, assessNumber): a record with
+a new key whose slot another key holds is not stored and answers StoreConflict
+(dead letter, with the key that holds the slot), never DUPLICATE.
 
 Theory of operation (group commit):
   ``submit`` puts (record, future) on a pending list and awaits the future. One
@@ -35,7 +38,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ratings.records import RecordOptions
-from ratings.store import StoreOutcome, StoreRecord, TransientStoreError
+from ratings.store import (
+    StoreConflict,
+    StoreOutcome,
+    StoreRecord,
+    TransientStoreError,
+    conflict_reason,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -45,9 +54,22 @@ CREATE TABLE IF NOT EXISTS records (
     stored_at       TEXT NOT NULL
 )
 """
+# Added after the first release: a file from before gets the column, filled from the
+# payload (its rows may hold the old staff/item collisions: the index is not UNIQUE,
+# the slot check in _insert_batch keeps new records apart).
+MIGRATE = (
+    "ALTER TABLE records ADD COLUMN assess_number INTEGER",
+    "UPDATE records SET assess_number = json_extract(payload, '$.assessNumber')"
+    " WHERE assess_number IS NULL",
+)
+SLOT_INDEX = ("CREATE INDEX IF NOT EXISTS records_slot ON records (project_no, assess_number)")
+SLOT_HOLDER = ("SELECT idempotency_key FROM records WHERE project_no = ? AND assess_number = ?"
+               " LIMIT 1")
 SYNCHRONOUS = "FULL"  # see the module docstring
-INSERT = ("INSERT OR IGNORE INTO records (idempotency_key, project_no, payload, stored_at)"
-          " VALUES (?, ?, ?, ?)")
+INSERT = ("INSERT OR IGNORE INTO records"
+          " (idempotency_key, project_no, assess_number, payload, stored_at)"
+          " VALUES (?, ?, ?, ?, ?)")
+SLOT_WORDING = "评价信息重复提交：该办件编号的本次评价已存在"
 
 
 class LocalCoreStore:
@@ -76,19 +98,36 @@ class LocalCoreStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
             conn.execute(SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(records)")}
+            if "assess_number" not in columns:
+                for statement in MIGRATE:
+                    conn.execute(statement)
+            conn.execute(SLOT_INDEX)
             self._conn = conn
         return self._conn
 
-    def _insert_batch(self, records: list[StoreRecord]) -> list[bool]:
-        """One transaction for the whole batch; True where the row is new."""
+    def _insert_one(self, conn: sqlite3.Connection, r: StoreRecord, now: str):
+        """STORED, DUPLICATE (this key is there) or a StoreConflict (its slot is taken)."""
+        project, number = str(r.payload.get("projectNo", "")), r.payload.get("assessNumber")
+        holder = conn.execute(SLOT_HOLDER, (project, number)).fetchone()
+        if holder is not None and holder[0] != r.idempotency_key:
+            if conn.execute("SELECT 1 FROM records WHERE idempotency_key = ?",
+                            (r.idempotency_key,)).fetchone():
+                return StoreOutcome.DUPLICATE  # an old row of ours sharing a slot
+            return StoreConflict(conflict_reason(r, SLOT_WORDING, True)
+                                 + f" held by {holder[0]}", 409)
+        new = conn.execute(INSERT, (
+            r.idempotency_key, project, number,
+            json.dumps(r.payload, ensure_ascii=False, sort_keys=True), now)).rowcount == 1
+        return StoreOutcome.STORED if new else StoreOutcome.DUPLICATE
+
+    def _insert_batch(self, records: list[StoreRecord]) -> list:
+        """One transaction for the whole batch; an outcome (or conflict) per record."""
         conn = self._connect()
         now = datetime.now(timezone.utc).isoformat()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            stored = [conn.execute(INSERT, (
-                r.idempotency_key, str(r.payload.get("projectNo", "")),
-                json.dumps(r.payload, ensure_ascii=False, sort_keys=True), now)).rowcount == 1
-                for r in records]
+            stored = [self._insert_one(conn, r, now) for r in records]
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -138,9 +177,13 @@ class LocalCoreStore:
                 self._busy = False
             self.commits += 1
             self.committed_records += len(batch)
-            for (_, fut), new in zip(batch, stored, strict=True):
-                if not fut.done():  # a caller that gave up is simply not answered
-                    fut.set_result(StoreOutcome.STORED if new else StoreOutcome.DUPLICATE)
+            for (_, fut), outcome in zip(batch, stored, strict=True):
+                if fut.done():  # a caller that gave up is simply not answered
+                    continue
+                if isinstance(outcome, StoreConflict):
+                    fut.set_exception(outcome)
+                else:
+                    fut.set_result(outcome)
 
     async def submit(self, record: StoreRecord) -> StoreOutcome:
         self._ensure_committer()

@@ -5,11 +5,18 @@ the store's own JSON shape) and either stores it, recognises it as a duplicate,
 or raises. The two exceptions split failures by what the caller must do:
 
   TransientStoreError   try again later (connection error, timeout, 5xx, 429)
-  RejectedByStore       never retry; dead-letter with ``reason`` (4xx other than 409)
+  RejectedByStore       never retry; dead-letter with ``reason`` (4xx, and conflicts)
 
 The idempotency key travels with every record (HTTP ``Idempotency-Key`` header,
 UNIQUE column in the local store), so a retried or re-claimed record is answered
 DUPLICATE instead of being stored twice.
+
+The duplicate rule is honest: the exchange refuses a repeated (projectNo,
+assessNumber) whoever sent the first one, so a "duplicate" answer is DUPLICATE
+(done) only when the record stored there is ours (``is_ours``: the same
+idempotency key where the store tells it, else the same content). Anything else
+is ``StoreConflict`` (a ``RejectedByStore``): the evaluation goes to the dead
+letters with the store's words, never silently counted as stored.
 
 The signing helpers live here because both sides need the same bytes: the HTTP
 adapter signs the exact body it sends, the loopback test store verifies it.
@@ -43,7 +50,7 @@ class StoreRecord:
 
 class StoreOutcome(Enum):
     STORED = "stored"
-    DUPLICATE = "duplicate"  # 409 / "already exists": the record is there, which is done
+    DUPLICATE = "duplicate"  # the store already holds this very record: done
 
 
 class TransientStoreError(Exception):
@@ -57,6 +64,41 @@ class RejectedByStore(Exception):
         super().__init__(f"rejected by store ({status}): {reason}" if status else reason)
         self.reason = reason
         self.status = status
+
+
+class StoreConflict(RejectedByStore):
+    """A "duplicate" answer for a record that is not ours: another record holds its slot."""
+
+
+# What makes two records the same rating: the slot, the grade, the time and the words.
+IDENTITY_FIELDS = ("projectNo", "assessNumber", "satisfaction", "assessTime", "proManager",
+                   "evalDetail", "writingEvaluation")
+
+
+def _norm(value) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def is_ours(record: StoreRecord, stored_key: str | None, stored: dict | None) -> bool:
+    """True when what the store holds in ``record``'s slot is this very record.
+
+    ``stored_key``: the idempotency key the store kept with it, if it tells; then the
+    key decides. Otherwise the content decides (``IDENTITY_FIELDS``, compared as text:
+    a store may answer numbers as strings). Nothing stored is not ours."""
+    if stored_key:
+        return stored_key == record.idempotency_key
+    if not isinstance(stored, dict):
+        return False
+    return all(_norm(stored.get(f)) == _norm(record.payload.get(f)) for f in IDENTITY_FIELDS)
+
+
+def conflict_reason(record: StoreRecord, store_words: str, found: bool) -> str:
+    """The dead letter's reason for a duplicate answer that is not ours."""
+    slot = (f"projectNo {record.payload.get('projectNo')} assessNumber "
+            f"{record.payload.get('assessNumber')}")
+    what = ("holds a different record" if found
+            else "shows no record there, so it cannot be ours")
+    return f"{store_words} — conflict: the store {what} ({slot})"
 
 
 class CoreStore(Protocol):

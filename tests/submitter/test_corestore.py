@@ -8,7 +8,12 @@ import aiohttp
 import pytest
 
 from ratings.store import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, StoreRecord, sign
-from tests.support.corestore import DEFAULT_SECRET, CoreStoreProcess, LoopbackCoreStore
+from tests.support.corestore import (
+    DEFAULT_SECRET,
+    DUPLICATE_WORDING,
+    CoreStoreProcess,
+    LoopbackCoreStore,
+)
 
 RECORD = {"projectNo": "P1", "satisfaction": 5, "assessTime": "2026-01-01 10:00:00",
           "assessNumber": 1, "pf": 6}
@@ -30,9 +35,51 @@ async def test_stores_once_then_409():
     async with LoopbackCoreStore() as store, aiohttp.ClientSession() as session:
         assert (await post(session, store, rec))[0] == 201
         status, body = await post(session, store, rec)
-        assert status == 409 and body["error"] == "already exists"
+        assert status == 409 and body["error"] == DUPLICATE_WORDING and "重复" in body["error"]
         assert store.records == {"ev1:P1": RECORD}
         assert store.duplicates["ev1:P1"] == 1
+
+
+async def test_one_record_per_project_and_assess_number():
+    """The exchange refuses a repeated (projectNo, assessNumber) whoever sends it."""
+    first, other = StoreRecord("ev1:P1", RECORD), StoreRecord("ev2:P1", dict(RECORD,
+                                                                              satisfaction=4))
+    follow_up = StoreRecord("ev3:P1", dict(RECORD, assessNumber=2))
+    async with LoopbackCoreStore() as store, aiohttp.ClientSession() as session:
+        assert (await post(session, store, first))[0] == 201
+        status, body = await post(session, store, other)
+        assert status == 409 and "重复" in body["error"]
+        assert (await post(session, store, follow_up))[0] == 201
+        assert sorted(store.records) == ["ev1:P1", "ev3:P1"]
+        assert store.refused_repeats["ev2:P1"] == 1 and not store.duplicates
+
+
+async def query(session, store, project_no, number=1, secret=DEFAULT_SECRET):
+    qs = f"projectNo={project_no}&assessNumber={number}"
+    async with session.get(f"{store.url}?{qs}",
+                           headers={SIGNATURE_HEADER: sign(secret, qs.encode())}) as r:
+        return r.status, await r.json()
+
+
+async def test_query_answers_what_is_stored_in_a_slot():
+    async with LoopbackCoreStore() as store, aiohttp.ClientSession() as session:
+        assert (await query(session, store, "P1"))[0] == 404
+        await post(session, store, StoreRecord("ev1:P1", RECORD))
+        status, body = await query(session, store, "P1")
+        assert status == 200 and body["record"] == RECORD and body["idempotencyKey"] == "ev1:P1"
+        assert (await query(session, store, "P1", secret=b"wrong"))[0] == 401
+        store.plant(dict(RECORD, projectNo="P2", satisfaction=1, evalDetail="x"))
+        status, body = await query(session, store, "P2")
+        assert status == 200 and "idempotencyKey" not in body  # not one of ours
+        store.query_supported = False
+        assert (await query(session, store, "P1"))[0] == 404
+
+
+async def test_blank_comment_is_no_reason_for_a_bad_grade():
+    rec = StoreRecord("ev1:P1", dict(RECORD, satisfaction=2, writingEvaluation="  "))
+    async with LoopbackCoreStore() as store, aiohttp.ClientSession() as session:
+        status, body = await post(session, store, rec)
+        assert status == 422 and "writingEvaluation" in body["error"]
 
 
 async def test_bad_signature_is_401_and_nothing_stored():
@@ -107,6 +154,9 @@ def test_store_in_another_process_is_driven_over_http():
         assert send() == 500
         assert send() == 201
         assert send() == 409
-        assert store.stats() == {"stored": 1, "duplicates": 1, "requests": 3,
-                                 "faults_served": {"5xx": 1}, "faults_pending": 0}
+        assert store.stats() == {"stored": 1, "duplicates": 1, "refused_repeats": 0,
+                                 "requests": 3, "faults_served": {"5xx": 1},
+                                 "faults_pending": 0}
         assert store.records() == {"ev9:P9": RECORD}
+        key = store.plant(dict(RECORD, projectNo="P8"))
+        assert store.records()[key]["projectNo"] == "P8"

@@ -8,6 +8,7 @@ from datetime import timedelta
 from ratings import keys
 from ratings.grades import Grade
 from ratings.model import TargetKind
+from ratings.records import fan_out
 from tests.submitter.conftest import (
     Running,
     enqueue,
@@ -76,14 +77,44 @@ async def test_reset_before_store_is_retried(aredis, store, http_store):
     assert st["attempts"] == "3" and st["last_error"].startswith("Client")
 
 
-async def test_409_counts_as_done(aredis, store, http_store):
+async def test_409_for_our_stored_record_counts_as_done(aredis, store, http_store):
+    ev = make_ev("P1")
+    [record] = fan_out(ev)
+    store.plant(record.payload, record.idempotency_key)  # sent before a crash
+    await enqueue(aredis, ev)
+    async with Running(fast_submitter(aredis, http_store)) as sub:
+        await wait_for(lambda: outbox_empty(aredis))
+    assert (await status(aredis, ev.id))["status"] == "submitted"
+    assert sub.counts["duplicates"] == 1 and list(store.records) == [record.idempotency_key]
+
+
+async def test_409_with_nothing_of_ours_stored_is_a_dead_letter(aredis, store, http_store):
+    """Before: any 409 counted as stored, so a refused record vanished without a trace."""
     store.conflict_next(1)
     ev = make_ev("P1")
     await enqueue(aredis, ev)
     async with Running(fast_submitter(aredis, http_store)) as sub:
         await wait_for(lambda: outbox_empty(aredis))
-    assert (await status(aredis, ev.id))["status"] == "submitted"
-    assert sub.counts["duplicates"] == 1 and store.records == {}
+    st = await status(aredis, ev.id)
+    assert st["status"] == "dead" and "重复" in st["last_error"]
+    assert "cannot be ours" in st["last_error"]
+    assert sub.counts["duplicates"] == 0 and sub.counts["dead"] == 1 and store.records == {}
+
+
+async def test_foreign_record_in_our_slot_is_a_dead_letter_with_the_store_reason(
+        aredis, store, http_store):
+    ev = make_ev("P1", grade=Grade.VERY_SATISFIED)
+    store.plant(dict(fan_out(ev)[0].payload, satisfaction=1, evalDetail="03"))
+    await enqueue(aredis, ev)
+    async with Running(fast_submitter(aredis, http_store)) as sub:
+        await wait_for(lambda: outbox_empty(aredis))
+    st = await status(aredis, ev.id)
+    assert st["status"] == "dead" and st["submitted_at"] == ""
+    dead = await aredis.xrange(keys.DEAD)
+    fields = {k.decode(): v.decode() for k, v in dead[0][1].items()}
+    assert fields["id"] == ev.id and fields["status"] == "409"
+    assert "重复" in fields["reason"] and "holds a different record" in fields["reason"]
+    assert sub.counts["dead"] == 1 and sub.counts["submitted"] == 0
 
 
 async def test_4xx_dead_letters_with_the_store_reason(aredis, store, http_store):
@@ -179,7 +210,8 @@ async def test_fan_out_half_done_by_a_dead_worker_completes(aredis, store, http_
     ev = make_ev("B1", kind=TargetKind.BATCH, items=("I1", "I2", "I3"))
     await enqueue(aredis, ev)
     # a previous worker stored I1 and died before acknowledging
-    store.records[f"{ev.id}:I1"] = {"projectNo": "I1"}
+    first = fan_out(ev)[0]
+    store.plant(first.payload, first.idempotency_key)
     async with Running(fast_submitter(aredis, http_store)) as sub:
         await wait_for(lambda: outbox_empty(aredis))
     assert len(store.records) == 3 and store.duplicates[f"{ev.id}:I1"] == 1

@@ -300,7 +300,7 @@ class LoopbackCoreStore:
     async def _handle_query(self, request: web.Request) -> web.Response:
         """What is stored under (projectNo, assessNumber): the exchange's record query."""
         self.queries += 1
-        if not signature_ok(self.secret, request.query_string.encode(),
+        if not signature_ok(self.secret, request.rel_url.raw_query_string.encode(),
                             request.headers.get(SIGNATURE_HEADER)):
             return web.json_response({"error": "bad signature"}, status=401)
         if not self.query_supported:
