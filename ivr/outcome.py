@@ -1,13 +1,19 @@
 """What a call leaves behind: the evaluation(s) it submits, or an unrated record.
 
-* ``SubmitEvaluation`` → ``ratings.model.Evaluation`` (channel hotline, target
-  = the ticket from the call context, source id = the SIP Call-ID, flow id and
-  version, context with the agent) → ``Intake.accept``. The evaluation id is
-  derived from (Call-ID, target, assess number), so a retry after a lost answer
-  is a replay, never a second rating. ``already_evaluated`` goes back to the
-  flow as ``EvaluationResult(False, "duplicate")`` (it then says so).
-* No ticket in the context: the call is still rated, against the synthetic
-  item ``hotline-call:<Call-ID>``, with ``context_missing=true`` in the record.
+* ``SubmitEvaluation`` → ``ratings.model.Evaluation`` (channel hotline, source
+  id = the SIP Call-ID, flow id and version, context with ticket and agent) →
+  ``Intake.accept``. The evaluation id is derived from (Call-ID, target, assess
+  number), so a retry after a lost answer is a replay, never a second rating.
+  ``already_evaluated`` goes back to the flow as ``EvaluationResult(False,
+  "duplicate")`` (it then says so).
+* Target (``call_target``): the service rating rates *this call* (一次一评, target
+  kind call), not the ticket's item, whose one evaluation comes after it is
+  completed (seed art. 14) and keeps its 24 h reminder; only a context flag
+  ``closes_item=true`` (this call completes the ticket) makes it the item's rating.
+  The staff rating is per visit, and the visit is this call. The call's id is its
+  own from the context (``call_record`` or ``work_order``); as a last resort one
+  derived from the Call-ID (``HL`` + a UUID5 hex: stable, no host or number of the
+  Call-ID in it). ``context_missing=true`` when there is no ticket.
 * Hang-up inside a reason menu (item or staff) after a bad grade: the engine ends
   the session (interrupted) without a submission. We then submit the grade the
   caller did press, with the comment ``REASON_HANGUP_COMMENT`` (a true statement, which the
@@ -52,23 +58,37 @@ def evaluation_id(call_id: str, target: str, assess_number: int) -> str:
     return uuid.uuid5(_ID_NAMESPACE, f"hotline:{call_id}:{target}:{assess_number}").hex
 
 
+CALL_RECORD_KEYS = ("call_record", "work_order")  # the call's own id, if the context has one
+CLOSES_ITEM = "closes_item"  # "true": this call completes the ticket's item
+
+
+def call_id_of(ctx: dict, call_id: str) -> str:
+    """This call's own id: the context's call record / work order, else from the Call-ID."""
+    own = next((ctx[k] for k in CALL_RECORD_KEYS if ctx.get(k)), None)
+    return own or "HL" + uuid.uuid5(_ID_NAMESPACE, f"call:{call_id}").hex
+
+
+def call_target(effect_target: str, ctx: dict, call_id: str) -> Target:
+    """What a hotline rating rates: this call, its agent on this call, or (only when the
+    context says the call closes it) the ticket's item."""
+    if effect_target == "staff":
+        agent = ctx.get(AGENT)
+        if not agent:
+            raise InvalidEvaluation("target.staff_id", "no agent id in the call context")
+        return Target(TargetKind.STAFF, call_id_of(ctx, call_id), staff_id=agent)
+    ticket = ctx.get(TICKET)
+    if ticket and str(ctx.get(CLOSES_ITEM, "")).lower() in ("1", "true", "yes"):
+        return Target(TargetKind.ITEM, ticket)
+    return Target(TargetKind.CALL, call_id_of(ctx, call_id))
+
+
 def build_evaluation(effect, facts: CallFacts, comment_extra: dict | None = None
                      ) -> Evaluation:
     """An Evaluation from a SubmitEvaluation effect and what the call knows."""
     ctx = dict(facts.context)
     ctx.update(comment_extra or {})
     ticket = ctx.get(TICKET)
-    if effect.target == "staff":
-        agent = ctx.get(AGENT)
-        if not agent:
-            raise InvalidEvaluation("target.staff_id", "no agent id in the call context")
-        # the national record of a staff rating is projectNo = the ticket the agent
-        # handled, proManager = the agent (docs/ivr.md, "What the national record
-        # carries"); without a ticket the call itself is the visit
-        target = Target(TargetKind.STAFF, ticket or f"hotline-call:{facts.call_id}",
-                        staff_id=agent)
-    else:
-        target = Target(TargetKind.ITEM, ticket or f"hotline-call:{facts.call_id}")
+    target = call_target(effect.target, ctx, facts.call_id)
     ctx["context_missing"] = "false" if ticket else "true"
     return Evaluation(
         id=evaluation_id(facts.call_id, effect.target, effect.assess_number),

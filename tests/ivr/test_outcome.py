@@ -8,8 +8,15 @@ from types import SimpleNamespace
 
 from flows.effects import SubmitEvaluation
 from ivr.call import CallFacts
-from ivr.outcome import REASON_HANGUP_COMMENT, Outcomes, build_evaluation, is_mobile
+from ivr.outcome import (
+    REASON_HANGUP_COMMENT,
+    Outcomes,
+    build_evaluation,
+    call_id_of,
+    is_mobile,
+)
 from ratings.intake import Intake
+from ratings.model import TargetKind
 
 
 def submit(grade="satisfied", target="item", reasons=()):
@@ -30,29 +37,54 @@ def outcomes(aredis, hook=None):
 def test_evaluation_fields_and_a_stable_id():
     facts = CallFacts("call-1@pbx", {"ticket": "GD-1", "agent": "A1"}, "+8613800138000")
     ev = build_evaluation(submit(), facts)
-    assert (ev.target.id, ev.channel.value, ev.source_id) == ("GD-1", "hotline", "call-1@pbx")
+    assert (ev.channel.value, ev.source_id) == ("hotline", "call-1@pbx")
     assert (ev.flow_id, ev.flow_version, ev.phone) == ("hotline-rating", "v1", "+8613800138000")
-    assert ev.context["context_missing"] == "false"
+    assert ev.context["context_missing"] == "false" and ev.context["ticket"] == "GD-1"
     assert ev.id == build_evaluation(submit(), facts).id  # a retry is a replay
     staff = build_evaluation(submit(target="staff"), facts)
     assert (staff.target.kind.value, staff.target.staff_id) == ("staff", "A1")
-    assert staff.target.id == "GD-1"  # the record: projectNo = ticket, proManager = agent
+    assert staff.target.id == ev.target.id  # the visit is this call
     assert staff.id != ev.id
-    no_ticket = build_evaluation(submit(target="staff"), CallFacts("call-2@pbx", {"agent": "A1"}))
-    assert no_ticket.target.id == "hotline-call:call-2@pbx"
+
+
+def test_a_call_rates_the_call_not_the_tickets_item():
+    """一次一评: the item keeps its one evaluation (and reminder) for after completion."""
+    facts = CallFacts("call-1@pbx", {"ticket": "GD-1"})
+    ev = build_evaluation(submit(), facts)
+    assert ev.target.kind is TargetKind.CALL
+    # no own id in the context: one derived from the Call-ID, not the Call-ID itself
+    assert ev.target.id == call_id_of({}, "call-1@pbx")
+    assert ev.target.id.startswith("HL") and "pbx" not in ev.target.id
+    assert "hotline-call" not in ev.target.id
+    own = build_evaluation(submit(), CallFacts("c", {"ticket": "GD-1", "call_record": "CR-9"}))
+    assert (own.target.kind, own.target.id) == (TargetKind.CALL, "CR-9")
+    order = build_evaluation(submit(), CallFacts("c", {"work_order": "WO-3"}))
+    assert (order.target.kind, order.target.id) == (TargetKind.CALL, "WO-3")
+    closing = build_evaluation(submit(), CallFacts("c", {"ticket": "GD-1", "closes_item": "true"}))
+    assert (closing.target.kind, closing.target.id) == (TargetKind.ITEM, "GD-1")
+    no_ticket = build_evaluation(submit(), CallFacts("c", {"closes_item": "true"}))
+    assert no_ticket.target.kind is TargetKind.CALL
+    assert no_ticket.context["context_missing"] == "true"
 
 
 async def test_duplicate_and_staff_without_agent(aredis):
     out = outcomes(aredis)
-    first = CallFacts("c-1", {"ticket": "GD-2"})
-    second = CallFacts("c-2", {"ticket": "GD-2"})
+    first = CallFacts("c-1", {"ticket": "GD-2", "closes_item": "true"})
+    second = CallFacts("c-2", {"ticket": "GD-2", "closes_item": "true"})
     assert (await out.submit(submit(), first)).accepted
     again = await out.submit(submit(), first)  # the same call retrying: replay
     assert again.accepted
-    dup = await out.submit(submit(), second)
+    dup = await out.submit(submit(), second)  # the item has its one evaluation
     assert (dup.accepted, dup.reason) == (False, "duplicate")
     no_agent = await out.submit(submit(target="staff"), second)
     assert (no_agent.accepted, no_agent.reason) == (False, "invalid")
+
+
+async def test_two_calls_about_one_ticket_are_both_rated_and_the_item_stays_open(aredis):
+    out = outcomes(aredis)
+    for call in ("c-1", "c-2"):
+        assert (await out.submit(submit(), CallFacts(call, {"ticket": "GD-2"}))).accepted
+    assert not await Intake(aredis, b"secret").is_evaluated("GD-2")
 
 
 async def test_hang_up_in_the_reason_menu_is_rated_with_a_true_comment(aredis):
