@@ -99,7 +99,11 @@ class SubmitEvaluation(Effect):
     ``accepted=False, reason="duplicate"`` lets the flow say "already evaluated".
 
     ``target`` is ``"item"`` or ``"staff"`` (seed art. 10); ``grade`` is a
-    ``ratings.grades.Grade`` id; ``reasons`` are reason codes (flows.reasons)."""
+    ``ratings.grades.Grade`` id; ``reasons`` are reason codes (flows.reasons).
+    ``reason_missing`` (``no_input`` / ``invalid``) says that a bad grade comes
+    without a reason because the caller chose none in the reason menu: the grade
+    is still the caller's, and the channel adds a note marked as system text
+    (the engine never writes words in the caller's name)."""
 
     TYPE: ClassVar[str] = "submit_evaluation"
     WAITS: ClassVar[bool] = True
@@ -111,6 +115,7 @@ class SubmitEvaluation(Effect):
     voice_comment: str | None = None
     flow_id: str = ""
     flow_version: str = ""
+    reason_missing: str | None = None
 
 
 @dataclass(frozen=True)

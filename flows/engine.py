@@ -78,7 +78,7 @@ class Step(nodes.StepContext):
     def _enter(self, node_id: str):
         node = self.flow.nodes[node_id]
         s = self.session
-        s.node, s.attempts, s.repeats, s.wait = node_id, 0, 0, None
+        s.node, s.attempts, s.repeats, s.no_inputs, s.wait = node_id, 0, 0, 0, None
         s.path.append(node_id)
         self.stat("entered")
         return nodes.handler(node).enter(self, node)

@@ -174,6 +174,8 @@ def _after(node, label, grade_var, reasons_var, graded, bad, reasoned):
     if chosen and kind in ("reasons", "wait_reply") and node.get("store", "reasons") == reasons_var:
         if kind == "reasons" or node["expect"] == "reasons":
             return graded, bad, True
+    if kind == "reasons" and label == "exhausted" and node.get("store", "reasons") == reasons_var:
+        return graded, bad, True  # no choice: the engine marks the reason missing for the submit
     if kind == "branch":
         switch, case = node["switch"], label.removeprefix("case ")
         if switch == f"{grade_var}.needs_reason" and case == "false":

@@ -2,8 +2,21 @@
 language. All share one behaviour: play the prompt, collect digits, re-prompt
 on invalid or no input up to ``max_attempts`` (with their own prompts), replay
 on the repeat key, leave by ``exhausted`` (or end the call) when attempts run
-out. Grades come from ratings.grades.Grade only: a keypad digit becomes a grade
-through ``Grade.keypad``, never through a table in a flow file.
+out — ``max_attempts`` counts invalid keys and time-outs, ``max_no_input`` (when
+set) only time-outs, so a silent caller can be let go after one question while
+a caller who mistypes still gets other tries. Grades come from
+ratings.grades.Grade only: a keypad digit becomes a grade through
+``Grade.keypad``, never through a table in a flow file.
+
+A menu may offer a language key as one option among others (``language_key:
+{key: "9", to: {zh: yue, yue: zh}}``): the key switches the session's language
+(SetLanguage) and asks the same question again in it; like the repeat key it
+costs no attempt and is bounded by ``max_repeats``. It is never a menu of its
+own in front of the question, so a caller who answers at once is not misread.
+
+A reason menu that runs out of attempts (the caller chose no reason) marks
+``vars[<store>_missing]`` (``no_input`` / ``invalid``) before it leaves by
+``exhausted``: a submit then still records the bad grade (flows.nodes.Submit).
 """
 
 from __future__ import annotations
@@ -35,7 +48,8 @@ class Menu:
         keys = list(self.options(step, node))
         repeat = step.flow.setting(node, "repeat_key")
         longest = max(len(k) for k in keys)
-        valid = "".join(dict.fromkeys("".join(keys) + (repeat or "")))
+        valid = "".join(dict.fromkeys("".join(keys) + (repeat or "")
+                                      + (language_switch(step, node)[0] or "")))
         return step.wait(fx.CollectDigits(
             valid, longest, "#" if longest > 1 else None,
             step.flow.setting(node, "timeout_ms"), step.flow.setting(node, "inter_digit_ms"),
@@ -52,6 +66,13 @@ class Menu:
             s.repeats += 1
             step.stat("repeat", digits=digits)
             return self.enter(step, node)
+        key, lang = language_switch(step, node)
+        if key and digits == key and s.repeats < step.flow.setting(node, "max_repeats"):
+            s.repeats += 1
+            step.stat("language", digits=digits, lang=lang)
+            s.lang = lang
+            step.effects.append(fx.SetLanguage(lang))
+            return self.enter(step, node)
         if digits not in options:
             step.stat("invalid", digits=digits[:8], attempt=s.attempts + 1)
             return self.retry(step, node, "invalid_prompt")
@@ -63,16 +84,31 @@ class Menu:
     def retry(self, step, node, prompt_field):
         s = step.session
         s.attempts += 1
-        if s.attempts >= step.flow.setting(node, "max_attempts"):
+        why = "no_input" if prompt_field == "no_input_prompt" else "invalid"
+        if why == "no_input":
+            s.no_inputs += 1
+        max_no_input = step.flow.setting(node, "max_no_input")
+        if (s.attempts >= step.flow.setting(node, "max_attempts")
+                or (why == "no_input" and max_no_input and s.no_inputs >= max_no_input)):
             step.stat("exhausted", attempts=s.attempts)
-            return self.exhausted(step, node)
+            return self.exhausted(step, node, why)
         step.play(node, prompt_field)
         return self.enter(step, node)
 
-    def exhausted(self, step, node):
+    def exhausted(self, step, node, why: str = "no_input"):
         if node.get("exhausted"):
             return node["exhausted"]
         return step.end(EXPIRED, "no_input")
+
+
+def language_switch(step, node) -> tuple[str | None, str | None]:
+    """(key, language it switches to) of a menu's language key in the session's
+    language; (None, None) when the node has none for this language."""
+    spec = node.get("language_key")
+    if not spec:
+        return None, None
+    target = (spec.get("to") or {}).get(step.session.lang)
+    return (spec["key"], target) if target else (None, None)
 
 
 class GradeQuestion(Menu):
@@ -113,6 +149,11 @@ class Reasons(Menu):
     def choose(self, step, node, value):
         step.session.vars[node.get("store", "reasons")] = [value]
 
+    def exhausted(self, step, node, why: str = "no_input"):
+        # no reason chosen: say so for the submit, invent none (seed art. 4)
+        step.session.vars[f"{node.get('store', 'reasons')}_missing"] = why
+        return super().exhausted(step, node, why)
+
 
 class Language(Menu):
     def options(self, step, node):
@@ -122,5 +163,5 @@ class Language(Menu):
         step.session.lang = value
         step.effects.append(fx.SetLanguage(value))
 
-    def exhausted(self, step, node):  # keep the default language and go on
+    def exhausted(self, step, node, why: str = "no_input"):  # keep the language, go on
         return node.get("exhausted") or node.get("next")

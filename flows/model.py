@@ -28,6 +28,7 @@ QUESTION_DEFAULTS = {
     "max_repeats": 3,
     "repeat_key": "0",
     "barge_in": True,
+    "max_no_input": None,  # time-outs that end a menu; None: max_attempts decides
 }
 
 

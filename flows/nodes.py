@@ -40,14 +40,14 @@ class RecordComment:
 
 class Branch:
     def enter(self, step, node):
-        value = switch_value(step.session, node["switch"])
+        value = switch_value(step.session, node["switch"], step.flow)
         target = node["cases"].get(value, node.get("default"))
         if target is None:
             raise FlowFailure("no_case", f"{node['id']}: no case for {node['switch']}={value}")
         return target
 
 
-def switch_value(session, switch: str) -> str:
+def switch_value(session, switch: str, flow=None) -> str:
     v = session.vars
     if switch.endswith(".needs_reason"):
         grade = v.get(switch.split(".")[0])
@@ -61,6 +61,10 @@ def switch_value(session, switch: str) -> str:
     if switch == "reasons":
         return (v.get("reasons") or ["none"])[0]
     scope, _, key = switch.partition(".")
+    if scope == "option":  # a flow option (``options:``), e.g. confirm_grade
+        flow = flow or getattr(session, "flow", None)
+        value = ((flow.definition.get("options") or {}) if flow is not None else {}).get(key)
+        return "none" if value is None else str(value).lower()
     source = session.context if scope == "context" else v
     return str(source.get(key, "none"))
 
@@ -154,12 +158,17 @@ class Submit:
         grade = Grade.from_id(grade_id)
         reasons = tuple(s.vars.get(reasons_var) or ())
         comment = s.vars.get("comment", "") if target == "item" else ""
+        missing = None
         if grade.needs_reason and not (reasons or comment):
-            raise FlowFailure("no_reason", f"{node['id']}: {grade.id} needs a reason")
+            # the reason menu ran out without a choice: the grade still counts,
+            # marked so the channel adds a system note (never a reason code)
+            missing = s.vars.get(f"{reasons_var}_missing")
+            if not missing:
+                raise FlowFailure("no_reason", f"{node['id']}: {grade.id} needs a reason")
         assess = int(s.context.get("assess_number") or node.get("assess_number", 1))
         return step.wait(fx.SubmitEvaluation(
             target, grade.id, reasons, comment, assess, s.vars.get("voice_comment"),
-            step.flow.id, step.flow.version))
+            step.flow.id, step.flow.version, missing))
 
     def resume(self, step, node, event):
         v = step.session.vars

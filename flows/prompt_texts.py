@@ -44,9 +44,11 @@ def _fields(template: str) -> set[str]:
 
 
 def fixed_values(flow: Flow, node) -> dict[str, str]:
-    """Values every session has at this node: grade keys, repeat key, signature."""
+    """Values every session has at this node: grade keys, repeat and language key,
+    signature."""
     values = {"signature": flow.definition.get("signature", ""),
-              "repeat_key": flow.setting(node, "repeat_key") or ""}
+              "repeat_key": flow.setting(node, "repeat_key") or "",
+              "language_key": (node.get("language_key") or {}).get("key", "")}
     for grade in Grade:
         values[f"key_{grade.id}"] = grade.keypad
     return values

@@ -122,6 +122,10 @@ def _detail(flow: Flow, node) -> str:
         repeat = flow.setting(node, "repeat_key")
         if repeat:
             parts.append(f"{repeat} repeat")
+        switch_lang = node.get("language_key")
+        if switch_lang:
+            pairs = ", ".join(f"{a}→{b}" for a, b in switch_lang["to"].items())
+            parts.append(f"{switch_lang['key']} language ({pairs})")
         return " · ".join(parts)
     if kind == "branch":
         return f"switch {node['switch']}"
@@ -168,6 +172,9 @@ def edge_label(flow: Flow, node, label: str) -> str:
         what = "reply" if kind == "wait_reply" else "key"
         tries = node.get("max_attempts", 3) if kind == "wait_reply" else \
             flow.setting(node, "max_attempts")
+        silent = None if kind == "wait_reply" else flow.setting(node, "max_no_input")
+        if silent and silent < tries:
+            return f"no key ×{silent} / no valid key ×{tries}"
         return f"no valid {what} ×{tries}"
     if kind == "wait_reply":
         return {"next": f"reply: {node['expect']}", "stop": "opt-out (TD)",

@@ -69,7 +69,8 @@ class Session:
     node: str = ""
     wait: str | None = None  # TYPE of the waiting effect, e.g. "collect_digits"
     attempts: int = 0  # failed attempts at the current node
-    repeats: int = 0  # repeat-key presses at the current node
+    repeats: int = 0  # repeat-key (and language-key) presses at the current node
+    no_inputs: int = 0  # time-outs at the current node (a menu's max_no_input)
     vars: dict = field(default_factory=dict)  # grade, reasons, comment, result …
     path: list[str] = field(default_factory=list)  # node ids entered, in order
     stats: list[StatEvent] = field(default_factory=list)  # of the last step only

@@ -67,6 +67,8 @@ def describe(effect: fx.Effect) -> str:
         reasons = ",".join(effect.reasons) or "-"
         extra = f" voice={effect.voice_comment}" if effect.voice_comment else ""
         comment = f" comment={effect.comment!r}" if effect.comment else ""
+        if effect.reason_missing:
+            comment += f" reason_missing={effect.reason_missing}"
         return (f"submit {effect.target} grade={effect.grade} reasons={reasons} "
                 f"assess={effect.assess_number}{comment}{extra}")
     if isinstance(effect, fx.SetLanguage):
@@ -179,7 +181,8 @@ class Simulator:
 
 def apply_directive(options: dict, line: str) -> None:
     """``! lang yue``, ``! context k=v``, ``! already-evaluated item``, ``! reject x``,
-    ``! flow NAME`` — settings read before the session starts."""
+    ``! option confirm_grade=true``, ``! flow NAME`` — settings read before the
+    session starts."""
     word, _, rest = line.partition(" ")
     rest = rest.strip()
     if word == "flow":
@@ -193,8 +196,25 @@ def apply_directive(options: dict, line: str) -> None:
         options.setdefault("already_evaluated", set()).add(rest)
     elif word == "reject":
         options["reject"] = rest
+    elif word == "option":  # a flow option switched for this run: ! option confirm_grade=true
+        key, _, value = rest.partition("=")
+        value = value.strip()
+        parsed = {"true": True, "false": False}.get(value.lower(), value)
+        options.setdefault("flow_options", {})[key.strip()] = parsed
     else:
         raise SimulatorError(f"unknown directive {word!r}")
+
+
+def with_options(flow: Flow, flow_options: dict | None) -> Flow:
+    """The flow with some of its ``options`` changed (a new content version)."""
+    if not flow_options:
+        return flow
+    unknown = set(flow_options) - set(flow.definition.get("options") or {})
+    if unknown:
+        raise SimulatorError(f"{flow.id} has no option {', '.join(sorted(unknown))}")
+    definition = dict(flow.definition)
+    definition["options"] = {**definition["options"], **flow_options}
+    return Flow.from_definition(definition, flow.base_dir)
 
 
 def run_transcript(text: str, load_flow, grammar=None) -> str:
@@ -209,7 +229,7 @@ def run_transcript(text: str, load_flow, grammar=None) -> str:
             inputs.append(raw[2:])
     if "flow" not in options:
         raise SimulatorError("a transcript names its flow: ! flow NAME")
-    flow = load_flow(options.pop("flow"))
+    flow = with_options(load_flow(options.pop("flow")), options.pop("flow_options", None))
     sim = Simulator(flow, grammar, **options)
     lines = [raw for raw in text.splitlines() if raw.startswith("! ")]
     lines += ["< " + line for line in sim.begin()]

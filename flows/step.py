@@ -49,6 +49,8 @@ class StepContext:
             out[f"key_{grade.id}"] = grade.keypad
         node = self.flow.nodes.get(s.node)
         out["repeat_key"] = (self.flow.setting(node, "repeat_key") if node else None) or ""
+        out["language_key"] = ((node.get("language_key") or {}).get("key", "")
+                               if node else "")
         for var in ("grade", "staff_grade"):
             if s.vars.get(var):
                 grade = Grade.from_id(s.vars[var])

@@ -114,6 +114,15 @@ def _structure_problems(d: dict) -> list[Problem]:
                 out.append(Problem(nid, "digit_conflict", "two options share a key"))
             if repeat is not None and repeat in keys:
                 out.append(Problem(nid, "digit_conflict", f"repeat key {repeat!r} is an option"))
+            switch_lang = node.get("language_key")
+            if switch_lang:
+                if switch_lang["key"] in keys or switch_lang["key"] == repeat:
+                    out.append(Problem(nid, "digit_conflict", f"language key "
+                                       f"{switch_lang['key']!r} is an option or the repeat key"))
+                for src, dst in switch_lang["to"].items():
+                    if src not in languages or dst not in languages or src == dst:
+                        out.append(Problem(nid, "bad_language", f"language_key: {src} → {dst} "
+                                           "must go between two of the flow's languages"))
             for a in keys:
                 for b in keys:
                     if a != b and b.startswith(a):
@@ -121,6 +130,9 @@ def _structure_problems(d: dict) -> list[Problem]:
                                            f"{a!r} is a prefix of {b!r}: input cannot end at it"))
         if node["type"] == "branch":
             out.extend(_branch_problems(node))
+            option = node["switch"].removeprefix("option.")
+            if option != node["switch"] and option not in (d.get("options") or {}):
+                out.append(Problem(nid, "bad_option", f"no flow option {option!r}"))
     return out
 
 

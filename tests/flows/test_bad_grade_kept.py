@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import pytest
 
-from flows import effects as fx
 from flows import events as ev
 from flows.session import COMPLETED, Trigger
 from ratings.grades import Grade

@@ -30,17 +30,17 @@ def test_script_check_passes_and_catches_a_changed_transcript(tmp_path):
     golden = GOLDEN / "hotline_grade_dissatisfied.txt"
     assert hcp("simulate", "x", "--script", str(golden), "--check").returncode == 0
     tampered = tmp_path / "t.txt"
-    tampered.write_text(golden.read_text().replace("不满意。确认", "满意。确认"))
+    tampered.write_text(golden.read_text().replace("不满意按4，非常", "不满意按7，非常"))
     result = hcp("simulate", "x", "--script", str(tampered), "--check")
-    assert result.returncode == 1 and "+< play confirm_grade.prompt" in result.stdout
+    assert result.returncode == 1 and "+< play ask_grade.prompt" in result.stdout
 
 
 def test_interactive_session():
     result = hcp("simulate", "hotline-rating", "--lang", "yue",
-                 stdin="1\nwait 6s\nhello\n2\n1\n")
+                 stdin="9\n7\nhello\n2\n")
     out = result.stdout
     assert result.returncode == 0, result.stderr
-    assert "没有收到您的按键" in out  # no input at ask_grade, in Mandarin after pressing 1
+    assert "您的按键无效" in out  # a wrong key at ask_grade, in Mandarin after pressing 9
     assert "? type keys" in out
     assert "submit item grade=satisfied" in out and "== completed (completed)" in out
 

@@ -11,13 +11,15 @@ from .conftest import NOW, Driver, flow_from
 STAFF = Trigger(context={"staff_id": "A17"})
 
 
-def skip_language(d):
-    return d.send(ev.Timeout())
+def confirming(flow):
+    """The hotline flow with its confirm_grade option switched on."""
+    from flows.simulate import with_options
+    return with_options(flow, {"confirm_grade": True})
 
 
 @pytest.mark.parametrize("grade", list(Grade), ids=lambda g: g.id)
 def test_each_keypad_digit_submits_its_grade(hotline, grade):
-    d = skip_language(Driver(hotline)).send(ev.Digits(grade.keypad), ev.Digits("1"))
+    d = Driver(hotline).send(ev.Digits(grade.keypad))
     if grade.needs_reason:
         assert d.session.node == "ask_reason"
         d.send(ev.Digits("3"))
@@ -25,44 +27,64 @@ def test_each_keypad_digit_submits_its_grade(hotline, grade):
     assert isinstance(submit, fx.SubmitEvaluation)
     assert submit.grade == grade.id and submit.target == "item"
     assert submit.reasons == (("unresolved",) if grade.needs_reason else ())
+    assert submit.reason_missing is None
     assert (submit.flow_id, submit.flow_version) == ("hotline-rating", hotline.version)
     d.send(ev.EvaluationResult(True))
     assert d.session.status == COMPLETED
     assert isinstance(d.effects[-1], fx.Hangup)
 
 
-def test_confirm_reads_back_the_grade_in_the_callers_language(hotline):
-    d = Driver(hotline).send(ev.Digits("2"), ev.Digits(Grade.DISSATISFIED.keypad))
+def test_the_grade_question_comes_first_and_one_key_rates(hotline):
+    d = Driver(hotline)
+    assert [e.TYPE for e in d.effects] == ["play", "collect_digits"]
+    assert d.effects[0].prompt_id == "ask_grade.prompt" and d.effects[0].barge_in
+    d.send(ev.Digits(Grade.SATISFIED.keypad))
+    assert [e.TYPE for e in d.effects] == ["submit_evaluation"]  # no confirmation
+
+
+def test_language_comes_from_the_trigger_and_the_language_key_switches(hotline):
+    d = Driver(hotline, Trigger(lang="yue"))
+    assert d.effects[0].lang == "yue" and "普通话按9" in d.effects[0].text
+    d.send(ev.Digits("9"))
+    assert [e.TYPE for e in d.effects] == ["set_language", "play", "collect_digits"]
+    assert d.session.lang == "zh" and d.effects[1].lang == "zh"
+    assert "粤语按9" in d.effects[1].text and d.session.attempts == 0
+    d.send(ev.Digits(Grade.SATISFIED.keypad))
+    assert d.effects[0].grade == "satisfied"
+
+
+def test_confirm_option_reads_back_the_grade_in_the_callers_language(hotline):
+    d = Driver(confirming(hotline), Trigger(lang="yue")).send(
+        ev.Digits(Grade.DISSATISFIED.keypad))
     assert d.effects[0].lang == "yue" and "唔满意" in d.effects[0].text
 
 
 def test_collection_ends_at_the_single_digit(hotline):
-    d = skip_language(Driver(hotline))
-    collect = d.effects[-1]
+    collect = Driver(hotline).effects[-1]
     assert collect.max_digits == 1 and collect.terminator is None
-    assert set(collect.valid_digits) == {g.keypad for g in Grade} | {"0"}
+    assert set(collect.valid_digits) == {g.keypad for g in Grade} | {"0", "9"}
 
 
 def test_invalid_then_valid(hotline):
-    d = skip_language(Driver(hotline)).send(ev.Digits("9"))
+    d = Driver(hotline).send(ev.Digits("7"))
     assert d.session.node == "ask_grade" and d.session.attempts == 1
     assert d.effects[0].prompt_id == "invalid" and d.effects[1].prompt_id == "ask_grade.prompt"
     d.send(ev.Digits("1"))
-    assert d.session.node == "confirm_grade"
+    assert d.session.wait == "submit_evaluation"
     kinds = [s.kind for s in d.stats]
     assert "invalid" in kinds and "digit" in kinds
 
 
-def test_no_input_to_the_last_attempt_ends_without_rating(hotline):
-    d = skip_language(Driver(hotline)).send(ev.Timeout(), ev.Timeout(), ev.Timeout())
+def test_a_silent_caller_is_let_go_after_one_question(hotline):
+    d = Driver(hotline).send(ev.Timeout())
     assert d.session.status == COMPLETED and d.session.node == "not_rated"
     assert d.of_type("hangup")[-1].reason == "not_rated"
     assert not d.of_type("submit_evaluation")
-    assert [s.kind for s in d.stats if s.node == "ask_grade"].count("no_input") == 3
+    assert [s.kind for s in d.stats if s.node == "ask_grade"].count("no_input") == 1
 
 
 def test_repeat_key_replays_without_costing_an_attempt(hotline):
-    d = skip_language(Driver(hotline)).send(ev.Digits("0"))
+    d = Driver(hotline).send(ev.Digits("0"))
     assert d.session.attempts == 0
     assert d.effects[0].prompt_id == "ask_grade.prompt"
     d.send(ev.Digits("0"), ev.Digits("0"), ev.Digits("0"))  # over max_repeats: invalid
@@ -70,14 +92,14 @@ def test_repeat_key_replays_without_costing_an_attempt(hotline):
 
 
 def test_change_my_answer_goes_back(hotline):
-    d = skip_language(Driver(hotline)).send(ev.Digits("5"), ev.Digits("2"))
+    d = Driver(confirming(hotline)).send(ev.Digits("5"), ev.Digits("2"))
     assert d.session.node == "ask_grade"
     d.send(ev.Digits("1"), ev.Digits("1"))
     assert d.effects[0].grade == "very_satisfied"
 
 
 def test_hangup_mid_question_interrupts_quietly(hotline):
-    d = skip_language(Driver(hotline)).send(ev.HangUp())
+    d = Driver(hotline).send(ev.HangUp())
     assert d.session.status == INTERRUPTED and d.effects == []
     assert [s.kind for s in d.session.stats] == ["hangup", "interrupted"]
     with pytest.raises(EngineError) as err:
@@ -86,15 +108,15 @@ def test_hangup_mid_question_interrupts_quietly(hotline):
 
 
 def test_duplicate_says_already_evaluated(hotline):
-    d = skip_language(Driver(hotline)).send(ev.Digits("1"), ev.Digits("1"))
+    d = Driver(hotline).send(ev.Digits("1"))
     d.send(ev.EvaluationResult(False, "duplicate"))
     assert d.session.node == "already_rated"
     assert d.of_type("hangup")[-1].reason == "duplicate"
 
 
 def test_staff_rating_is_separate(hotline):
-    d = skip_language(Driver(hotline, STAFF)).send(
-        ev.Digits("2"), ev.Digits("1"), ev.EvaluationResult(True), ev.Digits("1"),
+    d = Driver(hotline, STAFF).send(
+        ev.Digits("2"), ev.EvaluationResult(True), ev.Digits("1"),
         ev.Digits("5"), ev.Digits("2"))
     submits = d.of_type("submit_evaluation")
     assert [(s.target, s.grade, s.reasons) for s in submits] == [
@@ -102,10 +124,17 @@ def test_staff_rating_is_separate(hotline):
 
 
 def test_reason_other_records_a_voice_comment(hotline):
-    d = skip_language(Driver(hotline)).send(ev.Digits("4"), ev.Digits("1"), ev.Digits("5"))
+    d = Driver(hotline).send(ev.Digits("4"), ev.Digits("5"))
     assert isinstance(d.effects[-1], fx.Record)
     d.send(ev.RecordingDone("rec-7", 4.2))
     assert d.effects[-1].voice_comment == "rec-7" and d.effects[-1].reasons == ("other",)
+
+
+def test_wrong_keys_in_the_reason_menu_still_submit_the_grade(hotline):
+    d = Driver(hotline).send(ev.Digits("4"), ev.Digits("7"), ev.Digits("8"))
+    (submit,) = d.of_type("submit_evaluation")
+    assert (submit.grade, submit.reasons, submit.reason_missing) == ("dissatisfied", (),
+                                                                     "invalid")
 
 
 def test_unexpected_event_is_a_coded_error(hotline):
@@ -144,7 +173,7 @@ def test_flow_mismatch_is_refused(hotline):
 
 
 def test_stats_name_node_and_version(hotline):
-    d = skip_language(Driver(hotline)).send(ev.Digits("1"))
+    d = Driver(hotline).send(ev.Digits("1"))
     assert all(s.flow_version == hotline.version for s in d.stats)
     assert ("ask_grade", "digit") in [(s.node, s.kind) for s in d.stats]
     assert all(s.at == NOW.isoformat() for s in d.stats)

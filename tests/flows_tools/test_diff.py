@@ -46,8 +46,8 @@ def test_a_removed_node_and_a_stale_recording_are_called_out():
 
 def test_a_setting_put_on_a_node_shows_the_default_it_replaces():
     changed = SOURCE.replace("    store: reasons\n    next: submit_item",
-                             "    store: reasons\n    max_attempts: 2\n    next: submit_item", 1)
+                             "    store: reasons\n    max_repeats: 2\n    next: submit_item", 1)
     text = "\n".join(diff(load_text(SOURCE), load_text(changed)))
-    assert "node ask_reason (reasons):\n    max_attempts: 3 (default) → 2" in text
+    assert "node ask_reason (reasons):\n    max_repeats: 3 (default) → 2" in text
     back = "\n".join(diff(load_text(changed), load_text(SOURCE)))
-    assert "max_attempts: 2 → 3 (default)" in back
+    assert "max_repeats: 2 → 3 (default)" in back

@@ -54,14 +54,14 @@ def test_grade_menu_shows_the_engines_keys_in_scale_order():
     assert edge_label(flow, flow.nodes["ask_grade"], "next") == f"keys {keys[0]}–{keys[-1]}"
     # prompts show the keys a caller hears, not {key_…} placeholders
     staff = "".join(node_lines(flow, flow.nodes["rate_staff"]))
-    assert "{key_" not in staff and f"非常满意请按{Grade.VERY_SATISFIED.keypad}" in staff
+    assert "{key_" not in staff and f"非常满意按{Grade.VERY_SATISFIED.keypad}" in staff
 
 
 def test_edges_say_what_the_caller_does():
     flow = resolve("hotline-rating")
     n = flow.nodes
     assert edge_label(flow, n["confirm_grade"], "change") == "key 2 · change"
-    assert edge_label(flow, n["ask_grade"], "exhausted") == "no valid key ×3"
+    assert edge_label(flow, n["ask_grade"], "exhausted") == "no key ×1 / no valid key ×3"
     assert edge_label(flow, n["ask_reason"], "option 5") == "key 5 · 其他"
     assert edge_label(flow, n["ask_reason"], "next") == "keys 1–4"
     assert edge_label(flow, n["check_bad"], "case true") == "needs reason (不满意/非常不满意)"
