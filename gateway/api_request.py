@@ -6,6 +6,11 @@ refused (a typo must not silently drop a comment). Grades are the ``Grade``
 ids; the phone number goes through ``normalise_phone``; the model's own
 ``InvalidEvaluation`` checks (reasons for a bad grade, batch items …) pass
 through with their field name.
+
+Reasons are codes of the configured list (``known_reasons``, default
+``flows.reasons.REASON_CODES``; a Chinese label is taken as its code): a blank or
+unknown reason is a 400 naming ``reasons``, so a bad grade reaches the exchange
+with a real reason code or the caller's own non-blank comment, never with noise.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from flows.reasons import REASON_CODES, reason_code
 from ratings.grades import Grade, UnknownGrade
 from ratings.model import (
     Channel,
@@ -91,6 +97,28 @@ def _unknown_fields(data: dict, allowed: set[str], prefix: str = "") -> None:
         if key not in allowed:
             raise RequestError(400, "unknown_field", f"unknown field {prefix}{key}",
                                f"{prefix}{key}")
+
+
+def _reasons(data: dict, known: tuple[str, ...]) -> tuple[str, ...]:
+    value = data.get("reasons")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _invalid("reasons", "reasons must be a list of reason codes")
+    if len(value) > MAX_REASONS:
+        raise _invalid("reasons", f"reasons has more than {MAX_REASONS} entries")
+    codes = []
+    for raw in value:
+        if not raw.strip():
+            raise _invalid("reasons", "a reason code is blank")
+        code = raw.strip() if raw.strip() in known else reason_code(raw[:MAX_TEXT])
+        if code not in known:
+            raise _invalid("reasons", f"unknown reason code {raw[:40]!r}; one of "
+                           f"{', '.join(known)}")
+        codes.append(code)
+    if len(set(codes)) != len(codes):
+        raise _invalid("reasons", "reasons repeat")
+    return tuple(codes)
 
 
 def _target(data: dict) -> Target:
@@ -192,7 +220,8 @@ def decode_json(body: bytes) -> dict:
 
 
 def parse_evaluation(data: dict, region: str = "CN", now: datetime | None = None,
-                     request_id: str | None = None) -> Evaluation:
+                     request_id: str | None = None,
+                     known_reasons: tuple[str, ...] = REASON_CODES) -> Evaluation:
     """The ``Evaluation`` a request body describes; ``RequestError`` if it is wrong."""
     _unknown_fields(data, TOP_FIELDS)
     try:
@@ -204,7 +233,7 @@ def parse_evaluation(data: dict, region: str = "CN", now: datetime | None = None
             channel=_channel(data),
             grade=_grade(data),
             assessed_at=_assessed_at(data, now or utcnow()),
-            reasons=_string_list(data, "reasons", "reasons", MAX_REASONS),
+            reasons=_reasons(data, tuple(known_reasons)),
             comment=_string(data, "comment", "comment", limit=2000) or "",
             phone=phone,
             assess_number=_assess_number(data),

@@ -36,12 +36,22 @@ def test_full_body():
     ev = parse_evaluation(body(
         target={"kind": "batch", "id": "B1", "items": ["i1", "i2"]},
         grade="very_dissatisfied", channel="sms", phone="138 1234 5678",
-        reasons=["slow"], comment="排队太久", assess_number=2,
+        reasons=["efficiency", "服务态度"], comment="排队太久", assess_number=2,
         assessed_at="2026-11-26T08:00:00Z", flow_id="f", flow_version="3",
         source_id="msg-1", context={"task_code": "T1"}), now=NOW)
     assert ev.target.items == ("i1", "i2") and ev.phone == "+8613812345678"
     assert ev.assessed_at == datetime(2026, 11, 26, 8, tzinfo=timezone.utc)
     assert ev.channel is Channel.SMS and ev.context == {"task_code": "T1"}
+    assert ev.reasons == ("efficiency", "attitude")  # a Chinese label is taken as its code
+
+
+def test_bad_grade_with_a_listed_reason_or_an_own_comment():
+    assert parse_evaluation(body(grade="dissatisfied", reasons=["attitude"]),
+                            now=NOW).reasons == ("attitude",)
+    assert parse_evaluation(body(grade="dissatisfied", comment="排队太久"), now=NOW).comment
+    configured = parse_evaluation(body(grade="dissatisfied", reasons=["R01"]), now=NOW,
+                                  known_reasons=("R01", "R02"))
+    assert configured.reasons == ("R01",)
 
 
 @pytest.mark.parametrize("data, code, field", [
@@ -65,6 +75,13 @@ def test_full_body():
     (body(assessed_at="2026-11-26T08:00:00"), "invalid_field", "assessed_at"),
     (body(grade="dissatisfied"), "invalid_field", "reasons"),
     (body(reasons="slow"), "invalid_field", "reasons"),
+    # a bad grade needs a reason from the configured list or a non-blank comment
+    (body(grade="very_dissatisfied", reasons=["slow"]), "invalid_field", "reasons"),
+    (body(grade="very_dissatisfied", reasons=[" "]), "invalid_field", "reasons"),
+    (body(grade="very_dissatisfied", reasons=[""]), "invalid_field", "reasons"),
+    (body(grade="dissatisfied", comment="   "), "invalid_field", "reasons"),
+    (body(grade="dissatisfied", reasons=["attitude", "attitude"]), "invalid_field", "reasons"),
+    (body(reasons=["no-such-code"]), "invalid_field", "reasons"),
     (body(comment="x" * 2001), "invalid_field", "comment"),
     (body(context={"a": 1}), "invalid_field", "context"),
     (body(score=10), "unknown_field", "score"),

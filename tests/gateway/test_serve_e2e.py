@@ -85,7 +85,7 @@ async def test_embedded_defaults_end_to_end_and_restart(gateway):
         assert code == 201
         code, batch = await post(session, gw, ev(
             "B-1", target={"kind": "batch", "id": "B-1", "items": ["GD-2", "GD-3"]},
-            grade="very_dissatisfied", reasons=["slow"], channel="sms"))
+            grade="very_dissatisfied", reasons=["efficiency"], channel="sms"))
         assert code == 201
         code, staff = await post(session, gw, ev(
             "V-1", target={"kind": "staff", "id": "V-1", "staff_id": "S-9"}))
