@@ -25,10 +25,13 @@ conversions (DESIGN.md: keypad, exchange and GB/T codes are different scales).
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
-from ratings.grades import Grade
+import unicodedata
+
+from ratings.grades import Grade, UnknownGrade
+from sms import grammar_frames as frames
 from sms import grammar_lexicon as lex
 from sms.grammar_convention import (
     DEFAULT,
@@ -74,6 +77,10 @@ MALFORMED_CODE = "malformed_code"  # letters and digits that are no code (AA3)
 VAGUE = "vague"  # an opinion that is no grade (还行, 一般)
 SCALE_DOUBT = "scale_doubt"  # a digit whose comment says the opposite (1 态度太差)
 NO_RATING = "no_rating"
+SARCASM = frames.SARCASM  # 满意个鬼, 可太满意了呵呵
+NOT_OWN = frames.NOT_OWN  # 你们自己满意吧: someone else's satisfaction
+PRESSURE = frames.PRESSURE  # 窗口的人叫我回满意: flagged (seed art. 4), never a grade
+MIXED = "mixed"  # 👍 with other emoji or words: only 👍/👎 alone are a grade
 
 
 
@@ -85,19 +92,28 @@ class ParsedReply:
     reasons: tuple[str, ...] = ()  # reason codes, e.g. ("efficiency", "attitude")
     comment: str = ""  # free text around the rating, as the citizen wrote it
     detail: str = ""  # why it is ambiguous/unknown (module constants), else ""
+    # A rating (or reason) that also asked to stop: record it, then opt out.
+    opt_out: bool = False
+    # Reported pressure (seed art. 4): no grade; a supervisor must see the reply.
+    flagged: bool = False
 
     def to_json(self) -> dict:
         return {"intent": self.intent.value,
                 "grade": self.grade.id if self.grade else None,
                 "code": self.code, "reasons": list(self.reasons),
-                "comment": self.comment, "detail": self.detail}
+                "comment": self.comment, "detail": self.detail,
+                "opt_out": self.opt_out or self.intent is Intent.OPT_OUT,
+                "flagged": self.flagged}
 
     @classmethod
     def from_json(cls, data: dict) -> ParsedReply:
         grade = data.get("grade")
-        return cls(Intent(data["intent"]), Grade.from_id(grade) if grade else None,
+        intent = Intent(data["intent"])
+        return cls(intent, Grade.from_id(grade) if grade else None,
                    data.get("code"), tuple(data.get("reasons") or ()),
-                   data.get("comment") or "", data.get("detail") or "")
+                   data.get("comment") or "", data.get("detail") or "",
+                   bool(data.get("opt_out")) and intent is not Intent.OPT_OUT,
+                   bool(data.get("flagged")))
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,7 @@ class _Reading:
     code: str | None
     comment: str  # the citizen's words between head and tail
     whole: str  # the whole reply: the comment of a reply that is not rated
+    codes: tuple[str, ...] = ()  # every code in the head or the tail
 
 
 def parse(text: str, convention: ReplyConvention = DEFAULT, *,
@@ -126,27 +143,52 @@ def parse(text: str, convention: ReplyConvention = DEFAULT, *,
     folded = fold(text or "")
     tokens = tokenize(folded.text)
     roles = assign_roles(folded.text, tokens, convention, expecting_reason)
+    r = _read(folded, tokens, roles, text)
+    if _is_help_only(folded.text, roles):
+        return ParsedReply(Intent.HELP, code=r.code)
+    if _is_opt_out(r):
+        # A command to stop, perhaps with a rating: the rating is recorded, then the
+        # number opted out; anything unclear besides the command is dropped.
+        quiet = [Role.NEUTRAL if role in (Role.OPT_OUT, Role.OPT_OUT_ALONE) else role
+                 for role in roles]
+        rest = _decide(_read(folded, tokens, quiet, text), convention, expecting_reason,
+                       pending_codes)
+        if rest.grade is not None or rest.intent is Intent.REASON:
+            return replace(rest, opt_out=True)
+        return ParsedReply(Intent.OPT_OUT, code=r.code, comment=r.whole)
+    return _decide(r, convention, expecting_reason, pending_codes)
+
+
+def _read(folded: Folded, tokens: list[Token], roles: list[Role], text: str) -> _Reading:
     head_end, tail_start = _rating_edges(roles)
     edges = [k for k in range(len(tokens)) if k < head_end or k >= tail_start]
     codes = list(dict.fromkeys(tokens[k].text for k in edges if roles[k] is Role.CODE))
     code = codes[0] if len(codes) == 1 else None
-    r = _Reading(folded, tokens, roles, edges, range(head_end, tail_start), code,
-                 _comment(folded, tokens, roles, head_end, tail_start), (text or "").strip())
+    return _Reading(folded, tokens, roles, edges, range(head_end, tail_start), code,
+                    _comment(folded, tokens, roles, head_end, tail_start), (text or "").strip(),
+                    tuple(codes))
 
-    if _is_help_only(folded.text, roles):
-        return ParsedReply(Intent.HELP, code=code)
-    if _is_opt_out(roles):
-        return ParsedReply(Intent.OPT_OUT, code=code, comment=r.whole)
+
+def _decide(r: _Reading, convention: ReplyConvention, expecting_reason: bool,
+            pending_codes: Collection[str] | None) -> ParsedReply:
+    codes, code, roles = r.codes, r.code, r.roles
     if len(codes) > 1:
         return ParsedReply(Intent.AMBIGUOUS, comment=r.whole, detail=SEVERAL_CODES)
     if code is not None and pending_codes is not None:
         if code not in {fold(c).text.strip() for c in pending_codes}:
             return ParsedReply(Intent.UNKNOWN, code=code, comment=r.whole, detail=UNKNOWN_CODE)
-    if any(roles[k] is Role.BADCODE for k in edges):
+    if any(roles[k] is Role.BADCODE for k in r.edges):
         return ParsedReply(Intent.AMBIGUOUS, code=code, comment=r.whole, detail=MALFORMED_CODE)
     if expecting_reason:
         return _reason(r, convention)
-    return _rating(r, convention)
+    rated = _rating(r, convention)
+    frame = frames.reply_frame(r.folded.text)
+    if frame == PRESSURE and rated.intent is not Intent.UNKNOWN:
+        return ParsedReply(Intent.AMBIGUOUS, code=r.code, comment=r.whole, detail=PRESSURE,
+                           flagged=True)
+    if frame and rated.grade is not None:
+        return ParsedReply(Intent.AMBIGUOUS, code=r.code, comment=r.whole, detail=frame)
+    return rated
 
 
 def _rating(r: _Reading, convention: ReplyConvention) -> ParsedReply:
@@ -166,10 +208,17 @@ def _rating(r: _Reading, convention: ReplyConvention) -> ParsedReply:
         elif role is Role.MULTI:
             problem = problem or MULTI_DIGIT
         elif role is Role.SCALE:
-            problem = problem or SCORE_SCALE
+            score = _seed_score(tokens[k])
+            if score is None:
+                problem = problem or SCORE_SCALE
+            else:
+                grades.append(score)
+                only_digits = False
     for k, role in enumerate(roles):
         if role is Role.GRADE:
             only_digits = False
+            tok = tokens[k]
+            problem = problem or frames.grade_frame(r.folded.text, tok.start, tok.end)
             side = lex.POLARITY_WORDS.get(tokens[k].text)
             if side is None:
                 grades.append(tokens[k].grade)
@@ -182,6 +231,10 @@ def _rating(r: _Reading, convention: ReplyConvention) -> ParsedReply:
     distinct = set(grades)
     if not distinct and sides:  # only 好评/👍…: the milder grade of that side
         distinct = {_milder(side) for side in sides}
+        if not _only_polarity_emoji(r) and all(
+                tokens[k].text in lex.POLARITY_EMOJI for k, role in enumerate(roles)
+                if role is Role.GRADE):
+            problem = problem or MIXED  # 👍 with other emoji or words: ask
     if len(distinct) > 1 or (distinct and any(not distinct <= side for side in sides)):
         problem = problem or CONFLICT
     if distinct and not next(iter(distinct)).is_bad and _sounds_bad(r.folded.text):
@@ -235,6 +288,34 @@ def _sounds_bad(text: str) -> bool:
         squeezed = squeezed.replace(word, "")
     return (any(word in squeezed for word in lex.BAD_SUBSTRINGS)
             or lex.NEGATOR_NEAR_MAN.search(squeezed) is not None)
+
+
+def _seed_score(token: Token) -> Grade | None:
+    """"8分", "打10分", "零分": the seed's own scores (art. 9: 10/8/6/3/0) are grades
+    through ``Grade.from_score``; any other score (9分, 七分, 5星) is not."""
+    number = token.text[:-1] if token.text.endswith("分") else ""
+    if len(number) == 1 and number in lex.NUMERALS:
+        number = lex.NUMERALS[number]
+    if not number.isdigit() or not number.isascii() or str(int(number)) != number:
+        return None
+    try:
+        return Grade.from_score(int(number))
+    except UnknownGrade:
+        return None
+
+
+def _only_polarity_emoji(r: _Reading) -> bool:
+    """The reply is 👍 or 👎 (repeated, skin-toned, perhaps with a reply code) and
+    nothing else but spaces, punctuation and symbols that are no emoji."""
+    for token, role in zip(r.tokens, r.roles, strict=True):
+        if (role is Role.GRADE and token.text in lex.POLARITY_EMOJI) or role is Role.CODE:
+            continue
+        if token.tok is Tok.SEP and all(
+                unicodedata.category(ch) != "So" or "\U0001F3FB" <= ch <= "\U0001F3FF"
+                for ch in token.text):
+            continue
+        return False
+    return True
 
 
 def _milder(side: frozenset[Grade]) -> Grade:
@@ -302,7 +383,12 @@ def _comment(folded: Folded, tokens: list[Token], roles: list[Role],
 
 def _trimmable(token: Token, role: Role) -> bool:
     """Separators and sentence particles (的, 吧) at the edges of a comment."""
-    return role is Role.NEUTRAL and (token.tok is Tok.SEP or token.text in lex.PARTICLES)
+    return role is Role.NEUTRAL and (token.tok is Tok.SEP or token.text in lex.PARTICLES
+                                     or token.text in _COMMANDS)
+
+
+# An opt-out command next to a rating is no part of the citizen's comment.
+_COMMANDS = frozenset((*lex.OPT_OUT_WORDS, *lex.LATIN_OPT_OUT, *lex.LATIN_OPT_OUT_ALONE))
 
 
 def _is_help_only(text: str, roles: list[Role]) -> bool:
@@ -312,8 +398,34 @@ def _is_help_only(text: str, roles: list[Role]) -> bool:
         role in (Role.HELP, Role.NEUTRAL, Role.CODE) for role in roles)
 
 
-def _is_opt_out(roles: list[Role]) -> bool:
-    if Role.OPT_OUT in roles:
+def _words_before(r: _Reading, k: int) -> str:
+    """The plain words right before token k, back to a rating token or a clause mark:
+    what could negate or question it (我不想 退订, 怎么 退订; not 不满意 TD)."""
+    start = r.tokens[k].start
+    for j in range(k - 1, -1, -1):
+        tok, role = r.tokens[j], r.roles[j]
+        if role in BEARING or (tok.tok is Tok.SEP and not tok.text.isspace()):
+            break
+        start = tok.start
+    return r.folded.text[start:r.tokens[k].start]
+
+
+def _is_opt_out(r: _Reading) -> bool:
+    """A command to stop, never a substring: TD/退订 at the start or the end of the reply
+    and not negated or asked about (我不想退订, 怎么退订); an explicit request to stop
+    the messages (别再给我发短信了, not 别再发生这种事); T or R alone."""
+    roles = r.roles
+    if Role.HELP in roles:
+        return False  # 退订怎么弄: a question about the command
+    text = r.folded.text
+    if frames.asks_to_stop(text):
         return True
+    for k in r.edges:
+        if roles[k] is Role.OPT_OUT:
+            before = _words_before(r, k)
+            for word in lex.NOT_NEGATIONS:
+                before = before.replace(word, "")
+            if not any(ch in lex.NEGATORS for ch in before) and not frames.asks_about(before):
+                return True
     return Role.OPT_OUT_ALONE in roles and all(
         role in (Role.OPT_OUT_ALONE, Role.NEUTRAL, Role.CODE) for role in roles)

@@ -79,6 +79,13 @@ def _number_token(text: str, tok: Tok, start: int, end: int) -> Token:
     return Token(tok, start, end, text[start:end])
 
 
+def _whole_latin_word(text: str, start: int, end: int) -> bool:
+    """A Latin keyword (MANYI, GOOD, OK) counts only as a whole word."""
+    before = text[start - 1] if start else ""
+    after = text[end] if end < len(text) else ""
+    return not ((before.isascii() and before.isalnum()) or (after.isascii() and after.isalnum()))
+
+
 def is_separator(ch: str) -> bool:
     if ch.isspace():
         return True
@@ -95,6 +102,8 @@ def tokenize(text: str) -> list[Token]:
         if entry is not None:
             glued = bool(tokens) and tokens[-1].tok is Tok.TEXT and tokens[-1].end == i
             match = entry[0 if glued else 1].match(text, i)
+            if match and ch.isascii() and not _whole_latin_word(text, i, match.end()):
+                match = None  # GOOD in GOODS, OK in TOKEN: not the word
             if match:
                 word = "".join(match.group().split())
                 kind, grade = _TABLE[word]

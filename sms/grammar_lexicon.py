@@ -26,13 +26,32 @@ class Kind(str, Enum):
 _SATISFIED = "满意"
 _DISSATISFIED = ("不满意", "唔满意", "不满", "唔满", "冇满")
 # Intensifiers that lift 满意 to 非常满意 and 不满意 to 非常不满意.
-_VERY = ("非常非常", "非常", "很", "十分", "特别", "超级", "超", "好", "太", "极其", "极",
-         "极度", "相当", "异常", "特", "最")
+# Decided from the five grades' meaning (docs/sms-grammar.md, "Degree words"): a strong
+# intensifier says more than plain 满意, and the grade above 满意 is 非常满意.
+_VERY = ("非常非常", "非常", "很", "十分", "特别特别", "特别", "超级超级", "超级", "超超", "超",
+         "好", "太", "极其", "极", "极度", "相当", "异常", "特", "最", "贼", "老", "巨", "超级无敌")
 # Intensifiers that also end common words (办好, 很好, 还好): 好满意 glued to text has
 # two readings.
 SHARED_INTENSIFIERS = frozenset("好")
 # Softer modifiers that leave 满意 at 满意 (Cantonese 几 = "quite").
 _QUITE = ("几", "挺", "蛮", "比较", "还")
+
+
+# Pinyin and English, folded to upper case and written without spaces (the lexer lets
+# spaces sit inside a keyword: "bu manyi", "very good"); matched as whole words only.
+LATIN_GRADE_WORDS: dict[str, Grade] = {
+    "MANYI": Grade.SATISFIED, "HENMANYI": Grade.VERY_SATISFIED,
+    "FEICHANGMANYI": Grade.VERY_SATISFIED, "JIBENMANYI": Grade.BASICALLY_SATISFIED,
+    "BUMANYI": Grade.DISSATISFIED, "HENBUMANYI": Grade.VERY_DISSATISFIED,
+    "FEICHANGBUMANYI": Grade.VERY_DISSATISFIED,
+    "GOOD": Grade.SATISFIED, "VERYGOOD": Grade.VERY_SATISFIED,
+    "BAD": Grade.DISSATISFIED, "VERYBAD": Grade.VERY_DISSATISFIED,
+    "NOTGOOD": Grade.DISSATISFIED,
+    "OK": Grade.BASICALLY_SATISFIED, "OKAY": Grade.BASICALLY_SATISFIED,  # acceptable
+    "SATISFIED": Grade.SATISFIED, "VERYSATISFIED": Grade.VERY_SATISFIED,
+    "NOTSATISFIED": Grade.DISSATISFIED, "UNSATISFIED": Grade.DISSATISFIED,
+    "DISSATISFIED": Grade.DISSATISFIED, "VERYDISSATISFIED": Grade.VERY_DISSATISFIED,
+}
 
 
 def _grade_words() -> dict[str, Grade]:
@@ -52,9 +71,19 @@ def _grade_words() -> dict[str, Grade]:
         "基本上满意": Grade.BASICALLY_SATISFIED,
         "基本还满意": Grade.BASICALLY_SATISFIED,
         "基本算满意": Grade.BASICALLY_SATISFIED,
+        # satisfied, but only just: the grade below 满意 (docs/sms-grammar.md)
+        "勉强满意": Grade.BASICALLY_SATISFIED,
+        "勉勉强强满意": Grade.BASICALLY_SATISFIED,
+        "勉强算满意": Grade.BASICALLY_SATISFIED,
         "麻麻哋": Grade.BASICALLY_SATISFIED,  # Cantonese "so-so"
         "麻麻地": Grade.BASICALLY_SATISFIED,
         "麻麻": Grade.BASICALLY_SATISFIED,
+        "几好": Grade.SATISFIED,  # Cantonese "quite good", the everyday 满意
+        "都几好": Grade.SATISFIED,
+        "好正": Grade.VERY_SATISFIED,  # Cantonese "great"
+        "唔系几好": Grade.DISSATISFIED,  # Cantonese "not very good"
+        "唔系好好": Grade.DISSATISFIED,
+        "满分": Grade.VERY_SATISFIED,  # full marks: 10 of seed art. 9
         # softened negatives stay 不满意 ("not very satisfied" is still not satisfied)
         "不太满意": Grade.DISSATISFIED,
         "并不满意": Grade.DISSATISFIED,
@@ -85,6 +114,7 @@ def _grade_words() -> dict[str, Grade]:
         "👎": Grade.DISSATISFIED,
         "点赞": Grade.SATISFIED,  # "a like", the 👍 in words
     })
+    words.update(LATIN_GRADE_WORDS)
     return words
 
 
@@ -111,7 +141,16 @@ POLARITY_WORDS: dict[str, frozenset[Grade]] = {
     "点赞": frozenset({Grade.VERY_SATISFIED, Grade.SATISFIED}),
     "差评": frozenset({Grade.DISSATISFIED, Grade.VERY_DISSATISFIED}),
     "👎": frozenset({Grade.DISSATISFIED, Grade.VERY_DISSATISFIED}),
+    "GOOD": frozenset({Grade.VERY_SATISFIED, Grade.SATISFIED}),
+    "BAD": frozenset({Grade.DISSATISFIED, Grade.VERY_DISSATISFIED}),
+    # OK alone is "acceptable" (基本满意); before another grade it only acknowledges
+    # the message ("ok, 2"), so it defers to any grade.
+    "OK": frozenset(Grade),
+    "OKAY": frozenset(Grade),
 }
+
+# 👍 / 👎 are a grade only when they are the whole reply (docs/sms-grammar.md).
+POLARITY_EMOJI = frozenset({"👍", "👎"})
 
 # Opinions that are not one of the five grades: without a clear grade next to them
 # the reply is ambiguous (asked again), never rated.
@@ -135,9 +174,10 @@ CONNECT_WORDS = ("或者", "或", "还是", "和", "跟", "与", "及", "到", "
 
 FOLLOW_UP_WORDS = ("追加评价", "追加", "追评", "补充评价", "补评", "再次评价")
 
-# An opt-out in any words is honoured (a wrong stop costs a reminder, a missed one is spam).
-OPT_OUT_WORDS = ("退订", "退定", "取消订阅", "退订短信", "取消短信", "拒收", "不要再发",
-                 "别再发", "不要发了", "别发了", "停止发送", "唔好再发")
+# Opt-out commands. They count only as a command: at the start or the end of a reply and
+# not negated or asked about (怎么退订); a request to stop in words ("别再发短信了") is
+# matched as a phrase by sms.grammar_frames.STOP_REQUEST, never as a substring (别再发生).
+OPT_OUT_WORDS = ("退订", "退定", "取消订阅", "退订短信", "取消短信", "拒收")
 
 HELP_WORDS = ("帮助", "怎么回复", "如何回复", "怎么评价", "如何评价", "怎么评", "什么意思",
               "啥意思", "看不懂", "不懂", "菜单", "说明", "怎么弄", "求助")
@@ -147,7 +187,7 @@ LATIN_OPT_OUT = frozenset({"TD", "STOP", "UNSUBSCRIBE", "QX", "TDQX"})
 LATIN_OPT_OUT_ALONE = frozenset({"T", "R"})  # only when nothing else was said
 LATIN_HELP = frozenset({"HELP", "H", "HELPS"})
 LATIN_CONNECT = frozenset({"OR", "AND"})
-LATIN_VAGUE = frozenset({"OK", "OKAY", "GOOD", "BAD", "YES", "NO", "FINE"})
+LATIN_VAGUE = frozenset({"YES", "NO", "FINE"})
 
 # Chinese numerals, 小写 and 大写, folded to their digit.
 NUMERALS = {
@@ -166,9 +206,10 @@ NEGATORS = frozenset("不没唔冇未无别莫勿否非")
 # After a grade word, these make it a question (满意吗) or sarcasm (满意个屁).
 QUESTION_AFTER = ("吗", "么", "否", "嘛")
 QUESTION_AFTER_AT_END = ("不", "没", "冇", "唔")  # 满意不？ but not 满意不过…
-SARCASM_AFTER = ("个屁", "个鬼", "才怪", "个毛", "个啥", "个头")
+SARCASM_AFTER = ("个屁", "个鬼", "才怪", "个毛", "个啥", "个头")  # see also sms.grammar_frames
 # Words that contain a negator but are not a negation.
-NOT_NEGATIONS = ("不错", "没问题", "没毛病", "冇问题", "冇事", "无问题", "非常", "无论",
+NOT_NEGATIONS = ("特别", "别人", "区别", "不错", "没问题", "没毛病", "冇问题", "冇事", "无问题",
+                 "非常", "无论",
                  "不用谢", "不客气", "没事", "不好意思", "无敌", "唔该", "唔使", "唔紧要",
                  "冇事")
 

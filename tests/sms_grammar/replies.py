@@ -150,7 +150,7 @@ RATING_ROWS = [
     ("我是13800138000 满意", RATING, S, None, "我是13800138000", ""),
     ("1\n工作人员很耐心", RATING, VS, None, "工作人员很耐心", ""),
     ("非常满意\n\n谢谢你们", RATING, VS, None, "谢谢你们", ""),
-    ("ok 1", RATING, VS, None, "ok", ""),
+    ("ok 1", RATING, VS, None, "", ""),  # OK before a grade only acknowledges
     # -- reply codes before or after the rating -----------------------------------------
     ("A3 1", RATING, VS, "A3", "", ""),
     ("1 A3", RATING, VS, "A3", "", ""),
@@ -237,7 +237,7 @@ RATING_ROWS = [
     ("退订，谢谢", OPT_OUT, None, None, WHOLE, ""),
     ("别再发了 退订", OPT_OUT, None, None, WHOLE, ""),
     ("不要再发短信了", OPT_OUT, None, None, WHOLE, ""),
-    ("满意 TD", OPT_OUT, None, None, WHOLE, ""),
+    ("满意 TD", RATING, S, None, "", ""),  # graded, then opted out (opt_out=True)
     ("A3 TD", OPT_OUT, None, "A3", WHOLE, ""),
     # -- help --------------------------------------------------------------------------
     ("?", HELP, None, None, "", ""),
@@ -283,8 +283,8 @@ RATING_ROWS = [
     ("5⭐", AMBIG, None, None, WHOLE, "score_scale"),
     ("⭐⭐⭐⭐⭐", AMBIG, None, None, WHOLE, "score_scale"),
     ("满意⭐⭐⭐", AMBIG, None, None, WHOLE, "score_scale"),
-    ("零分", AMBIG, None, None, WHOLE, "score_scale"),
-    ("10分", AMBIG, None, None, WHOLE, "score_scale"),
+    ("零分", RATING, VD, None, "", ""),  # the seed's own score 0
+    ("10分", RATING, VS, None, "", ""),
     ("五星好评", AMBIG, None, None, WHOLE, "score_scale"),
     ("5颗星", AMBIG, None, None, WHOLE, "score_scale"),
     ("给5分", AMBIG, None, None, WHOLE, "score_scale"),
@@ -327,9 +327,9 @@ RATING_ROWS = [
     ("太差了", AMBIG, None, None, WHOLE, "vague"),
     ("好的", AMBIG, None, None, WHOLE, "vague"),
     ("收到", AMBIG, None, None, WHOLE, "vague"),
-    ("OK", AMBIG, None, None, WHOLE, "vague"),
-    ("ok啦", AMBIG, None, None, WHOLE, "vague"),
-    ("Good", AMBIG, None, None, WHOLE, "vague"),
+    ("OK", RATING, B, None, "", ""),  # acceptable: 基本满意
+    ("ok啦", RATING, B, None, "", ""),
+    ("Good", RATING, S, None, "", ""),
     ("👌", AMBIG, None, None, WHOLE, "vague"),
     ("已收到", AMBIG, None, None, WHOLE, "vague"),
     ("满意满意非常满意", AMBIG, None, None, WHOLE, "conflict"),
@@ -343,7 +343,7 @@ RATING_ROWS = [
     ("好", UNKNOWN, None, None, WHOLE, "no_rating"),
     ("嗯", UNKNOWN, None, None, WHOLE, "no_rating"),
     ("两", UNKNOWN, None, None, WHOLE, "no_rating"),
-    ("满分", UNKNOWN, None, None, WHOLE, "no_rating"),
+    ("满分", RATING, VS, None, "", ""),  # full marks = 10
     ("一下", UNKNOWN, None, None, WHOLE, "no_rating"),
     ("三番五次", UNKNOWN, None, None, WHOLE, "no_rating"),
     ("N", AMBIG, None, None, WHOLE, "malformed_code"),
@@ -358,7 +358,7 @@ RATING_ROWS = [
     ("请给我回电话", UNKNOWN, None, None, WHOLE, "no_rating"),
     ("已办好，谢谢", UNKNOWN, None, None, WHOLE, "no_rating"),
     ("💯", UNKNOWN, None, None, WHOLE, "no_rating"),
-    ("manyi", UNKNOWN, None, None, WHOLE, "no_rating"),
+    ("manyi", RATING, S, None, "", ""),
     ("A31", UNKNOWN, None, "A31", WHOLE, "no_rating"),
     ("A3", UNKNOWN, None, "A3", WHOLE, "no_rating"),
 ]

@@ -23,7 +23,8 @@ def test_parse_arguments_prints_one_json_object_per_reply():
     assert "窗口态度太差" in lines[0]  # ensure_ascii=False: Chinese as it is
     first, second, third = (json.loads(line) for line in lines)
     assert first == {"text": "5 窗口态度太差", "intent": "rating", "grade": "very_dissatisfied",
-                     "code": None, "reasons": [], "comment": "窗口态度太差", "detail": ""}
+                     "code": None, "reasons": [], "comment": "窗口态度太差", "detail": "",
+                     "opt_out": False, "flagged": False}
     assert (second["intent"], second["grade"], second["code"]) == ("rating", "satisfied", "A3")
     assert (third["intent"], third["grade"], third["detail"]) == (
         "ambiguous", None, "multi_digit")

@@ -96,6 +96,8 @@ def test_width_space_and_punctuation_do_not_matter(row, full_width, swap_case, b
     if full_width:
         varied = "".join(FULL_WIDTH.get(c, c) for c in varied)
     varied = before + varied + after
+    # 👍/👎 are a grade only alone: another emoji around them asks by design (issue 12)
+    assume(not (set(text) & {"👍", "👎"} and any(ch in "😊🌹" for ch in before + after)))
     plain, got = parse(text), parse(varied)
     assert (got.intent, got.grade, got.code) == (plain.intent, plain.grade, plain.code), (
         text, varied)
@@ -182,7 +184,9 @@ def test_a_second_different_grade_is_never_dropped(row, other, sep, before):
     word = STRONG_WORDS[other]
     varied = word + sep + text if before else text + sep + word
     got = parse(varied)
-    assert got.grade is None and got.intent is Intent.AMBIGUOUS, (varied, got)
+    # never rated; with an opt-out command in it, the unclear rating is dropped and the
+    # command kept (OPT_OUT)
+    assert got.grade is None and got.intent in (Intent.AMBIGUOUS, Intent.OPT_OUT), (varied, got)
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=QUIET)

@@ -4,11 +4,13 @@ no false grade, no false opt-out (replay/citizen_replies.tsv, replay_score.py)."
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 _spec = importlib.util.spec_from_file_location(
     "replay_score", Path(__file__).with_name("replay_score.py"))
 replay = importlib.util.module_from_spec(_spec)
+sys.modules["replay_score"] = replay  # dataclasses look their module up
 _spec.loader.exec_module(replay)
 
 

@@ -123,7 +123,8 @@ def test_json_form_names_the_grade_never_a_digit():
     got = parse("A3 5 窗口态度太差")
     data = got.to_json()
     assert data == {"intent": "rating", "grade": "very_dissatisfied", "code": "A3",
-                    "reasons": [], "comment": "窗口态度太差", "detail": ""}
+                    "reasons": [], "comment": "窗口态度太差", "detail": "",
+                    "opt_out": False, "flagged": False}
     assert ParsedReply.from_json(json.loads(json.dumps(data))) == got
     assert ParsedReply.from_json(parse("12").to_json()) == parse("12")
 
