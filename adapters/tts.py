@@ -7,11 +7,15 @@ Theory of operation. A prompt is spoken from one of two sources:
   wins over synthesis. A file already at the wanted rate, mono, 16-bit is used
   in place; any other is converted once into the cache (keyed by path, size and
   mtime, so re-recording a prompt takes effect on the next call).
-* synthetic — ``espeak-ng -v <voice>`` (cmn, yue, en) writes 22.05 kHz, which
-  sox turns into 8 or 16 kHz, 16-bit, mono PCM. The cache key is a hash of
-  engine, voice, rate and the exact text, so a changed text is a new file and an
-  unchanged one is never rendered twice (across processes too: files appear by
-  atomic rename).
+* synthetic — ``espeak-ng -v <voice> -s <words per minute>`` (cmn, yue, en)
+  writes 22.05 kHz, which sox turns into 8 or 16 kHz, 16-bit, mono PCM. The
+  speech rate is per voice (``SPEEDS``): espeak-ng's default 175 speaks Mandarin
+  at about 2.2 syllables/s, half a natural pace, so the five-grade question took
+  ~30 s; cmn runs at 240 (about 3.6 syllables/s, still slower than a news
+  reader), Cantonese keeps 175 (already ~3.9/s), English 185. The cache key is a
+  hash of engine, voice, speed, rate and the exact text, so a changed text or
+  speed is a new file and an unchanged one is never rendered twice (across
+  processes too: files appear by atomic rename).
 
 Cache layout under ``<data>/prompts/``: ``tts/<rate>/<hash>.wav`` and
 ``recorded/<rate>/<hash>.wav``. The IVR asks ``wav_for_play`` for the file of a
@@ -33,6 +37,10 @@ from pathlib import Path
 ENGINE = "espeak-ng"
 VOICES = {"zh": "cmn", "cmn": "cmn", "yue": "yue", "en": "en"}
 RATES = (8000, 16000)
+# espeak-ng -s (words per minute) per voice; measured on the shipped hotline
+# prompts so the five-grade question stays near 10-12 s (docs/flows.md, "Time to rate")
+SPEEDS = {"cmn": 240, "yue": 175, "en": 185}
+DEFAULT_SPEED = 175  # espeak-ng's own default
 SYNTHETIC, RECORDED = "synthetic", "recorded"
 
 
@@ -42,6 +50,10 @@ class TtsError(RuntimeError):
 
 def voice_for(lang: str | None) -> str:
     return VOICES.get(lang or "zh", "cmn")
+
+
+def speed_for(voice: str, speeds: dict[str, int] | None = None) -> int:
+    return (speeds or SPEEDS).get(voice, DEFAULT_SPEED)
 
 
 def wav_format(path: str | Path) -> tuple[int, int, int]:
@@ -102,8 +114,9 @@ def installed_voices() -> frozenset[str]:
     return frozenset([r[1] for r in rows] + [r[4].rsplit("/", 1)[-1] for r in rows])
 
 
-def synthesize(text: str, voice: str, rate: int, dst: Path) -> None:
-    """Speak ``text`` with espeak-ng into ``dst`` (rate Hz, mono, 16-bit)."""
+def synthesize(text: str, voice: str, rate: int, dst: Path, speed: int | None = None) -> None:
+    """Speak ``text`` with espeak-ng into ``dst`` (rate Hz, mono, 16-bit) at
+    ``speed`` words per minute (default: the voice's ``SPEEDS`` entry)."""
     _check_rate(rate)
     if voice not in installed_voices():  # espeak-ng would silently speak its default voice
         raise TtsError(f"{ENGINE} has no voice {voice!r}")
@@ -111,14 +124,17 @@ def synthesize(text: str, voice: str, rate: int, dst: Path) -> None:
     raw = _tmp_beside(dst).with_suffix(".espeak.wav")
     try:
         # The text goes on stdin: no argv length limit, no option parsing of a leading "-".
-        _run([ENGINE, "-v", voice, "-w", str(raw), "--stdin"], input=text.encode())
+        _run([ENGINE, "-v", voice, "-s", str(speed or speed_for(voice)), "-w", str(raw),
+              "--stdin"], input=text.encode())
         convert(raw, dst, rate)
     finally:
         raw.unlink(missing_ok=True)
 
 
-def synthetic_key(text: str, voice: str, rate: int) -> str:
-    return hashlib.sha256(f"{ENGINE}\0{voice}\0{rate}\0{text}".encode()).hexdigest()[:24]
+def synthetic_key(text: str, voice: str, rate: int, speed: int | None = None) -> str:
+    speed = speed or speed_for(voice)
+    return hashlib.sha256(f"{ENGINE}\0{voice}\0{speed}\0{rate}\0{text}".encode()
+                          ).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -131,24 +147,28 @@ class PromptWav:
 class PromptCache:
     """The prompt audio cache in ``<data>/prompts`` for one sample rate."""
 
-    def __init__(self, cache_dir: str | Path, rate: int = 8000):
+    def __init__(self, cache_dir: str | Path, rate: int = 8000,
+                 speeds: dict[str, int] | None = None):
         _check_rate(rate)
         self.cache_dir = Path(cache_dir)
         self.rate = rate
+        self.speeds = {**SPEEDS, **(speeds or {})}  # voice → words per minute
 
     @classmethod
     def in_data_dir(cls, data_dir: str | Path, rate: int = 8000) -> PromptCache:
         return cls(Path(data_dir) / "prompts", rate)
 
     def synthetic_path(self, text: str, lang: str | None) -> Path:
-        key = synthetic_key(text, voice_for(lang), self.rate)
+        voice = voice_for(lang)
+        key = synthetic_key(text, voice, self.rate, speed_for(voice, self.speeds))
         return self.cache_dir / "tts" / str(self.rate) / f"{key}.wav"
 
     def synthetic(self, text: str, lang: str | None) -> PromptWav:
         dst = self.synthetic_path(text, lang)
         if dst.exists():
             return PromptWav(dst, SYNTHETIC, False)
-        synthesize(text, voice_for(lang), self.rate, dst)
+        voice = voice_for(lang)
+        synthesize(text, voice, self.rate, dst, speed_for(voice, self.speeds))
         return PromptWav(dst, SYNTHETIC, True)
 
     def recorded_source(self, audio: str | None, flow_dir: str | Path | None) -> Path | None:

@@ -15,17 +15,45 @@ Two ways in, both configurable:
 The posted context is the call-centre system's own record, so it wins for the
 fields it has; the INVITE fills the rest.
 A call with no ticket is still rated; ``context_missing`` says so.
+
+Language: ``X-Language`` (or ``X-Lang``, UUI ``lang``, the posted ``lang``) in any
+common spelling (zh, zh-CN, cmn, 普通话 → zh; yue, zh-HK, 粤语 → yue; en-* → en),
+else the dialled number's language (``dialled_lang``: Request-URI user → lang),
+else ``default_lang`` of the trunk's mapping, else nothing: the flow's default
+(Mandarin) speaks. Unknown values are dropped, never guessed.
+
+Agent ids: a value of ``agent``/``staff_id`` that looks like a phone number
+(the privacy masker's rule, or a Chinese mobile inside it) is refused — not kept,
+logged masked, ``agent_refused=phone_like`` in the context — so a citizen's number
+never becomes a staff id in a record (issue 11).
 """
 
 from __future__ import annotations
 
 import binascii
+import logging
 import re
 from dataclasses import dataclass, field
+
+from ratings.model import mask_phone, mask_phones_in_text
 
 TICKET = "ticket"
 AGENT = "agent"
 CORRELATION = "correlation_id"
+LANG = "lang"
+AGENT_KEYS = (AGENT, "staff_id")
+
+log = logging.getLogger("hcp.ivr.context")
+
+# spellings a PBX or CRM sends → the flows' language codes
+LANGUAGES = {
+    "zh": "zh", "cmn": "zh", "zh-cn": "zh", "zh-hans": "zh", "mandarin": "zh",
+    "putonghua": "zh", "普通话": "zh", "国语": "zh", "中文": "zh",
+    "yue": "yue", "zh-hk": "yue", "zh-yue": "yue", "yue-hk": "yue",
+    "cantonese": "yue", "粤语": "yue", "广东话": "yue", "廣東話": "yue",
+    "en": "en", "eng": "en", "english": "en", "英语": "en",
+}
+_MOBILE_INSIDE = re.compile(r"(?<!\d)(?:\+?86)?1[3-9]\d{9}(?!\d)")
 
 _HEADER_LINE = re.compile(r"^([A-Za-z0-9!%*_+`'~.-]+)\s*:\s*(.*)$")
 _COMPACT = {"i": "call-id", "f": "from", "t": "to", "m": "contact", "c": "content-type",
@@ -37,7 +65,7 @@ _SAFE_VALUE = re.compile(r"^[\w.:/@+-]{1,128}$")
 class ContextMapping:
     headers: dict[str, str] = field(default_factory=lambda: {
         "x-ticket-id": TICKET, "x-agent-id": AGENT, "x-service-code": "service",
-        "x-lang": "lang", "x-correlation-id": CORRELATION,
+        "x-lang": LANG, "x-language": LANG, "x-correlation-id": CORRELATION,
     })
     uui: bool = True
     uui_keys: dict[str, str] = field(default_factory=lambda: {
@@ -45,6 +73,8 @@ class ContextMapping:
         "lang": "lang", "cid": CORRELATION, "correlation_id": CORRELATION,
     })
     uui_bare_key: str = TICKET
+    default_lang: str | None = None  # the trunk's language when the INVITE names none
+    dialled_lang: dict[str, str] = field(default_factory=dict)  # Request-URI user → lang
 
     @classmethod
     def from_dict(cls, data: dict) -> ContextMapping:
@@ -55,6 +85,9 @@ class ContextMapping:
             m.uui_keys = {k.lower(): v for k, v in data["uui_keys"].items()}
         m.uui = bool(data.get("uui", m.uui))
         m.uui_bare_key = data.get("uui_bare_key", m.uui_bare_key)
+        m.default_lang = normalise_lang(data.get("default_lang")) or m.default_lang
+        m.dialled_lang = {str(k): lang for k, v in (data.get("dialled_lang") or {}).items()
+                          if (lang := normalise_lang(v))}
         return m
 
 
@@ -116,6 +149,41 @@ def parse_uui_payload(text: str, mapping: ContextMapping) -> dict[str, str]:
     return out
 
 
+def normalise_lang(value) -> str | None:
+    """zh / yue / en for the usual spellings of a language; None for anything else."""
+    if not value:
+        return None
+    text = str(value).strip().lower().replace("_", "-")
+    if text in LANGUAGES:
+        return LANGUAGES[text]
+    return "en" if text.startswith("en-") else None
+
+
+def looks_like_phone(value: str) -> bool:
+    """A phone number, or an id with a Chinese mobile inside (the masker's rule)."""
+    return mask_phones_in_text(value) != value or bool(_MOBILE_INSIDE.search(value))
+
+
+def refuse_phone_agents(ctx: dict[str, str]) -> dict[str, str]:
+    """Drop agent ids that look like phone numbers (logged masked, flagged)."""
+    for key in AGENT_KEYS:
+        value = ctx.get(key)
+        if value and looks_like_phone(value):
+            del ctx[key]
+            ctx["agent_refused"] = "phone_like"
+            digits = re.sub(r"[^\d+]", "", value)
+            log.warning("call context: %s refused, it looks like a phone number (%s)", key,
+                        mask_phone(digits) if len(digits) >= 7 else "***")
+    return ctx
+
+
+def _dialled(raw: str) -> str | None:
+    """The user part of the Request-URI (the number the caller dialled)."""
+    line = raw.replace("\r\n", "\n").split("\n", 1)[0]
+    m = re.match(r"^\w+\s+(?:sips?|tel):([^@;>\s]+)", line)
+    return m.group(1) if m else None
+
+
 def context_from_invite(raw: str, mapping: ContextMapping) -> dict[str, str]:
     """Context values found in the INVITE (unsafe values are dropped)."""
     headers = sip_headers(raw)
@@ -129,13 +197,26 @@ def context_from_invite(raw: str, mapping: ContextMapping) -> dict[str, str]:
         values = headers.get(header.lower())
         if values:
             ctx[name] = values[0]
-    return {k: v for k, v in ctx.items() if _SAFE_VALUE.match(v)}
+    ctx = {k: v for k, v in ctx.items() if _SAFE_VALUE.match(v)}
+    lang = normalise_lang(ctx.pop(LANG, None))
+    if lang is None and mapping.dialled_lang:
+        lang = mapping.dialled_lang.get(_dialled(raw) or "")
+    lang = lang or mapping.default_lang
+    if lang:
+        ctx[LANG] = lang
+    return refuse_phone_agents(ctx)
 
 
 def merge_context(from_invite: dict[str, str], posted: dict[str, str] | None) -> dict[str, str]:
     """Posted context wins; the INVITE fills the rest; flags what is missing."""
     ctx = dict(from_invite)
-    ctx.update(posted or {})
+    posted = dict(posted or {})
+    if LANG in posted:  # a posted language in another spelling, or none we speak
+        lang = normalise_lang(posted.pop(LANG))
+        if lang:
+            posted[LANG] = lang
+    ctx.update(posted)
+    refuse_phone_agents(ctx)
     if not ctx.get(TICKET):
         ctx["context_missing"] = "true"
     return ctx

@@ -14,6 +14,10 @@
   own from the context (``call_record`` or ``work_order``); as a last resort one
   derived from the Call-ID (``HL`` + a UUID5 hex: stable, no host or number of the
   Call-ID in it). ``context_missing=true`` when there is no ticket.
+* A reason menu that ran out without a choice: the flow's ``SubmitEvaluation``
+  says ``reason_missing`` (no_input / invalid) and carries no words; the comment
+  becomes the system's note from ``REASON_MISSING_COMMENTS``, flagged
+  ``reason_missing`` and ``comment_by=system`` (the record marks it as system text).
 * Hang-up inside a reason menu (item or staff) after a bad grade: the engine ends
   the session (interrupted) without a submission. We then submit the grade the
   caller did press, with the comment ``REASON_HANGUP_COMMENT`` (a true statement, which the
@@ -49,6 +53,14 @@ UNRATED_STREAM = "{hcp}:ivr:unrated_calls"
 CALLS_STREAM = "{hcp}:ivr:calls"
 STREAM_MAXLEN = 100_000
 REASON_HANGUP_COMMENT = "来电人在选择不满意原因时挂机，未选择原因"
+# The flow's SubmitEvaluation.reason_missing (the reason menu ran out without a
+# choice) -> the system's note; flagged reason_missing + comment_by=system, so the
+# record marks it as system text (ratings.records.writing_evaluation)
+REASON_MISSING_COMMENTS = {
+    "no_input": "来电人在不满意原因菜单中未按键，未选择原因",
+    "invalid": "来电人在不满意原因菜单中的按键无效，未选择原因",
+    "hangup": REASON_HANGUP_COMMENT,
+}
 _ID_NAMESPACE = uuid.UUID("4f7d3c1e-2a55-4c7e-9a0b-5d1e8b6f0c21")
 
 InvitationHook = Callable[[str, dict], Awaitable[None]]  # (E.164, context)
@@ -90,10 +102,14 @@ def build_evaluation(effect, facts: CallFacts, comment_extra: dict | None = None
     ticket = ctx.get(TICKET)
     target = call_target(effect.target, ctx, facts.call_id)
     ctx["context_missing"] = "false" if ticket else "true"
+    comment, missing = effect.comment, getattr(effect, "reason_missing", None)
+    if missing and not (effect.reasons or comment.strip()):
+        comment = REASON_MISSING_COMMENTS.get(missing, REASON_MISSING_COMMENTS["no_input"])
+        ctx.update(reason_missing=missing, comment_by="system")
     return Evaluation(
         id=evaluation_id(facts.call_id, effect.target, effect.assess_number),
         target=target, channel=Channel.HOTLINE, grade=Grade.from_id(effect.grade),
-        assessed_at=utcnow(), reasons=tuple(effect.reasons), comment=effect.comment,
+        assessed_at=utcnow(), reasons=tuple(effect.reasons), comment=comment,
         phone=facts.caller, assess_number=effect.assess_number,
         flow_id=effect.flow_id or None, flow_version=effect.flow_version or None,
         source_id=facts.call_id, voice_comment=effect.voice_comment,

@@ -142,3 +142,68 @@ async def test_silent_comment_is_no_comment(tmp_path):
     assert await task.run() == "rated"
     assert submitted[0].voice_comment is None
     assert not list((tmp_path / "rec").rglob("*.wav"))
+
+
+# -- the shipped hotline flow (issue 11 part 3, issue 10 point 3) -----------------------
+
+def shipped_task(tmp_path, context=None, prompt_s=0.4):
+    from flows.loader import shipped_flow
+
+    flow = shipped_flow("hotline-rating")
+    media = FakeMedia()
+    submitted = []
+
+    class Prompts:
+        async def aresolve(self, text, lang, audio):
+            return PromptAudio(f"{lang}:{text}", prompt_s)
+
+    async def submit(effect, facts, hung_up):
+        submitted.append(effect)
+        return EvaluationResult(True)
+
+    ctx = dict(context or {})
+    task = CallTask(
+        media, CallFacts("fake-2", ctx),
+        lambda now: engine.start(flow, Trigger("call", ctx, ctx.get("lang")), now),
+        lambda s, e, now: engine.resume(s, e, now),
+        Prompts(), submit, IvrMetrics("test"),
+        CallSettings(max_call_s=30, recordings_dir=tmp_path / "rec", data_dir=tmp_path))
+    return task, media, submitted
+
+
+async def test_a_key_pressed_before_the_first_prompt_rates_with_one_key(tmp_path):
+    """Type-ahead from the first moment: "2" arrives with the media, before any prompt."""
+    task, media, submitted = shipped_task(tmp_path)
+    task.deliver(DtmfSignal("2", "rfc2833", time.monotonic()))
+    task.deliver(MediaReady(time.monotonic()))
+    assert await task.run() == "rated"
+    assert [(e.target, e.grade) for e in submitted] == [("item", "satisfied")]
+    assert not any("请评价本次服务" in p for p in media.plays())  # the question was skipped
+    assert [d for d, _m, _t in task.facts.digits] == ["2"]
+
+
+async def test_language_from_the_context_and_the_language_key(tmp_path):
+    task, media, submitted = shipped_task(tmp_path, {"lang": "yue"})
+    task.deliver(MediaReady(time.monotonic()))
+    press(task, "9", 0.1)  # 普通话按9
+    press(task, "1", 0.3)
+    assert await task.run() == "rated"
+    assert media.plays()[0].startswith("yue:") and media.plays()[1].startswith("zh:")
+    assert task.facts.lang == "zh" and submitted[0].grade == "very_satisfied"
+
+
+async def test_silent_reason_menu_still_submits_the_bad_grade(tmp_path, monkeypatch):
+    task, media, submitted = shipped_task(tmp_path, prompt_s=0.05)
+    task.deliver(MediaReady(time.monotonic()))
+    press(task, "4", 0.02)
+    real = engine.resume
+
+    def quick(s, e, now):  # the reason menu's 6 s timers, shortened for the test
+        s2, effects = real(s, e, now)
+        return s2, [type(x)(**{**x.__dict__, "timeout_ms": 200})
+                    if x.TYPE == "collect_digits" else x for x in effects]
+    task.engine_resume = quick
+    assert await task.run() == "rated"
+    [effect] = submitted
+    assert (effect.grade, effect.reasons, effect.reason_missing) == ("dissatisfied", (),
+                                                                     "no_input")

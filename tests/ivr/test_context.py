@@ -104,3 +104,53 @@ async def test_a_phone_like_correlation_id_never_becomes_a_key(aredis):
     await store.put("13800138000", {"ticket": "T-1"})
     assert [k async for k in aredis.scan_iter("*13800138000*")] == []
     assert await store.take("13800138000") == {"ticket": "T-1"}
+
+
+# -- language from the context (issue 11 part 3) --------------------------------------
+
+@pytest.mark.parametrize("value, lang", [
+    ("yue", "yue"), ("zh-HK", "yue"), ("Cantonese", "yue"), ("粤语", "yue"),
+    ("zh", "zh"), ("zh-CN", "zh"), ("cmn", "zh"), ("普通话", "zh"),
+    ("en", "en"), ("en-US", "en"), ("fr", None), ("", None)])
+def test_x_language_in_any_usual_spelling(value, lang):
+    ctx = context_from_invite(invite(f"X-Language: {value}"), ContextMapping())
+    assert ctx.get("lang") == lang
+
+
+def test_language_from_the_dialled_number_then_the_trunk_default():
+    mapping = ContextMapping.from_dict({"dialled_lang": {"ivr": "Cantonese"},
+                                        "default_lang": "en"})
+    assert context_from_invite(invite(), mapping)["lang"] == "yue"  # INVITE sip:ivr@…
+    assert context_from_invite(invite("X-Language: zh"), mapping)["lang"] == "zh"
+    other = ContextMapping.from_dict({"dialled_lang": {"12345": "yue"}, "default_lang": "en"})
+    assert context_from_invite(invite(), other)["lang"] == "en"
+    assert "lang" not in context_from_invite(invite(), ContextMapping())  # flow default: zh
+
+
+def test_a_posted_language_is_normalised():
+    assert merge_context({"lang": "zh"}, {"lang": "zh-HK"})["lang"] == "yue"
+    assert merge_context({"lang": "zh"}, {"lang": "klingon"})["lang"] == "zh"
+
+
+# -- an agent id that is a phone number is refused (issue 11, "Smaller") ----------------
+
+@pytest.mark.parametrize("agent", ["13812345678", "+8613812345678", "138-1234-5678",
+                                   "020-83001234", "A13812345678"])
+def test_a_phone_number_is_not_an_agent_id(agent, caplog):
+    caplog.set_level("WARNING", logger="hcp.ivr.context")
+    ctx = context_from_invite(invite("X-Ticket-Id: GD-1", f"X-Agent-Id: {agent}"),
+                              ContextMapping())
+    assert ctx == {"ticket": "GD-1", "agent_refused": "phone_like"}
+    assert "****" in caplog.text and "12345678" not in caplog.text
+    assert "83001234" not in caplog.text
+
+
+@pytest.mark.parametrize("agent", ["A1017", "1017", "123456", "EMP-000123", "gz_agent_7"])
+def test_ordinary_agent_ids_are_kept(agent):
+    assert context_from_invite(invite(f"X-Agent-Id: {agent}"), ContextMapping())["agent"] == agent
+
+
+def test_a_posted_phone_like_agent_or_staff_id_is_refused():
+    ctx = merge_context({"ticket": "GD-1", "agent": "A9"},
+                        {"agent": "13900139000", "staff_id": "+8613900139000"})
+    assert "agent" not in ctx and "staff_id" not in ctx and ctx["agent_refused"] == "phone_like"

@@ -141,3 +141,26 @@ async def test_hang_up_in_the_staff_reason_menu_rescues_the_staff_grade(aredis):
     ev = json.loads(fields[b"ev"])
     assert (ev["target"]["kind"], ev["target"]["staff_id"], ev["grade"]) == (
         "staff", "A7", "dissatisfied")
+
+
+async def test_reason_menu_without_a_choice_is_submitted_with_a_system_note(aredis):
+    """Issue 10 point 3: the flow submits a bad grade whose reason menu ran out with
+    ``reason_missing``; the record's comment is the system's note, flagged as such."""
+    from ivr.outcome import REASON_MISSING_COMMENTS
+
+    effect = SubmitEvaluation("item", "very_dissatisfied", (), "", 1, None,
+                              "hotline-rating", "v1", "no_input")
+    facts = CallFacts("c-9", {"ticket": "GD-9"})
+    ev = build_evaluation(effect, facts)
+    assert (ev.grade.id, ev.reasons) == ("very_dissatisfied", ())
+    assert ev.comment == REASON_MISSING_COMMENTS["no_input"]
+    assert ev.context["reason_missing"] == "no_input" and ev.context["comment_by"] == "system"
+    assert ev.comment_by_system
+    assert (await outcomes(aredis).submit(effect, facts)).accepted
+    staff = SubmitEvaluation("staff", "dissatisfied", (), "", 1, None, "hotline-rating", "v1",
+                             "invalid")
+    sev = build_evaluation(staff, CallFacts("c-9", {"ticket": "GD-9", "agent": "A1"}))
+    assert sev.comment == REASON_MISSING_COMMENTS["invalid"] and sev.comment_by_system
+    # a chosen reason needs no note
+    chosen = build_evaluation(submit("dissatisfied", reasons=("attitude",)), facts)
+    assert chosen.comment == "" and "reason_missing" not in chosen.context

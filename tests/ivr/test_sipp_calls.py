@@ -19,13 +19,12 @@ def stored_evaluations(sync_redis) -> list[dict]:
 
 def test_rfc2833_call_rates_the_ticket_and_the_agent_from_the_invite(start_worker, sipp_dir,
                                                                      sync_redis):
-    """The shipped hotline flow end to end: language, grade, confirm, then the separate
-    staff rating offered because the INVITE names the agent (seed art. 10)."""
+    """The shipped hotline flow end to end: the grade at once (barge-in on the first
+    prompt, no confirmation), then the separate staff rating offered because the
+    INVITE names the agent (seed art. 10)."""
     worker = start_worker()
     scenario = build_scenario([
-        ("pause", 1000), ("key", "1"),  # Mandarin (barge-in on the language prompt)
-        ("pause", 800), ("key", "2"),  # 满意
-        ("pause", 800), ("key", "1"),  # confirm
+        ("pause", 1000), ("key", "2"),  # 满意 (barge-in on the grade question)
         ("pause", 800), ("key", "1"),  # yes, rate the agent too
         ("pause", 800), ("key", "1"),  # agent: 非常满意
         ("wait_bye", 30000),
@@ -35,8 +34,7 @@ def test_rfc2833_call_rates_the_ticket_and_the_agent_from_the_invite(start_worke
     [summary] = wait_summaries(sync_redis, 1)
     assert summary["outcome"] == "rated"
     assert [(d, m) for d, m, _t in summary["digits"]] == [
-        ("1", "rfc2833"), ("2", "rfc2833"), ("1", "rfc2833"), ("1", "rfc2833"),
-        ("1", "rfc2833")]
+        ("2", "rfc2833"), ("1", "rfc2833"), ("1", "rfc2833")]
     item, staff = stored_evaluations(sync_redis)
     assert item["target"] == {"kind": "item", "id": "GD2026-0001", "items": [],
                               "staff_id": None}
