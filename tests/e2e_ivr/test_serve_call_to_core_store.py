@@ -5,16 +5,19 @@ shipped hotline flow) answers a SIPp call (RFC 2833 keys, ticket and agent in th
 INVITE's X- headers); the rating travels intake → outbox → submitter → the loopback
 core store over signed HTTP, and arrives as the national record:
 
-* item record: ``projectNo`` = the ticket, ``pf`` = the telephone code (6), the grade's
-  exchange code; a bad grade carries the reason-menu code in ``evalDetail``;
-* staff record (the caller also rated the agent): ``projectNo`` = the ticket,
-  ``proManager`` = the agent from the INVITE (docs/ivr.md, "What the national record
-  carries");
-* a call with no context is still rated, against ``hotline-call:<Call-ID>``.
+* the service rating rates the call (一次一评, issue 10): ``projectNo`` =
+  ``call:<call id>`` (the call's id derived from the Call-ID when the context has
+  none), ``pf`` = the telephone code (6), the grade's exchange code; a bad grade
+  carries the reason-menu code in ``evalDetail``; the ticket's item is not used up;
+* staff record (the caller also rated the agent): ``projectNo`` =
+  ``staff:<agent>:<call id>``, ``proManager`` = the agent from the INVITE: a record of
+  its own at the exchange (docs/intake.md, "Record identity");
+* a call with no context is still rated, against its own call id (not the Call-ID).
 """
 
 from __future__ import annotations
 
+from ivr.outcome import call_id_of
 from ratings.grades import Grade
 from tests.e2e_ivr.harness import ServedGateway, wait_records
 from tests.ivr.sipp import build_scenario, run_sipp
@@ -33,19 +36,29 @@ def call(served: ServedGateway, tmp_path, keys: list[str], ticket: str = "", age
     return result
 
 
+def call_of(result) -> str:
+    """The call's id as the gateway derives it from the SIP Call-ID."""
+    sip_call_id = next(line.split(":", 1)[1].strip() for line in result.messages.splitlines()
+                       if line.lower().startswith("call-id:"))
+    return call_id_of({}, sip_call_id)
+
+
 def test_rating_arrives_with_the_ticket_and_the_agent(served, tmp_path):
     satisfied, very = Grade.from_id("satisfied"), Grade.from_id("very_satisfied")
-    call(served, tmp_path,
-         ["1", satisfied.keypad, "1",  # Mandarin, 满意, confirm
-          "1", very.keypad],  # rate the agent too: 非常满意
-         ticket="GD2026-E2E-001", agent="A1017")
+    result = call(served, tmp_path,
+                  [satisfied.keypad,  # 满意 (the grade question comes first)
+                   "1", very.keypad],  # rate the agent too: 非常满意
+                  ticket="GD2026-E2E-001", agent="A1017")
+    call_id = call_of(result)
     item, staff = None, None
-    for record in wait_records(served.store, lambda r: r["projectNo"] == "GD2026-E2E-001", 2):
+    for record in wait_records(served.store, lambda r: r["projectNo"].endswith(call_id), 2):
         if "proManager" in record:
             staff = record
         else:
             item = record
     assert item is not None and staff is not None, served.log()[-3000:]
+    assert item["projectNo"] == f"call:{call_id}"
+    assert staff["projectNo"] == f"staff:A1017:{call_id}"
     assert item["pf"] == TELEPHONE_PF
     assert item["satisfaction"] == satisfied.exchange_code
     assert staff["proManager"] == "A1017"
@@ -55,12 +68,14 @@ def test_rating_arrives_with_the_ticket_and_the_agent(served, tmp_path):
 
 def test_bad_grade_with_a_reason_arrives_with_eval_detail(served, tmp_path):
     bad = Grade.from_id("dissatisfied")
-    call(served, tmp_path,
-         ["1", bad.keypad, "1",  # Mandarin, 不满意, confirm
-          "3",  # reason menu: 问题未解决
-          "2"],  # no staff rating
-         ticket="GD2026-E2E-002", agent="A2020")
-    [record] = wait_records(served.store, lambda r: r["projectNo"] == "GD2026-E2E-002", 1)
+    result = call(served, tmp_path,
+                  [bad.keypad,  # 不满意
+                   "3",  # reason menu: 问题未解决
+                   "2"],  # no staff rating
+                  ticket="GD2026-E2E-002", agent="A2020")
+    call_id = call_of(result)
+    [record] = wait_records(served.store, lambda r: r["projectNo"].endswith(call_id), 1)
+    assert record["projectNo"] == f"call:{call_id}"
     assert record["satisfaction"] == bad.exchange_code
     assert record["evalDetail"] == "unresolved"
     assert record["pf"] == TELEPHONE_PF
@@ -69,10 +84,8 @@ def test_bad_grade_with_a_reason_arrives_with_eval_detail(served, tmp_path):
 
 def test_call_without_context_is_rated_and_says_so(served, tmp_path):
     good = Grade.from_id("basically_satisfied")
-    result = call(served, tmp_path, ["1", good.keypad, "1"])
-    call_id = next(line.split(":", 1)[1].strip() for line in result.messages.splitlines()
-                   if line.lower().startswith("call-id:"))
-    [record] = wait_records(served.store,
-                            lambda r: r["projectNo"] == f"hotline-call:{call_id}", 1)
+    result = call(served, tmp_path, [good.keypad])
+    call_id = call_of(result)
+    [record] = wait_records(served.store, lambda r: r["projectNo"] == f"call:{call_id}", 1)
     assert record["satisfaction"] == good.exchange_code
     assert record["pf"] == TELEPHONE_PF
