@@ -60,6 +60,7 @@ from adapters.redis_server import RedisServer
 log = logging.getLogger(__name__)
 
 PID_FILE = "redis.pid"
+PORT_FILE = "redis.port"  # for commands that read the running gateway's Redis (gateway.running)
 MAX_FAILURES = 6  # failed restarts in a row before /healthz fails
 RESTART_BACKOFF_S = 0.2  # wait before the 2nd attempt; doubles per failure
 RESTART_BACKOFF_CAP_S = 5.0
@@ -126,6 +127,7 @@ class PrivateRedis:
         return self.server.proc.pid if self.server.proc else None
 
     def _write_pid(self) -> None:
+        (self.folder / PORT_FILE).write_text(f"{self.server.port}\n")
         (self.folder / PID_FILE).write_text(f"{self.server.proc.pid}\n")
 
     def _start(self) -> None:
@@ -137,6 +139,7 @@ class PrivateRedis:
     def _stop(self) -> None:
         self.server.stop()
         (self.folder / PID_FILE).unlink(missing_ok=True)
+        (self.folder / PORT_FILE).unlink(missing_ok=True)
 
     async def start(self) -> None:
         # On this (the loop's) thread, not to_thread: see PR_SET_PDEATHSIG above.

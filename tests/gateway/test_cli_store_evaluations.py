@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 
 import aiohttp
 import pytest
@@ -192,9 +193,16 @@ async def test_not_running_and_external_redis_messages(tmp_path):
     code, out, err = await hcp(gw, "evaluations", "show", "abc")
     assert code == 1 and "does not answer" in err and "redis.url" in err
     assert "secret-password" not in err
-    # a pid file naming a process that is not a redis-server of this data dir
+    # files left by a crash: a pid of a dead process, then a recycled (live) pid with
+    # no Redis on the port
     (gw.data_dir / "redis").mkdir(parents=True)
-    (gw.data_dir / "redis" / "redis.pid").write_text(f"{os.getpid()}\n")
+    (gw.data_dir / "redis" / "redis.port").write_text("1\n")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (gw.data_dir / "redis" / "redis.pid").write_text(f"{dead.pid}\n")
     del gw.extra_env["HCP_REDIS_URL"]
     code, out, err = await hcp(gw, "evaluations", "show", "abc")
-    assert code == 1 and "is not a redis-server" in err
+    assert code == 1 and f"pid {dead.pid}, is gone" in err
+    (gw.data_dir / "redis" / "redis.pid").write_text(f"{os.getpid()}\n")
+    code, out, err = await hcp(gw, "evaluations", "show", "abc")
+    assert code == 1 and "does not answer on port 1" in err
