@@ -14,7 +14,14 @@ Theory of operation (see docs/ivr.md for the measured facts behind it):
   under either model.
 * ``onIncomingCall`` creates the ``Call`` object at once (pjsua2 answers 500
   otherwise), checks the ACL (403), the drain flag and the call limit (503),
-  then asks the listener, which answers 200 or a refusal code.
+  then asks the listener, which answers 200 or a refusal code. A refusal is
+  never sent inside ``onIncomingCall``: a call that ends there has its cloned
+  INVITE freed by pjsua, and pjsua2 then frees it again
+  (``pjsip_rx_data_free_cloned: Assertion 'rdata' failed``, an abort: seen with
+  an INVITE without SDP refused by the ACL). The refusal is sent from the event
+  loop right after ``libHandleEvents`` returns (``_refuse``); an ACL refusal
+  runs no listener and builds no call task. INVITEs beyond the library's call
+  slots get pjsua's own stateless 486 before any Python runs.
 * The real call limit is read through ctypes (``pjsua_call_get_max_count``;
   the PyPI wheel is built with 4). pjsua itself answers a stateless 486 to
   INVITEs beyond it; we refuse with 503 at our own (lower or equal) limit.
@@ -25,9 +32,22 @@ Theory of operation (see docs/ivr.md for the measured facts behind it):
   and turned into a digit; in-band tones come from a Goertzel detector on an
   ``AudioMediaPort`` tap whose frames are read through ctypes (SWIG copies
   byte by byte otherwise).
-* A ``Call`` object still referenced at ``libDestroy`` aborts the process, so
-  ``PjCall`` drops its pjsua2 objects on DISCONNECTED and ``stop()`` hangs up
-  and drops every call first.
+* Lifetime of pjsua2 objects is explicit, never the garbage collector's:
+  - ``Call``: pjsua frees a call slot at DISCONNECTED and gives the same call id
+    to the next INVITE. The pjsua2 ``Call`` destructor clears "its" slot's user
+    data and hangs up "its" call id, so a ``Call`` freed by Python after the
+    slot was reused cut off the next caller (a BYE out of nowhere) and left that
+    call deaf to pjsua (stuck, never ended: issue 11). So ``PjCall`` destroys
+    its C++ object itself, inside ``onCallState(DISCONNECTED)`` (pjsua2
+    supports deleting the call in that callback; the slot is not yet reused:
+    pjsua resets it after the callback returns), on the one pjsua thread. The
+    Python object lives on as a plain record (``native`` is False) for the call
+    task; every pjsua2 method on it is guarded. ``stop()`` destroys the few
+    calls that never reached DISCONNECTED before ``libDestroy``.
+  - Players: retired on stop and destroyed by the poll loop after a grace
+    period (see ``_retire_player``). Recorders: destroyed when recording stops
+    (finalises the WAV). Audio taps: made once per call slot, reused, never
+    destroyed (see ``_take_tap``).
 """
 
 from __future__ import annotations
@@ -194,6 +214,7 @@ class PjCall(pj.Call):
         self._player = None
         self._recorder = None
         self._ended = False
+        self.native = True  # the C++ pjsua2 Call exists (see _destroy_native)
         self.inband = agent.settings.inband_dtmf
 
     # -- events to the call task -------------------------------------------
@@ -207,12 +228,28 @@ class PjCall(pj.Call):
             self._on_state()
 
     def _on_state(self):
+        if not self.native:
+            return
         info = self.getInfo()
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED and not self._ended:
             self._ended = True
-            self._release_media(connected=False)
-            self._emit(CallEnded(time.monotonic(), info.lastReason))
-            self.agent._forget(self)
+            try:
+                self._release_media(connected=False)
+                self._emit(CallEnded(time.monotonic(), info.lastReason))
+            finally:
+                self.agent._forget(self)
+                self._destroy_native()  # now, before pjsua hands the slot to another call
+
+    def _destroy_native(self) -> None:
+        """Delete the C++ ``Call`` now (SWIG disowns it, so Python never deletes it
+        again). Inside onCallState(DISCONNECTED) the slot's call is no longer active:
+        the destructor hangs nothing up. Elsewhere (``SipAgent.stop``) it hangs up
+        this call's own, still live, slot."""
+        if not self.native:
+            return
+        self.native = False
+        self._ended = True
+        pj.Call.__swig_destroy__(self)
 
     def onCallMediaState(self, prm):
         with _logged("onCallMediaState"):
@@ -323,7 +360,7 @@ class PjCall(pj.Call):
         return self._voice_at
 
     def hangup(self, status: int = 200) -> None:
-        if self._ended:
+        if self._ended or not self.native:
             return
         op = pj.CallOpParam()
         op.statusCode = status
@@ -519,9 +556,10 @@ class SipAgent:
         deadline = time.monotonic() + 2.0
         while self.calls and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        for call in list(self.calls.values()):
+        for call in list(self.calls.values()):  # never reached DISCONNECTED
             call._release_media()
             call.sink = None
+            call._destroy_native()  # hangs up its own (live) slot, frees the C++ Call
         self.calls.clear()
         if self._poller is not None:
             self._poller.cancel()
@@ -555,23 +593,25 @@ class SipAgent:
         return self._in(source, self._acl)
 
     def _incoming(self, account: _Account, prm) -> None:
-        call = PjCall(self, account, prm.callId)
+        call = PjCall(self, account, prm.callId)  # pjsua2 answers 500 without one
+        self.calls[call.index] = call
         rdata = prm.rdata
+        source = rdata.srcAddress
+        if not self._allowed(source):  # the cheapest path: no parsing, no listener
+            raw = rdata.wholeMsg
+            match = _CALL_ID_RE.search(raw)
+            call.call_id = match.group(1) if match else f"pjsua-{prm.callId}"
+            log.warning("INVITE %s from %s refused: not in the ACL", call.call_id, source)
+            self.loop.call_soon(self._refuse, call, 403)
+            return
         raw = rdata.wholeMsg
         match = _CALL_ID_RE.search(raw)
         call.call_id = match.group(1) if match else f"pjsua-{prm.callId}"
-        self.calls[call.index] = call
-        call.inband = call.inband or self._in(rdata.srcAddress, self._inband_nets)
+        call.inband = call.inband or self._in(source, self._inband_nets)
         from_uri = _FROM_RE.search(raw)
-        invite = IncomingInvite(call_id=call.call_id, source=rdata.srcAddress, raw=raw,
+        invite = IncomingInvite(call_id=call.call_id, source=source, raw=raw,
                                 caller_uri=from_uri.group(1) if from_uri else "")
-        if not self._allowed(rdata.srcAddress):
-            log.warning("INVITE %s from %s refused: not in the ACL", call.call_id,
-                        rdata.srcAddress)
-            status = 403
-        elif self.draining:
-            status = 503
-        elif self._live_calls() > self.limit:
+        if self.draining or self._live_calls() > self.limit:
             status = 503
         else:
             try:
@@ -581,8 +621,7 @@ class SipAgent:
                 status = 500
         if status != 200:
             call.sink = None
-            call.hangup(status)
-            self.listener.on_refused(status)
+            self.loop.call_soon(self._refuse, call, status)
             return
         op = pj.CallOpParam()
         op.statusCode = 200
@@ -590,11 +629,20 @@ class SipAgent:
             call.answer(op)
         except pj.Error as exc:
             log.error("call %s: answer failed: %s", call.call_id, exc.info())
-            call.hangup(500)
+            self.loop.call_soon(self._refuse, call, 500)
+
+    def _refuse(self, call: PjCall, status: int) -> None:
+        """Send a refusal after onIncomingCall has returned (see the module's docstring):
+        the final response ends the call at once and frees its slot."""
+        with _logged("refuse"):
+            if call.native and not call._ended:
+                call.hangup(status)
+            self.listener.on_refused(status)
 
     def _live_calls(self) -> int:
         return len(self.calls)
 
     def _forget(self, call: PjCall) -> None:
-        # Drop the Call reference at DISCONNECTED (a live one aborts libDestroy).
-        self.calls.pop(call.index, None)
+        # Drop the agent's reference at DISCONNECTED: only this call's own entry
+        if self.calls.get(call.index) is call:
+            del self.calls[call.index]

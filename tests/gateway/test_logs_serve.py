@@ -92,7 +92,7 @@ def served(tmp_path_factory):
         asyncio.run(gateway.start(timeout=60))
         assert _refused_invite(sip) == 403
         _wait(lambda: "refused: not in the ACL" in gateway.log_text(), "the refusal", gateway)
-        time.sleep(1.0)  # today the refusal kills the worker (see the xfail below)
+        time.sleep(1.0)  # a refusal that killed the worker would show by now
         _wait(lambda: all(w["alive"] for w in _workers(gateway))
               and sip_options_ping_blocking("127.0.0.1", sip, 0.3), "a live worker", gateway)
 
@@ -149,10 +149,6 @@ def test_a_start_up_line_names_the_token_and_password_files(served):
     assert open(token).read().strip() not in served
 
 
-@pytest.mark.xfail(strict=True, reason="an INVITE without SDP (delayed offer) refused by the "
-                   "ACL (403) aborts the worker: pjsip_rx_data_free_cloned: Assertion `rdata' "
-                   "failed (SipAgent._incoming hangs up before answering; with SDP it survives); "
-                   "only our SIGSEGV should kill it")
 def test_a_refused_invite_does_not_kill_the_worker(served):
     died = [json.loads(line) for line in served.splitlines() if '"ivr.worker.died"' in line]
     assert [e["exit"] for e in died] == [-signal.SIGSEGV]
