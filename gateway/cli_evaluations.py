@@ -22,7 +22,6 @@ still shows what the local store holds. Phone numbers are masked.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import re
@@ -273,9 +272,3 @@ def register(subparsers) -> None:
     for add in SUBCOMMANDS:
         add(sub)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    parser = argparse.ArgumentParser(prog="hcp")
-    register(parser.add_subparsers(dest="command", required=True))
-    arguments = parser.parse_args()
-    sys.exit(arguments.func(arguments))

@@ -10,7 +10,6 @@ a command (e.g. ``hcp sms inject``) is one more function and one more entry.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -146,9 +145,3 @@ def register(subparsers) -> None:
     for add in SUBCOMMANDS:
         add(sub)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    parser = argparse.ArgumentParser(prog="hcp")
-    register(parser.add_subparsers(dest="command", required=True))
-    arguments = parser.parse_args()
-    sys.exit(arguments.func(arguments))

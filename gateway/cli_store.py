@@ -19,7 +19,6 @@ text (comments) goes through the same phone filter as the logs.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import json
@@ -240,9 +239,3 @@ def register(subparsers) -> None:
     for add in SUBCOMMANDS:
         add(sub)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    parser = argparse.ArgumentParser(prog="hcp")
-    register(parser.add_subparsers(dest="command", required=True))
-    arguments = parser.parse_args()
-    sys.exit(arguments.func(arguments))
