@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from ivr.outcome import call_id_of
 from ratings import keys
 from tests.ivr.sipp import build_scenario, run_sipp, wait_summaries
 
@@ -36,8 +37,11 @@ def test_rfc2833_call_rates_the_ticket_and_the_agent_from_the_invite(start_worke
     assert [(d, m) for d, m, _t in summary["digits"]] == [
         ("2", "rfc2833"), ("1", "rfc2833"), ("1", "rfc2833")]
     item, staff = stored_evaluations(sync_redis)
-    assert item["target"] == {"kind": "item", "id": "GD2026-0001", "items": [],
-                              "staff_id": None}
+    # the call is rated (一次一评, issue 10), not the ticket's item: that keeps its
+    # one evaluation for after completion; the visit of the staff rating is the call
+    assert item["target"] == {"kind": "call", "id": call_id_of({}, summary["call_id"]),
+                              "items": [], "staff_id": None}
+    assert item["context"]["ticket"] == "GD2026-0001"
     assert item["grade"] == "satisfied"
     assert item["channel"] == "hotline"
     assert item["context"]["agent"] == "A17"
@@ -45,6 +49,7 @@ def test_rfc2833_call_rates_the_ticket_and_the_agent_from_the_invite(start_worke
     assert item["source_id"] == summary["call_id"]
     assert item["flow_id"] == "hotline-rating"
     assert staff["target"]["kind"] == "staff" and staff["target"]["staff_id"] == "A17"
+    assert staff["target"]["id"] == item["target"]["id"]
     assert staff["grade"] == "very_satisfied"
 
 
@@ -153,8 +158,9 @@ def test_hang_up_in_the_reason_menu_submits_the_bad_grade_with_a_true_comment(
     assert ev["comment"] and ev["context"]["reason_missing"] == "hangup"
 
 
-def test_second_call_for_a_rated_ticket_hears_already_evaluated(start_worker, sipp_dir,
-                                                                sync_redis):
+def test_second_call_about_a_ticket_is_rated_too(start_worker, sipp_dir, sync_redis):
+    """一次一评 (issue 10): each call is rated on its own; before, the first call used up
+    the ticket's item and the second heard "already evaluated"."""
     worker = short_worker(start_worker)
     steps = [("pause", 500), ("key", "1"), ("wait_bye", 20000)]
     for n in range(2):
@@ -164,8 +170,10 @@ def test_second_call_for_a_rated_ticket_hears_already_evaluated(start_worker, si
                           ticket="T-twice")
         assert result.returncode == 0, result.output + worker.log()[-3000:]
     first, second = wait_summaries(sync_redis, 2)
-    assert (first["outcome"], second["outcome"]) == ("rated", "duplicate")
-    assert len(stored_evaluations(sync_redis)) == 1
+    assert (first["outcome"], second["outcome"]) == ("rated", "rated")
+    evs = stored_evaluations(sync_redis)
+    assert len(evs) == 2 and len({ev["target"]["id"] for ev in evs}) == 2
+    assert not sync_redis.exists(keys.item("T-twice"))  # the item is not rated by a call
 
 
 def test_uui_header_carries_the_context(start_worker, sipp_dir, sync_redis):
@@ -176,7 +184,7 @@ def test_uui_header_carries_the_context(start_worker, sipp_dir, sync_redis):
                       extra=f"User-to-User: {payload};encoding=hex")
     assert result.returncode == 0, result.output + worker.log()[-3000:]
     [ev] = stored_evaluations(sync_redis)
-    assert (ev["target"]["id"], ev["context"]["agent"]) == ("GD-UUI-9", "A42")
+    assert (ev["context"]["ticket"], ev["context"]["agent"]) == ("GD-UUI-9", "A42")
 
 
 def test_no_context_is_still_rated_and_says_so(start_worker, sipp_dir, sync_redis):
@@ -186,7 +194,9 @@ def test_no_context_is_still_rated_and_says_so(start_worker, sipp_dir, sync_redi
     assert result.returncode == 0, result.output + worker.log()[-3000:]
     [ev] = stored_evaluations(sync_redis)
     assert ev["context"]["context_missing"] == "true"
-    assert ev["target"]["id"].startswith("hotline-call:")
+    # the call rates the call (issue 10): an id of its own derived from the Call-ID
+    assert ev["target"]["kind"] == "call" and ev["target"]["id"].startswith("HL")
+    assert ev["target"]["id"] == call_id_of({}, ev["source_id"])
 
 
 def test_source_outside_the_acl_gets_403(start_worker, sipp_dir):
@@ -253,5 +263,5 @@ def test_fifth_call_gets_486_from_the_library_limit_and_the_worker_survives(
         thread.join(60)
     assert results["held"].returncode == 0, results["held"].output
     outcomes = sorted(s["outcome"] for s in wait_summaries(sync_redis, 4))
-    assert outcomes == ["duplicate", "duplicate", "duplicate", "rated"]  # one ticket
+    assert outcomes == ["rated"] * 4  # one ticket, four calls: each call is rated
     assert worker.proc.poll() is None
