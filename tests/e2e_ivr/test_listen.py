@@ -1,4 +1,5 @@
-"""Listening as a caller would: full calls in Mandarin and in Cantonese, recorded on the
+"""Listening as a caller would: full calls in Mandarin and in Cantonese (reached with the
+language key inside the grade question, "粤语按9"), recorded on the
 caller's side (ivr.demo_call) against ``hcp serve``, compared with the worker's own
 timeline (its ``prompt <id>/<lang> <seconds> played +a..+b`` log lines):
 
@@ -18,6 +19,7 @@ from array import array
 import pytest
 
 from ivr.demo_call import place_call
+from ivr.outcome import call_id_of
 from ratings.grades import Grade
 from tests.e2e_ivr.harness import wait_records
 from tests.ivr.audio import best_correlation, envelope, read_samples
@@ -73,22 +75,24 @@ def check_heard(result, prompts, offset):
         assert 0 <= gap <= 3.0, (digit, gap, result.heard.keys, segments)
 
 
-@pytest.mark.slow  # two whole calls, every prompt heard to its end (~2 min)
+@pytest.mark.slow  # two whole calls, every prompt heard to its end (~1 min)
 def test_mandarin_and_cantonese_calls_sound_right(served):
     satisfied, very = Grade.from_id("satisfied"), Grade.from_id("very_satisfied")
-    expected = ["choose_language.prompt", "ask_grade.prompt", "confirm_grade.prompt",
-                "offer_staff_rating.prompt", "rate_staff.prompt", "thanks.prompt"]
+    expected = ["ask_grade.prompt", "offer_staff_rating.prompt", "rate_staff.prompt",
+                "thanks.prompt"]
     timelines = {}
-    for lang, first_key in (("zh", "1"), ("yue", "2")):
-        digits = f"{first_key}{satisfied.keypad}11{very.keypad}"
+    for lang, switch in (("zh", ""), ("yue", "9")):  # 9: the language key in the question
+        digits = f"{switch}{satisfied.keypad}1{very.keypad}"
         result, prompts, keys, offset = listen(served, digits, f"LISTEN-{lang}")
         ids = [p["id"] for p in prompts]
-        assert ids == expected
-        assert {p["lang"] for p in prompts[1:]} == {lang}  # the switch holds to the end
+        assert ids == ["ask_grade.prompt"] * len(switch) + expected
+        assert prompts[0]["lang"] == "zh"  # Mandarin when the context names no language
+        assert {p["lang"] for p in prompts[len(switch):]} == {lang}  # the switch holds
         check_heard(result, prompts, offset)
         timelines[lang] = (prompts, keys)
-        assert len(wait_records(served.store, lambda r, t=f"LISTEN-{lang}": r["projectNo"] == t,
-                                2)) == 2
+        call_id = call_id_of({}, result.call_id)
+        assert len(wait_records(served.store,
+                                lambda r, c=call_id: r["projectNo"].endswith(c), 2)) == 2
     # Cantonese prompts are other recordings than the Mandarin ones
     zh, yue = ({p["id"]: p["len"] for p in timelines[k][0]} for k in ("zh", "yue"))
     assert zh["ask_grade.prompt"] != yue["ask_grade.prompt"]
@@ -103,12 +107,11 @@ def test_mandarin_and_cantonese_calls_sound_right(served):
 def test_a_key_stops_the_prompt(served):
     """--barge-in presses 1 s into each prompt: the caller hears the prompt stop there."""
     good = Grade.from_id("basically_satisfied")
-    result, prompts, keys, offset = listen(served, f"1{good.keypad}12", "LISTEN-barge",
+    result, prompts, keys, offset = listen(served, f"{good.keypad}12", "LISTEN-barge",
                                            barge_in=True, timeout_s=60)
     barged = [p for p in prompts if p["barge"]]
-    assert [p["id"] for p in barged] == ["choose_language.prompt", "ask_grade.prompt",
-                                         "confirm_grade.prompt", "offer_staff_rating.prompt"], \
-        prompts
+    assert [p["id"] for p in barged] == ["ask_grade.prompt", "offer_staff_rating.prompt",
+                                         "rate_staff.prompt"], prompts
     heard = array("h")
     heard.frombytes(bytes(result.heard.pcm))
     wavs = prompt_wavs(served)
