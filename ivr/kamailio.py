@@ -36,6 +36,21 @@ class FrontSettings:
     # calls against maxload=4); 4 round-robin; 8 by priority (a hunt group: fill
     # the first worker, overflow to the next by failover)
     algorithm: int = 10
+    # load shedding (issue 11): new INVITEs per second the front passes to the whole
+    # pool (None: INVITES_PER_WORKER_S per worker), beyond it a stateless 503;
+    # pike drops a source above pike_density requests per 2 s, except trusted networks
+    invite_limit_s: int | None = None
+    pike_density: int = 400
+    trusted: str = "127.0.0.1/32"  # comma-separated networks (the PBX/trunk)
+
+
+INVITES_PER_WORKER_S = 20  # 5 s of a worker's 4 slots turning over at 200 ms per call
+
+
+def invite_limit(config: PoolConfig, front: FrontSettings) -> int:
+    if front.invite_limit_s is not None:
+        return front.invite_limit_s
+    return max(INVITES_PER_WORKER_S, INVITES_PER_WORKER_S * config.count)
 
 
 def dispatcher_list(config: PoolConfig, setid: int = 1) -> str:
@@ -50,12 +65,15 @@ def dispatcher_list(config: PoolConfig, setid: int = 1) -> str:
 
 
 def render_config(dispatcher_path: Path, rundir: Path, front: FrontSettings,
-                  template: Path = TEMPLATE) -> str:
+                  template: Path = TEMPLATE, invite_limit_s: int = INVITES_PER_WORKER_S) -> str:
     text = template.read_text()
+    trusted = [net.strip() for net in front.trusted.split(",") if net.strip()]
     values = {"LISTEN": front.listen, "DISPATCHER_LIST": str(dispatcher_path),
               "RUNDIR": str(rundir), "CHILDREN": str(front.children),
               "PING_INTERVAL": str(front.ping_interval_s), "FR_TIMER_MS": str(front.fr_timer_ms),
-              "ALGORITHM": str(front.algorithm)}
+              "ALGORITHM": str(front.algorithm), "INVITE_LIMIT": str(invite_limit_s),
+              "PIKE_DENSITY": str(front.pike_density),
+              "TRUSTED": ",".join(trusted) or "255.255.255.255/32"}
     for name, value in values.items():
         text = text.replace(f"@@{name}@@", value)
     if "@@" in text:
@@ -73,7 +91,8 @@ def write_front(config: PoolConfig, out_dir: Path, front: FrontSettings = FrontS
     dispatcher = out_dir / "dispatcher.list"
     dispatcher.write_text(dispatcher_list(config))
     cfg = out_dir / "kamailio.cfg"
-    cfg.write_text(render_config(dispatcher, rundir, front))
+    cfg.write_text(render_config(dispatcher, rundir, front,
+                                 invite_limit_s=invite_limit(config, front)))
     return cfg, dispatcher
 
 
