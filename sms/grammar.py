@@ -183,7 +183,7 @@ def _decide(r: _Reading, convention: ReplyConvention, expecting_reason: bool,
         return _reason(r, convention)
     rated = _rating(r, convention)
     frame = frames.reply_frame(r.folded.text)
-    if frame == PRESSURE and rated.intent is not Intent.UNKNOWN:
+    if frame == PRESSURE:
         return ParsedReply(Intent.AMBIGUOUS, code=r.code, comment=r.whole, detail=PRESSURE,
                            flagged=True)
     if frame and rated.grade is not None:
@@ -422,10 +422,7 @@ def _is_opt_out(r: _Reading) -> bool:
         return True
     for k in r.edges:
         if roles[k] is Role.OPT_OUT:
-            before = _words_before(r, k)
-            for word in lex.NOT_NEGATIONS:
-                before = before.replace(word, "")
-            if not any(ch in lex.NEGATORS for ch in before) and not frames.asks_about(before):
+            if not frames.not_a_command(_words_before(r, k)):
                 return True
     return Role.OPT_OUT_ALONE in roles and all(
         role in (Role.OPT_OUT_ALONE, Role.NEUTRAL, Role.CODE) for role in roles)

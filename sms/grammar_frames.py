@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 
+from sms import grammar_lexicon as lex
+
 # Why a grade word is not the citizen's answer (ParsedReply.detail).
 RHETORICAL = "question"  # 哪里满意了, 满意？你觉得呢 (same detail as 满意吗)
 SARCASM = "sarcasm"  # 满意个鬼, 可太满意了呵呵
@@ -45,12 +47,14 @@ _PRESSURE = re.compile(
     r"|说(?:要|让我|叫我)|说了?(?=一定|必须|务必))"
     r"(?:一定|必须|务必|最好|尽量|都|只能)?(?:要)?"
     r"(?:回复|回|选择|选|给个|给|打|评|发|填|点|按)")
+# ... followed by an answer in the same clause (叫我回满意, 让我选1; not 让我回复什么).
+_ANSWER_MARK = re.compile(r"[0-9零一二三四五六七八九十壹贰叁肆伍]|五星|满分|👍|👎")
 _HEDGES = re.compile(r"可能|应该|也许|大概|或许|估计")
 # An explicit request to stop the messages (not 别再发生…, 别再发错…).
 STOP_REQUEST = re.compile(
     r"(?:不要|别|不用|请勿|勿|停止|不想|不需要|不必|甭|唔好)再?(?:给我|向我)?"
     r"(?:发送|发来|发|推送)(?:短信|信息|消息|这种短信|这类短信|这些)?(?:给我)?(?:了|啦|咯)?"
-    r"(?=$|[\s，。！？,.!?；;~～]|谢谢|谢了)")
+    r"(?=$|[^\w]|谢谢|谢了)")  # 发 then 生/错/现…: another verb, not a message
 
 
 def clause_before(text: str, start: int) -> str:
@@ -84,8 +88,11 @@ def grade_frame(text: str, start: int, end: int) -> str:
 def reply_frame(text: str) -> str:
     """A frame that concerns the whole reply: pressure, a retort, mockery; or ""."""
     squeezed = "".join(text.split())
-    if _PRESSURE.search(squeezed):
-        return PRESSURE
+    pressed = _PRESSURE.search(squeezed)
+    if pressed:
+        rest, _ = clause_after(squeezed, pressed.end())
+        if _ANSWER_MARK.search(rest) or any(word in rest for word in lex.GRADE_WORDS):
+            return PRESSURE
     if _RETORT.search(squeezed):
         return RHETORICAL
     if _MOCK.search(text):
@@ -93,9 +100,14 @@ def reply_frame(text: str) -> str:
     return ""
 
 
-def asks_about(before: str) -> bool:
-    """A question word in the clause before a command: 怎么退订 asks, it does not command."""
-    return _QUESTION_BEFORE.search(before) is not None
+# Right before a command, these make it no command: 我不想退订, 没说退订, 怎么退订.
+_NOT_A_COMMAND = re.compile(r"(?:不想|不要|不用|不会|不是|没说|没有|没要|别|不|没|未|无需|无须|"
+                            r"怎么|如何|怎样|咋|什么|为什么|是否|要不要)\s*(?:说|要|去)?\s*$")
+
+
+def not_a_command(before: str) -> bool:
+    """The words right before 退订/TD negate or question it (我不想退订, 怎么退订)."""
+    return _NOT_A_COMMAND.search(before) is not None
 
 
 def asks_to_stop(text: str) -> bool:

@@ -24,7 +24,7 @@ NEGATIVE = ("不满", "唔满", "冇满", "不太满", "不大满", "不很满",
 # Written out by hand (seed art. 9), not taken from Grade.
 SEED_SCORES = {10: Grade.VERY_SATISFIED, 8: Grade.SATISFIED, 6: Grade.BASICALLY_SATISFIED,
                3: Grade.DISSATISFIED, 0: Grade.VERY_DISSATISFIED}
-SCORE = re.compile(r"(\d+|[零〇一二三四五六七八九十壹贰叁肆伍陆柒捌玖拾])分")
+SCORE = re.compile(r"(?<![0-9.])(\d+|[零〇一二三四五六七八九十壹贰叁肆伍陆柒捌玖拾])分")
 
 
 def evidence(text: str, convention: ReplyConvention) -> set[Grade]:
@@ -34,7 +34,7 @@ def evidence(text: str, convention: ReplyConvention) -> set[Grade]:
         if word in folded:
             found.add(grade)
             found |= POLARITY_WORDS.get(word, set())
-    for number in SCORE.findall(folded):  # the seed's scores: 10/8/6/3/0 分
+    for number in SCORE.findall(fold(text).text):  # the seed's scores: 10/8/6/3/0 分
         value = NUMERALS.get(number, number)
         if value.isdigit() and int(value) in SEED_SCORES:
             found.add(SEED_SCORES[int(value)])

@@ -198,3 +198,64 @@ def test_adding_a_code_keeps_the_grade(row, code, sep, before):
     varied = code + sep + text if before else text + sep + code
     plain, got = parse(text), parse(varied)
     assert (got.intent, got.grade, got.code) == (plain.intent, plain.grade, code), varied
+
+
+# -- issue 12: frames, scores, opt-out commands ------------------------------------------
+OWN_WORDS = sorted(w for w, g in GRADE_WORDS.items()
+                   if w not in POLARITY_WORDS and not w.isascii() and len(w) > 1)
+FRAMES = [("哪里", "了"), ("怎么", ""), ("", "？你觉得呢"), ("", "个鬼"), ("可", "了"),
+          ("", "呵呵"), ("你们自己", "吧"), ("领导", "就行"), ("应该", "吧")]
+PRESSURES = ["窗口的人叫我回", "工作人员让我选", "他们说要给", "办事员要求我回复",
+             "前台叫我一定要回"]
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=QUIET)
+@given(word=st.sampled_from(OWN_WORDS), frame=st.sampled_from(FRAMES),
+       convention=conventions)
+def test_a_grade_word_in_a_frame_is_never_a_grade(word, frame, convention):
+    before, after = frame
+    got = parse(before + word + after, convention)
+    assert got.grade is None and got.intent is not Intent.OPT_OUT, (before + word + after, got)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=QUIET)
+@given(said=st.sampled_from(PRESSURES),
+       answer=st.sampled_from(OWN_WORDS + list("12345") + ["好评", "10分"]),
+       tail=st.sampled_from(["", "。", "，没办法", " 唉"]))
+def test_reported_pressure_is_flagged_and_never_graded(said, answer, tail):
+    got = parse(said + answer + tail)
+    assert got.grade is None and got.flagged, (said + answer + tail, got)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=QUIET)
+@given(n=st.integers(min_value=0, max_value=120), lead=st.sampled_from(["", "给", "打", "我给"]),
+       scale=st.sampled_from(list(DigitScale)))
+def test_a_score_is_a_grade_only_when_it_is_the_seeds(n, lead, scale):
+    got = parse(f"{lead}{n}分", ReplyConvention(digit_scale=scale))
+    seed = {g.score: g for g in Grade}
+    assert got.grade is seed.get(n), (n, got)
+
+
+STOPS = ["TD", "退订", "别再发了", "不要再给我发短信了", "请停止发送短信"]
+NEAR_STOPS = ["以后别再发生这种事", "别再发错了", "不要再发生了", "别再发生", "我不想退订",
+              "怎么退订"]
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=QUIET)
+@given(row=st.sampled_from([r for r in RATED if not parse(r[0]).opt_out]),
+       near=st.sampled_from(NEAR_STOPS),
+       sep=st.sampled_from([" ", "，", "。"]))
+def test_words_near_a_command_never_opt_out(row, near, sep):
+    got = parse(row[0] + sep + near)
+    assert got.intent is not Intent.OPT_OUT and not got.opt_out, (row[0] + sep + near, got)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=QUIET)
+@given(row=st.sampled_from([r for r in RATED if r[3] is None]), stop=st.sampled_from(STOPS),
+       sep=st.sampled_from([" ", "，"]), first=st.booleans())
+def test_a_grade_with_a_command_is_kept_and_opted_out(row, stop, sep, first):
+    text = row[0].strip()
+    varied = stop + sep + text if first else text + sep + stop
+    got = parse(varied)
+    assert got.intent is Intent.OPT_OUT or got.opt_out, (varied, got)
+    assert got.grade in (None, parse(text).grade), (varied, got)

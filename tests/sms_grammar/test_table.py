@@ -147,3 +147,23 @@ EXCHANGE = ReplyConvention(digit_scale=DigitScale.EXCHANGE)
 def test_fuzz_findings_are_never_read_as_good(text, convention):
     got = parse(text, convention)
     assert got.grade not in (Grade.SATISFIED, Grade.VERY_SATISFIED), got
+
+
+@pytest.mark.parametrize("text, grade, opt_out", [
+    ("满意 TD", Grade.SATISFIED, True), ("满意 退订", Grade.SATISFIED, True),
+    ("4 TD", Grade.DISSATISFIED, True), ("A3 1 退订", Grade.VERY_SATISFIED, True),
+    ("差评 别再发短信了", Grade.DISSATISFIED, True),
+    ("别再发生这样的事 5", Grade.VERY_DISSATISFIED, False),
+    ("以后别再发错 4", Grade.DISSATISFIED, False),
+])
+def test_a_grade_with_an_opt_out_is_kept_and_flags_the_opt_out(text, grade, opt_out):
+    got = parse(text)
+    assert (got.intent, got.grade, got.opt_out) == (Intent.RATING, grade, opt_out)
+
+
+@pytest.mark.parametrize("row", [r for r in replies.RATING_ROWS if r[5] == "pressure"],
+                         ids=lambda row: repr(row[0]))
+def test_reported_pressure_is_flagged_for_a_supervisor(row):
+    got = parse(row[0])
+    assert (got.grade, got.flagged) == (None, True)
+    assert not any(parse(r[0]).flagged for r in replies.RATING_ROWS if r[5] != "pressure")
