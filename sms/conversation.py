@@ -123,10 +123,34 @@ class Conversations:
         items = await self.reminders.for_phone(phone)
         parsed = grammar.parse(text, pending_codes=[r.code for r in items])
         if parsed.intent is Intent.OPT_OUT:
-            if await self.optouts.add(phone):
-                await self._reply(phone, texts.opt_out_confirmation(), limited=False)
-                return "opted_out"
-            return "opted_out_again"
+            return await self._opt_out(phone)
+        if parsed.flagged:  # reported pressure: a supervisor sees it; the flow asks again
+            await self._flag(parsed, items)
+        outcome = await self._route_reply(message, parsed, items)
+        if parsed.opt_out:  # a grade with TD: the grade first (above), then the opt-out
+            return f"{outcome}+{await self._opt_out(phone)}"
+        return outcome
+
+    async def _opt_out(self, phone: str) -> str:
+        if await self.optouts.add(phone):
+            await self._reply(phone, texts.opt_out_confirmation(), limited=False)
+            return "opted_out"
+        return "opted_out_again"
+
+    async def _flag(self, parsed, items: list[Reminder]) -> None:
+        """Record a reply that reports pressure (窗口的人叫我回满意) where supervisors look
+        (keys.FLAGGED; GET /v1/sms/flagged): the items it may concern, never the number."""
+        entry = {"at": str(int(self.reminders.clock())), "text": parsed.comment,
+                 "detail": parsed.detail, "code": parsed.code or "",
+                 "reminders": ",".join(r.id for r in items if r.state == SENT) or ""}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(keys.FLAGGED, entry, maxlen=keys.FLAGGED_MAXLEN, approximate=True)
+            pipe.expire(keys.FLAGGED, keys.FLAGGED_TTL_S)
+            await pipe.execute()
+        log.warning("sms reply flagged for review: %s", parsed.detail)
+
+    async def _route_reply(self, message: InboundSms, parsed, items: list[Reminder]) -> str:
+        phone = message.phone
         if parsed.code:
             target = next((r for r in items if r.code == parsed.code), None)
             if target is None:

@@ -17,6 +17,8 @@ reminder record, because the dispatcher must text it.
   reply_limit(ref, h) counter of automatic answers to one number in one hour
   WAITS               zset: reminder id -> when its waiting conversation times out
   conversation_lock(ref) short lock: one number's replies handled by one process at a time
+  FLAGGED             stream: replies that report pressure (seed art. 4) for supervisors;
+                      capped at FLAGGED_MAXLEN entries and expired FLAGGED_TTL_S after the last
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ DUE = f"{PREFIX}:due"
 DEFAULTS = f"{PREFIX}:default"  # zset: reminder id -> when 7 days without rating end (policy)
 OPTOUT = f"{PREFIX}:optout"
 WAITS = f"{PREFIX}:waits"
+FLAGGED = f"{PREFIX}:flagged"
+FLAGGED_MAXLEN = 10000
+FLAGGED_TTL_S = 90 * 24 * 3600
 CONVERSATION_LOCK_S = 30  # a lock outlives no crashed holder by more than this
 
 # A record outlives its due time by the reply window, so a late reply with its

@@ -3,7 +3,9 @@
 ``GET /v1/sms/reminders/{reminder_id}`` answers the reminder's state (pending,
 sent, rated, optout, failed), due time, attempts, reply code, the number masked
 (138****8000, seed art. 4) and, once sent, the message's delivery state per
-segment (sent / delivered / failed / expired). The lead wires
+segment (sent / delivered / failed / expired). ``GET /v1/sms/flagged`` lists the
+newest replies that reported pressure to rate (seed art. 4: "窗口的人叫我回满意"):
+never a grade, kept for supervisors, no phone number. The lead wires
 ``add_sms_status_routes(app, reminders, deliveries)`` into the gateway app
 behind its authentication.
 """
@@ -44,4 +46,16 @@ def add_sms_status_routes(app: web.Application, reminders: Reminders,
             return web.json_response({"error": "no such reminder"}, status=404, dumps=_dumps)
         return web.json_response(status, dumps=_dumps)
 
+    async def get_flagged(request: web.Request) -> web.Response:
+        return web.json_response({"flagged": await flagged_replies(reminders.redis)},
+                                 dumps=_dumps)
+
     app.router.add_get("/v1/sms/reminders/{rid}", get_reminder)
+    app.router.add_get("/v1/sms/flagged", get_flagged)
+
+
+async def flagged_replies(redis, count: int = 100) -> list[dict]:
+    """The newest flagged replies first (sms.conversation records them)."""
+    entries = await redis.xrevrange(keys.FLAGGED, count=count)
+    return [{"id": eid.decode(), **{k.decode(): v.decode() for k, v in fields.items()}}
+            for eid, fields in entries]
