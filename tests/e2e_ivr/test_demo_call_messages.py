@@ -63,7 +63,7 @@ def test_a_ticket_rated_before_is_already_rated(served, tmp_path):
     holder = post_evaluation(served, ticket)  # rated before the call, through the API
     good = Grade.from_id("satisfied")
     proc = subprocess.run(
-        [str(DEMO_CALL), "--digits", f"1{good.keypad}12", "--ticket", ticket,
+        [str(DEMO_CALL), "--digits", f"{good.keypad}12", "--ticket", ticket,
          "--agent", "A77", "--host", f"127.0.0.1:{served.sip_port}", "--barge-in"],
         capture_output=True, text=True, timeout=150, env=served.env, cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
