@@ -280,5 +280,8 @@ def _announced_key_issues(flow: Flow, node, where: str, text: str) -> list[Issue
 
 def inspect(flow: Flow) -> list[Issue]:
     order = {node_id: i for i, node_id in enumerate(flow.nodes)}
-    issues = set(_graph_issues(flow) + _reason_issues(flow) + _text_issues(flow))
+    from flows.lint_sms_length import sms_length_issues  # one SMS segment (issue 12)
+
+    issues = set(_graph_issues(flow) + _reason_issues(flow) + _text_issues(flow)
+                 + sms_length_issues(flow))
     return sorted(issues, key=lambda i: (order.get(i.node, -1), i.code, i.message))
