@@ -7,6 +7,13 @@ writes the dispatcher list of the pool's workers (set 1, one line per worker,
 ``hcp ivr kamailio-config`` is the command line to it. ``KamailioProcess`` runs
 ``kamailio -DD -E`` (foreground, log to stderr) with its own runtime directory,
 for tests, benchmarks and a supervisor that wants the front as a child.
+
+The front sheds load before the workers (issue 11): ``ratelimit`` passes at most
+``invite_limit`` new INVITEs per second to the pool (default 20 per worker; a
+worker admits 20 new calls/s itself) and answers the rest with a stateless 503
+and Retry-After; ``pike`` drops a source outside ``trusted`` that sends more than
+``pike_density`` requests in 2 s. The dispatcher's call-load algorithm answers
+503 at once when every worker holds its 4 calls.
 """
 
 from __future__ import annotations
@@ -165,6 +172,13 @@ def register_cli(ivr_subparsers) -> None:
                    help="dispatcher algorithm: 10 least call load (default), 4 round-robin, "
                         "8 by priority (hunt group)")
     k.add_argument("--children", type=int, default=2)
+    k.add_argument("--invite-limit", type=int, default=None,
+                   help=f"new INVITEs per second passed to the pool, beyond: 503 "
+                        f"(default {INVITES_PER_WORKER_S} per worker)")
+    k.add_argument("--trusted", default="127.0.0.1/32",
+                   help="comma-separated networks exempt from pike (the PBX/trunk)")
+    k.add_argument("--pike-density", type=int, default=400,
+                   help="requests per 2 s above which pike drops an untrusted source")
     k.add_argument("--workers", type=int, default=None, help="override HCP_IVR_WORKERS")
     k.add_argument("--sip-port", type=int, default=None, help="override HCP_IVR_SIP_PORT")
     k.add_argument("--host", default=None, help="address the front reaches workers on")
@@ -188,7 +202,9 @@ def _cli(args) -> int:
     except PoolConfigError as exc:
         print(f"hcp ivr kamailio-config: {exc}", file=sys.stderr)
         return 2
-    front = FrontSettings(listen=args.listen, children=args.children, algorithm=args.algorithm)
+    front = FrontSettings(listen=args.listen, children=args.children, algorithm=args.algorithm,
+                          invite_limit_s=args.invite_limit, trusted=args.trusted,
+                          pike_density=args.pike_density)
     rundir = Path(args.rundir).resolve() if args.rundir else Path(args.out).resolve() / "run"
     cfg, dispatcher = write_front(config, Path(args.out), front, rundir)
     print(f"wrote {cfg} and {dispatcher} ({config.count} worker(s), SIP ports "
