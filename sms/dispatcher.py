@@ -9,12 +9,19 @@ the same gate, in this order:
   number opted out       -> finish "optout"
   quiet hours            -> defer to the next window opening (never dropped)
   daily cap reached      -> defer to tomorrow's opening
-  send                   -> finish "sent" and record the message for receipts
+  group                  -> the number's other reminders due within ``group_window_s``
+                            join this one (sms/lua/group.lua); if another process's
+                            group already took this one: "grouped", nothing sent
+  send                   -> one text: the reminder, or several items with their reply
+                            codes (texts.several_text); finish each "sent" and record
+                            the message for receipts
   Throttled / Transient  -> defer with exponential backoff; "failed" after max_attempts
   PermanentError         -> finish "failed"
 
 The cap counter is taken before sending and given back when the send fails,
-so a failed attempt does not use up the number's day. The message id is
+so a failed attempt does not use up the number's day; a group uses one unit for one
+text, and a failed group is given back (its members pending again, due with the
+leader's retry). The message id is
 derived from the reminder id, so a provider that dedupes on it sees a retry as
 the same message. ``run()`` loops until ``stop()``, which cancels and awaits.
 """
@@ -35,6 +42,9 @@ from sms.optout import OptOuts
 from sms.quiet_hours import QuietHours
 from sms.reminders import (FAILED, PENDING, SENT, SKIPPED_OPTOUT, SKIPPED_RATED, Reminder,
                            Reminders)
+from sms.segments import count as count_segments
+
+GROUPED_ELSEWHERE = "grouped"
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +61,9 @@ class DispatchPolicy:
     poll_s: float = 1.0
     signature: str = texts.DEFAULT_SIGNATURE
     template: str | None = None  # provider template code for templated HTTP carriers
+    # one number's reminders due within this many seconds of each other go out as one
+    # text listing each item's reply code (0: every reminder alone)
+    group_window_s: float = 3600.0
 
 
 def message_id(rid: str) -> str:
@@ -68,6 +81,8 @@ class Dispatcher:
         self.policy = policy or DispatchPolicy()
         self.redis = reminders.redis
         self.outcomes: dict[str, int] = {}
+        # texts sent, the reminders they carried, the segments they cost (benchmarks)
+        self.sent = {"texts": 0, "reminders": 0, "segments": 0}
         self._task: asyncio.Task | None = None
         self._stopping = asyncio.Event()
         self._limit = asyncio.Semaphore(self.policy.concurrency)
@@ -98,6 +113,7 @@ class Dispatcher:
             await self.redis.zrem(keys.DUE, rid)
             return "gone"
         if await self._evaluated(reminder):
+            await self.reminders.release_group(rid, self.now)  # after a crash mid-group
             await self.reminders.finish(rid, SKIPPED_RATED)
             return SKIPPED_RATED
         quiet = self.policy.quiet_hours
@@ -112,12 +128,34 @@ class Dispatcher:
         cap_key = keys.daily(ref, quiet.day(now))
         opted_out, within_cap = await self._optout_and_cap(ref, cap_key)
         if opted_out:
+            await self.reminders.release_group(rid, now)
             await self.reminders.finish(rid, SKIPPED_OPTOUT)
             return SKIPPED_OPTOUT
         if not within_cap:
             await self.reminders.defer(rid, quiet.next_day_opening(now))
             return "capped"
-        return await self._send(reminder, cap_key)
+        members = await self._group(reminder, now)
+        if members is None:  # another dispatcher's text carries this one
+            await self.redis.decr(cap_key)
+            return GROUPED_ELSEWHERE
+        return await self._send(reminder, cap_key, members)
+
+    async def _group(self, reminder: Reminder, now: float) -> list[Reminder] | None:
+        """This reminder and its number's others due within the window, not yet rated."""
+        if self.policy.group_window_s <= 0:
+            return [reminder]
+        taken = await self.reminders.take_group(reminder, now + self.policy.group_window_s)
+        if taken is None:
+            return None
+        members = [reminder]
+        for rid, other in (await self.reminders.get_many(taken[1:])).items():
+            if other is None:
+                continue
+            if await self._evaluated(other):
+                await self.reminders.finish(rid, SKIPPED_RATED)
+                continue
+            members.append(other)
+        return sorted(members, key=_code_order)
 
     async def _evaluated(self, reminder: Reminder) -> bool:
         if await self.intake.is_evaluated(reminder.target_id):
@@ -142,9 +180,16 @@ class Dispatcher:
             await self.redis.decr(cap_key)
         return bool(opted_out), within
 
-    async def _send(self, reminder: Reminder, cap_key: str) -> str:
+    async def _send(self, reminder: Reminder, cap_key: str,
+                    members: list[Reminder] | None = None) -> str:
+        members = members or [reminder]
         mid = message_id(reminder.id)
-        text = texts.reminder_text(reminder.service_name, reminder.code, self.policy.signature)
+        if len(members) > 1:
+            text = texts.several_text([(m.service_name, m.code) for m in members],
+                                      self.policy.signature)
+        else:
+            text = texts.reminder_text(reminder.service_name, reminder.code,
+                                       self.policy.signature)
         message = OutboundSms(id=mid, phone=reminder.phone, text=text,
                               template=self.policy.template,
                               params=texts.template_params(reminder.service_name, reminder.code))
@@ -153,21 +198,29 @@ class Dispatcher:
         except (Throttled, TransientError) as exc:
             await self.redis.decr(cap_key)
             attempts = reminder.attempts + 1
+            retry_at = self.now + self.backoff(attempts, getattr(exc, "retry_after", None))
+            await self.reminders.release_group(reminder.id, retry_at)
             if attempts >= self.policy.max_attempts:
                 log.warning("reminder %s: giving up after %d attempts (%s)",
                             reminder.id, attempts, type(exc).__name__)
                 await self.reminders.finish(reminder.id, FAILED)
                 return FAILED
-            delay = self.backoff(attempts, getattr(exc, "retry_after", None))
-            await self.reminders.defer(reminder.id, self.now + delay, attempts=attempts)
+            await self.reminders.defer(reminder.id, retry_at, attempts=attempts)
             return "retry"
         except PermanentError as exc:
             await self.redis.decr(cap_key)
+            await self.reminders.release_group(reminder.id, self.now + self.policy.backoff_base_s)
             log.warning("reminder %s: carrier refused it for good: %s", reminder.id, exc)
             await self.reminders.finish(reminder.id, FAILED)
             return FAILED
         # message record, receipt index and the reminder's finish: one script call
         await self.deliveries.record(mid, reminder.id, result, self.now, finish_state=SENT)
+        for member in members:  # the others rode in the same text
+            if member.id != reminder.id:
+                await self.reminders.finish(member.id, SENT, message_id=mid)
+        self.sent["texts"] += 1
+        self.sent["reminders"] += len(members)
+        self.sent["segments"] += result.segments or count_segments(text).segments
         return SENT
 
     def backoff(self, attempts: int, retry_after: float | None = None) -> float:
@@ -199,3 +252,9 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+def _code_order(reminder: Reminder) -> tuple[int, str]:
+    """Reply codes in the order they were given: A1, B1 … Z1, A2 (sms/lua/schedule.lua)."""
+    digits = reminder.code[1:]
+    return (int(digits) if digits.isdigit() else 0, reminder.code)

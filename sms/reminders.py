@@ -37,6 +37,8 @@ PHONE, TARGET, ITEMS, NAME, SERVICE, DEPT, CODE, DUE_AT, STATE, ATTEMPTS, MESSAG
 DEPT_CODE = "dc"  # optional: only when the completion names the department's code
 PENDING, SENT, SKIPPED_RATED, SKIPPED_OPTOUT, FAILED = (
     "pending", "sent", "rated", "optout", "failed")
+GROUPED = "grouped"  # taken into another reminder's text (field GROUP names it)
+GROUP, GROUP_MEMBERS = "g", "gs"
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class Reminders:
         self.default_after_s = default_after_s  # sms.default_policy, off when None
         self._schedule = redis.register_script((LUA_DIR / "schedule.lua").read_text())
         self._claim = redis.register_script((LUA_DIR / "claim.lua").read_text())
+        self._group = redis.register_script((LUA_DIR / "group.lua").read_text())
 
     async def schedule(self, completion: Completion) -> Scheduled:
         return (await self.schedule_many([completion]))[0]
@@ -171,6 +174,33 @@ class Reminders:
         now = self.clock()
         ids = await self._claim(keys=[schedule], args=[now, now + self.lease_s, limit])
         return [i.decode() for i in ids]
+
+    async def take_group(self, leader: Reminder, until: float) -> list[str] | None:
+        """The leader's id and those of its number's other reminders due by ``until``,
+        taken out of DUE for one text (sms/lua/group.lua); None if another process's
+        group already took the leader."""
+        ref = keys.phone_ref(self.secret, leader.phone)
+        taken = await self._group(keys=[keys.codes(ref), keys.DUE],
+                                  args=[leader.id, until, keys.reminder(""), self.clock()])
+        return [rid.decode() for rid in taken] if taken else None
+
+    async def release_group(self, leader_id: str, due: float) -> int:
+        """Give the leader's grouped reminders back (pending, due at ``due``): the text
+        was not sent, or the leader ended without sending."""
+        raw = await self.redis.hget(keys.reminder(leader_id), GROUP_MEMBERS)
+        released = 0
+        for rid in filter(None, (raw or b"").decode().split(",")):
+            record = keys.reminder(rid)
+            state, group = await self.redis.hmget(record, STATE, GROUP)
+            if state == GROUPED.encode() and group == leader_id.encode():
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.hset(record, mapping={STATE: PENDING, DUE_AT: str(int(due))})
+                    pipe.hdel(record, GROUP)
+                    pipe.zadd(keys.DUE, {rid: int(due)})
+                    await pipe.execute()
+                released += 1
+        await self.redis.hdel(keys.reminder(leader_id), GROUP_MEMBERS)
+        return released
 
     async def defer(self, rid: str, until: float, attempts: int | None = None) -> None:
         until = math.ceil(until)  # whole seconds: the record and the score agree

