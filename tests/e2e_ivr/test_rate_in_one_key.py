@@ -10,13 +10,16 @@ loopback core store over signed HTTP.
   its comment marked as system text (the exchange refuses a bad grade with neither
   reason nor comment);
 * a phone number in ``X-Agent-Id`` is not taken as an agent: no staff rating is
-  offered, and the number appears in no log line.
+  offered, and the number appears in no log line;
+* a caller who presses nothing hears the question once and a goodbye, and is
+  released within ~20 s, unrated.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import datetime
 
 from ratings.grades import Grade
@@ -119,3 +122,18 @@ def test_a_phone_number_as_agent_id_is_refused(served, tmp_path):
     assert number not in log and "138****5678" in log
     assert not any(number in json.dumps(r) for r in wait_records(served.store,
                                                                  lambda r: True, 1))
+
+
+def test_a_silent_caller_is_released_politely_within_20_s(served, tmp_path):
+    result = sipp_call(served, tmp_path, [("wait_bye", 30000)], ticket="GD2026-SILENT")
+    events = log_events(served, sip_call_id(result))
+    prompts = [e for _ts, e in events if " prompt " in e]
+    assert "ask_grade.prompt/zh" in prompts[0] and "goodbye/zh" in prompts[-1], prompts
+    ended = float(re.search(r"\.\.\+([\d.]+)s", prompts[-1]).group(1))
+    print(f"\nreal call, silent caller: goodbye ends at +{ended:.2f} s")
+    assert ended <= 21.0
+    deadline = time.monotonic() + 10  # the call's summary follows its BYE
+    while not any("ended: unrated" in e for _ts, e in events) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        events = log_events(served, sip_call_id(result))
+    assert any("ended: unrated" in e for _ts, e in events), events[-3:]
