@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import time
 from pathlib import Path
 
 from sms.completions import add_completion_routes
@@ -30,20 +29,35 @@ from sms.carrier import CARRIER_APP_KEY
 from sms.deliveries import Deliveries, RecordedSends
 from sms.dispatcher import DispatchPolicy, Dispatcher
 from sms.optout import OptOuts
-from sms.quiet_hours import QuietHours
+from sms.quiet_hours import QuietHours, parse_send_window, parse_timezone
 from sms.reminders import Reminders
 from sms.status_api import add_sms_status_routes
 
 log = logging.getLogger(__name__)
 
-# (name, env, parser name in gateway.config.parsers, default, help)
+CARRIERS = ("file", "smpp", "http")
+
+
+def _carrier_kind(raw) -> str:
+    if raw not in CARRIERS:
+        raise ValueError(f"expected one of {', '.join(CARRIERS)}, got {raw!r}")
+    return raw
+
+
+# (name, env, parser: a name in gateway.config.parsers or a function, default, help).
+# A parser raises ValueError for a value the channel could not start with, so that
+# ``hcp serve --check-config`` refuses it too (issue 12: it accepted 25:99).
 SETTINGS = (
-    ("sms.carrier", "HCP_SMS_CARRIER", "text", "file", "file | smpp | http"),
+    ("sms.carrier", "HCP_SMS_CARRIER", _carrier_kind, "file", "file | smpp | http"),
     ("sms.reminder_delay", "HCP_SMS_REMINDER_DELAY", "duration", 24 * 3600,
      "reminder after completion (seed art. 14: 24 h)"),
-    ("sms.quiet_start", "HCP_SMS_QUIET_START", "text", "08:00", "sending window opens"),
-    ("sms.quiet_end", "HCP_SMS_QUIET_END", "text", "21:00", "sending window closes"),
-    ("sms.timezone", "HCP_SMS_TIMEZONE", "text", "Asia/Shanghai", "of the sending window"),
+    ("sms.send_window", "HCP_SMS_SEND_WINDOW", parse_send_window, "08:00-21:00",
+     "local hours reminders are sent, HH:MM-HH:MM (00:00-24:00: any hour); outside it "
+     "they wait for the next opening"),
+    ("sms.timezone", "HCP_SMS_TIMEZONE", parse_timezone, "Asia/Shanghai",
+     "of the sending window"),
+    ("sms.group_window", "HCP_SMS_GROUP_WINDOW", "duration", 3600,
+     "one number's reminders due within this of each other go out as one text (0: never)"),
     ("sms.daily_cap", "HCP_SMS_DAILY_CAP", "positive_int", 3, "reminders per number per day"),
     ("sms.poll_s", "HCP_SMS_POLL_S", "positive_float", 1.0, "dispatcher poll interval"),
     ("sms.default_rating", "HCP_SMS_DEFAULT_RATING", "bool", False,
@@ -71,11 +85,6 @@ def _setting(config, name: str):
     except (KeyError, TypeError):
         value = None
     return DEFAULTS[name] if value is None else value
-
-
-def _clock_time(text: str) -> time:
-    hours, minutes = str(text).split(":")
-    return time(int(hours), int(minutes))
 
 
 def _seconds(value) -> float:
@@ -125,9 +134,9 @@ class SmsChannel:
                                               self.reminders.clock, "feedback")
         self.dispatcher = Dispatcher(
             self.reminders, self.carrier, intake, self.optouts, self.deliveries,
-            DispatchPolicy(quiet_hours=QuietHours(_clock_time(get("sms.quiet_start")),
-                                                  _clock_time(get("sms.quiet_end")),
-                                                  get("sms.timezone")),
+            DispatchPolicy(quiet_hours=QuietHours.from_window(get("sms.send_window"),
+                                                              get("sms.timezone")),
+                           group_window_s=_seconds(get("sms.group_window")),
                            daily_cap=int(get("sms.daily_cap")), poll_s=float(get("sms.poll_s")),
                            template=get("sms.http.template") or None))
         self.default_rater = DefaultRater(self.reminders, intake) if policy.enabled else None

@@ -11,7 +11,7 @@ from adapters import sms_channel
 from gateway.config import Setting, parsers, register_settings
 
 register_settings(*(
-    Setting(name, env, getattr(parsers, parser), default, doc,
+    Setting(name, env, parser if callable(parser) else getattr(parsers, parser), default, doc,
             secret=parser == "secret" or name.endswith(".password"))
     for name, env, parser, default, doc in sms_channel.SETTINGS))
 

@@ -81,7 +81,7 @@ async def gateway(tmp_path, redis_url):
             "HCP_REDIS_URL": redis_url, "HCP_CORE_URL": store.url,
             "HCP_CORE_HMAC_SECRET": DEFAULT_SECRET.decode(), "HCP_HTTP_TOKENS": TOKEN,
             "HCP_SMS_REMINDER_DELAY": "1s", "HCP_SMS_POLL_S": "0.2",
-            "HCP_SMS_QUIET_START": "00:00", "HCP_SMS_QUIET_END": "00:00",  # always open
+            "HCP_SMS_SEND_WINDOW": "00:00-24:00",  # always open
         })
         try:
             await gw.start()

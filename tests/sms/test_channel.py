@@ -36,7 +36,7 @@ async def until(check, timeout=10.0):
 
 @pytest.fixture
 async def running(aredis, tmp_path):
-    config = {"sms.reminder_delay": 0, "sms.quiet_start": "00:00", "sms.quiet_end": "00:00",
+    config = {"sms.reminder_delay": 0, "sms.send_window": "00:00-24:00",
               "sms.poll_s": 0.05}
     app = web.Application()
     intake = Intake(aredis, SECRET)
