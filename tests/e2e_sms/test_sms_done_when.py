@@ -170,3 +170,24 @@ async def test_bad_grades_with_a_comment_and_with_a_reason(gateway):
     print("  STORE>", json.dumps(record, ensure_ascii=False))
     assert record["evalDetail"] == "attitude" and record["satisfaction"] == 2
     assert record["taskCode"] == "11440100MB2C91234X"
+
+
+@pytest.mark.slow
+async def test_three_pending_items_of_one_number_get_one_text(gateway):
+    """Issue 12: three completions of one number, due together → one text listing the
+    three reply codes, one segment each reminder would have cost two before."""
+    gw, store = gateway
+    phone = "13800138004"
+    names = ("居住证签注", "港澳通行证续签", "社会保障卡补办")
+    codes = [(await post_completion(gw, completion(f"E2E-3-{i}", phone, service_name=name)))
+             ["code"] for i, name in enumerate(names)]
+    sent = await wait_for(lambda: outbox(gw), "the reminder in the outbox")
+    await asyncio.sleep(1.5)  # a second text, if one were (wrongly) sent, would be here now
+    sent = outbox(gw)
+    assert len(sent) == 1, [m["text"] for m in sent]
+    citizen_reads(sent[0]["text"])
+    assert all(code in sent[0]["text"] for code in codes) and "您有3件" in sent[0]["text"]
+    sent = await reply(gw, phone, f"{codes[2]} 满意", 1)
+    assert "已收到" in sent[-1]["text"]
+    records = await wait_for(lambda: records_for(store, "E2E-3-2"), "the rating at the store")
+    assert records[0]["satisfaction"] == 4 and not records_for(store, "E2E-3-0")
