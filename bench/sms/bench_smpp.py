@@ -8,7 +8,9 @@ Runs, in one process and against the same child-process SMSC (smpp34's server):
   bare-window   smpp34's client, 64 submits in flight (the library's own fastest
                 loop that does not lose messages on this SMSC)
   adapter       adapters.sms_smpp.SmppCarrier.send for N messages queued at once
-  dispatcher    N reminders in a real Redis, dispatched through the adapter
+  dispatcher    N reminders in a real Redis, dispatched through the adapter; reports
+                segments per reminder (issue 12: one) and, with --per-phone K, K items
+                per number due together going out as one text per number
   aiosmpplib    aiosmpplib 0.7.4 ESME, N SubmitSm enqueued at once, no rate limiter
 Prints messages/s, failures, and the SMSC's own accepted count for each, and the
 adapter's rate as a ratio to bare-window.
@@ -109,7 +111,8 @@ async def adapter(smsc: Smsc, n: int) -> tuple[float, int, int]:
     return seconds, failures, smsc.accepted() - before
 
 
-async def dispatcher(smsc: Smsc, n: int) -> tuple[float, int, int, float]:
+async def dispatcher(smsc: Smsc, n: int, per_phone: int = 1) -> tuple[float, int, int, float,
+                                                                     dict]:
     import redis.asyncio as aioredis
 
     from sms.completions import Completion
@@ -132,7 +135,7 @@ async def dispatcher(smsc: Smsc, n: int) -> tuple[float, int, int, float]:
         t = time.perf_counter()
         for i in range(n):
             await reminders.schedule(Completion(
-                f"ITEM{i}", "SVC", "居住证签注", "公安局", f"+86138{i:08d}", done))
+                f"ITEM{i}", "SVC", "居住证签注", "公安局", f"+86138{i // per_phone:08d}", done))
         schedule_rate = n / (time.perf_counter() - t)
         carrier = SmppCarrier("127.0.0.1", smsc.port, "bench", "pw", registered_delivery=0)
 
@@ -150,10 +153,10 @@ async def dispatcher(smsc: Smsc, n: int) -> tuple[float, int, int, float]:
         while await d.dispatch_due():
             pass
         seconds = time.perf_counter() - t
-        failures = n - d.outcomes.get("sent", 0)
+        failures = n - d.sent["reminders"]
         await carrier.stop()
         await redis.aclose()
-    return seconds, failures, smsc.accepted() - before, schedule_rate
+    return seconds, failures, smsc.accepted() - before, schedule_rate, dict(d.sent)
 
 
 async def aiosmpplib_burst(smsc: Smsc, n: int, wait_s: float) -> tuple[float, int, int]:
@@ -207,6 +210,8 @@ async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=10_000)
     parser.add_argument("--skip-aiosmpplib", action="store_true")
+    parser.add_argument("--per-phone", type=int, default=3,
+                        help="items per number for the grouped dispatcher run")
     args = parser.parse_args()
     n = args.n
     smsc = Smsc()
@@ -214,11 +219,18 @@ async def main():
         report("bare-burst", n, *await bare(smsc, n, None))
         base = report("bare-window", n, *await bare(smsc, n, 64))
         rate = report("adapter", n, *await adapter(smsc, n))
-        seconds, failures, accepted, schedule_rate = await dispatcher(smsc, n)
+        seconds, failures, accepted, schedule_rate, sent = await dispatcher(smsc, n)
         drate = report("dispatcher", n, seconds, failures, accepted)
         print(f"reminders scheduled {schedule_rate:.0f}/s (one completion per call)")
-        print(f"dispatcher segments {accepted / seconds:.0f}/s "
-              f"({accepted / n:.0f} per reminder text)")
+        print(f"dispatcher segments {accepted / seconds:.0f}/s; {sent['texts']} texts for "
+              f"{sent['reminders']} reminders, {sent['segments'] / sent['reminders']:.2f} "
+              f"segments per reminder (SMSC accepted {accepted} segments)")
+        k = args.per_phone
+        gsec, gfail, gacc, _, gsent = await dispatcher(smsc, n, per_phone=k)
+        report(f"grouped x{k}", n, gsec, gfail, gacc)
+        print(f"grouped: {gsent['texts']} texts for {gsent['reminders']} reminders "
+              f"({k} per number), {gsent['segments'] / gsent['texts']:.2f} segments per text, "
+              f"{gsent['segments'] / gsent['reminders']:.2f} per reminder")
         print(f"ratio adapter/bare-window {rate / base:.2f}; "
               f"dispatcher/bare-window {drate / base:.2f} reminders, "
               f"{accepted / seconds / base:.2f} segments")
