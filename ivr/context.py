@@ -14,7 +14,10 @@ Two ways in, both configurable:
 
 The posted context is the call-centre system's own record, so it wins for the
 fields it has; the INVITE fills the rest.
-A call with no ticket is still rated; ``context_missing`` says so.
+A call with no ticket is still rated; ``context_missing`` says so. The call's own
+id (``X-Call-Record-Id`` / ``X-Work-Order``, UUI ``call_record`` / ``work_order``)
+names the call's record at the exchange; ``X-Closes-Item: true`` (UUI
+``closes_item=true``) says this call completes the ticket's item (ivr.outcome).
 
 Language: ``X-Language`` (or ``X-Lang``, UUI ``lang``, the posted ``lang``) in any
 common spelling (zh, zh-CN, cmn, 普通话 → zh; yue, zh-HK, 粤语 → yue; en-* → en),
@@ -41,6 +44,12 @@ TICKET = "ticket"
 AGENT = "agent"
 CORRELATION = "correlation_id"
 LANG = "lang"
+# The call's own id at the call centre (its call record or work order): what a
+# rating of the call is filed under; and whether this call closes the ticket's item
+# (only then is the call's rating the item's one evaluation, seed art. 14).
+CALL_RECORD = "call_record"
+WORK_ORDER = "work_order"
+CLOSES_ITEM = "closes_item"
 AGENT_KEYS = (AGENT, "staff_id")
 
 log = logging.getLogger("hcp.ivr.context")
@@ -66,11 +75,14 @@ class ContextMapping:
     headers: dict[str, str] = field(default_factory=lambda: {
         "x-ticket-id": TICKET, "x-agent-id": AGENT, "x-service-code": "service",
         "x-lang": LANG, "x-language": LANG, "x-correlation-id": CORRELATION,
+        "x-call-record-id": CALL_RECORD, "x-work-order": WORK_ORDER,
+        "x-closes-item": CLOSES_ITEM,
     })
     uui: bool = True
     uui_keys: dict[str, str] = field(default_factory=lambda: {
         "ticket": TICKET, "t": TICKET, "agent": AGENT, "a": AGENT, "service": "service",
         "lang": "lang", "cid": CORRELATION, "correlation_id": CORRELATION,
+        "call_record": CALL_RECORD, "work_order": WORK_ORDER, "closes_item": CLOSES_ITEM,
     })
     uui_bare_key: str = TICKET
     default_lang: str | None = None  # the trunk's language when the INVITE names none

@@ -1,7 +1,8 @@
 """Call context posted before the transfer: ``POST /v1/calls/context``.
 
 The call-centre system posts ``{"correlation_id": "...", "ticket": "...",
-"agent": "...", "service": "...", "lang": "..."}`` and then transfers the call
+"agent": "...", "service": "...", "lang": "...", "call_record": "...",
+"closes_item": "true"}`` (ivr.context names each field) and then transfers the call
 with the correlation id in the INVITE (``X-Correlation-Id`` or the UUI). The
 context lives in Redis for ``ttl_s`` (default 5 min) and is read once by the
 worker that answers. No phone number is accepted in it (art. 4).
@@ -27,7 +28,8 @@ def context_key(correlation_id: str) -> str:
     # Hashed: a call centre may well use the caller's number as its correlation id.
     return KEY_PREFIX + hashlib.sha256(correlation_id.encode()).hexdigest()[:32]
 DEFAULT_TTL_S = 300
-FIELDS = ("ticket", "agent", "service", "lang", "task_code", "dept_code")
+FIELDS = ("ticket", "agent", "service", "lang", "task_code", "dept_code", "call_record",
+          "work_order", "closes_item")
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _VALUE = re.compile(r"^[\w.:/@+-]{1,128}$")
 

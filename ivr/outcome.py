@@ -42,7 +42,7 @@ import phonenumbers
 
 from flows.events import EvaluationResult
 from ivr.call import CallFacts, utcnow
-from ivr.context import AGENT, TICKET
+from ivr.context import AGENT, CALL_RECORD, CLOSES_ITEM, TICKET, WORK_ORDER
 from ratings.grades import Grade
 from ratings.model import Channel, Evaluation, InvalidEvaluation, Target, TargetKind
 
@@ -70,8 +70,7 @@ def evaluation_id(call_id: str, target: str, assess_number: int) -> str:
     return uuid.uuid5(_ID_NAMESPACE, f"hotline:{call_id}:{target}:{assess_number}").hex
 
 
-CALL_RECORD_KEYS = ("call_record", "work_order")  # the call's own id, if the context has one
-CLOSES_ITEM = "closes_item"  # "true": this call completes the ticket's item
+CALL_RECORD_KEYS = (CALL_RECORD, WORK_ORDER)  # the call's own id, if the context has one
 
 
 def call_id_of(ctx: dict, call_id: str) -> str:

@@ -154,3 +154,27 @@ def test_a_posted_phone_like_agent_or_staff_id_is_refused():
     ctx = merge_context({"ticket": "GD-1", "agent": "A9"},
                         {"agent": "13900139000", "staff_id": "+8613900139000"})
     assert "agent" not in ctx and "staff_id" not in ctx and ctx["agent_refused"] == "phone_like"
+
+
+def test_the_calls_own_id_and_closes_item_from_headers_and_uui():
+    """What decides the record a call's rating is filed under (ivr.outcome.call_target)."""
+    from ivr.outcome import call_target
+    from ratings.model import TargetKind
+
+    ctx = context_from_invite(invite("X-Ticket-Id: GD-1", "X-Call-Record-Id: CR-77",
+                                     "X-Closes-Item: true"), ContextMapping())
+    assert ctx == {"ticket": "GD-1", "call_record": "CR-77", "closes_item": "true"}
+    assert call_target("item", ctx, "sip-1").kind is TargetKind.ITEM  # the ticket's item
+    uui = "ticket=GD-2;work_order=WO-9".encode().hex()
+    ctx = context_from_invite(invite(f"User-to-User: {uui};encoding=hex"), ContextMapping())
+    assert ctx == {"ticket": "GD-2", "work_order": "WO-9"}
+    target = call_target("item", ctx, "sip-2")
+    assert (target.kind, target.id) == (TargetKind.CALL, "WO-9")  # the call, not GD-2
+
+
+def test_a_posted_call_record_and_closes_item_are_kept():
+    from ivr.context_api import validate_context
+
+    cid, ctx = validate_context({"correlation_id": "c-9", "ticket": "GD-3",
+                                 "call_record": "CR-1", "closes_item": "true"})
+    assert ctx == {"ticket": "GD-3", "call_record": "CR-1", "closes_item": "true"}
