@@ -172,7 +172,7 @@ class CallerMedia(threading.Thread):
 
 SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="hcp-demo-call">
-  <Global variables="ctx1,ctx2,rtpport"/>
+  <Global variables="ctx1,ctx2,ctx3,rtpport"/>
   <send retrans="500"><![CDATA[
       INVITE sip:ivr@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -184,6 +184,7 @@ SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       Max-Forwards: 70
       [$ctx1]
       [$ctx2]
+      [$ctx3]
       Content-Type: application/sdp
       Content-Length: [len]
 
@@ -226,14 +227,18 @@ SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 """
 
 
-def context_headers(ticket: str, agent: str, uui: bool) -> tuple[str, str]:
+def context_headers(ticket: str, agent: str, uui: bool, closes_item: bool = False
+                    ) -> tuple[str, str, str]:
     """The INVITE's context lines (docs/ivr.md, "what a PBX must send")."""
+    closes = "true" if closes_item else ""
     if uui:
-        pairs = ";".join(f"{k}={v}" for k, v in (("ticket", ticket), ("agent", agent)) if v)
+        pairs = ";".join(f"{k}={v}" for k, v in (("ticket", ticket), ("agent", agent),
+                                                 ("closes_item", closes)) if v)
         line = f"User-to-User: {pairs.encode().hex()};encoding=hex" if pairs else "X-None: 1"
-        return line, "X-None: 2"
+        return line, "X-None: 2", "X-None: 3"
     return (f"X-Ticket-Id: {ticket}" if ticket else "X-None: 1",
-            f"X-Agent-Id: {agent}" if agent else "X-None: 2")
+            f"X-Agent-Id: {agent}" if agent else "X-None: 2",
+            f"X-Closes-Item: {closes}" if closes else "X-None: 3")
 
 
 @dataclass
@@ -246,8 +251,8 @@ class DemoResult:
 
 
 def place_call(host: str, digits: str, ticket: str = "", agent: str = "", uui: bool = False,
-               barge_in: bool = False, wav: Path | None = None, timeout_s: int = 120
-               ) -> DemoResult:
+               barge_in: bool = False, wav: Path | None = None, timeout_s: int = 120,
+               closes_item: bool = False) -> DemoResult:
     if shutil.which("sipp") is None:
         raise SystemExit("sipp is not installed (Debian sip-tester): scripts/install-deps")
     workdir = Path(tempfile.mkdtemp(prefix="hcp-demo-call-"))
@@ -255,12 +260,13 @@ def place_call(host: str, digits: str, ticket: str = "", agent: str = "", uui: b
     scenario.write_text(SCENARIO.replace("TIMEOUT_MS", str(timeout_s * 1000)))
     media = CallerMedia(digits, barge_in)
     media.start()
-    ctx1, ctx2 = context_headers(ticket, agent, uui)
+    ctx1, ctx2, ctx3 = context_headers(ticket, agent, uui, closes_item)
     msg_log = workdir / "messages.log"
     args = ["sipp", "-sf", str(scenario), host, "-m", "1", "-i", "127.0.0.1", "-p", "0",
             "-mp", str(_free_port()), "-nostdin", "-trace_msg", "-message_file", str(msg_log),
             "-timeout", f"{timeout_s}s", "-timeout_error",
-            "-set", "ctx1", ctx1, "-set", "ctx2", ctx2, "-set", "rtpport", str(media.port)]
+            "-set", "ctx1", ctx1, "-set", "ctx2", ctx2, "-set", "ctx3", ctx3,
+            "-set", "rtpport", str(media.port)]
     try:
         proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True,
                               timeout=timeout_s + 15)
@@ -353,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--digits", default="1", help="keys to press in order (default 1)")
     parser.add_argument("--ticket", default="", help="X-Ticket-Id (办件/工单 id)")
     parser.add_argument("--agent", default="", help="X-Agent-Id (the hotline agent)")
+    parser.add_argument("--closes-item", action="store_true",
+                        help="X-Closes-Item: true: this call completes the ticket's item, so "
+                             "its rating is the item's one evaluation (else the call's own)")
     parser.add_argument("--uui", action="store_true", help="send them in User-to-User (hex)")
     parser.add_argument("--host", default="127.0.0.1:5060", help="the IVR worker or front")
     parser.add_argument("--barge-in", action="store_true", help="press 1 s into each prompt")
@@ -369,10 +378,12 @@ def main(argv: list[str] | None = None) -> int:
               f"gateway with scripts/run (one IVR worker on 127.0.0.1:5060), or give "
               f"--host HOST:PORT of a running worker or front", file=sys.stderr)
         return 1
-    held_before = ticket_holder(args.redis, args.ticket) if args.redis and args.ticket \
+    # only a call that closes the item can find it rated: any other call is rated on its own
+    rates_item = args.closes_item and args.ticket
+    held_before = ticket_holder(args.redis, args.ticket) if args.redis and rates_item \
         else None
     result = place_call(args.host, args.digits, args.ticket, args.agent, args.uui,
-                        args.barge_in, args.wav, args.timeout)
+                        args.barge_in, args.wav, args.timeout, args.closes_item)
     outcome = {
         "answered_and_ended_by_ivr": result.sipp_rc == 0, "call_id": result.call_id,
         "heard_seconds": round(result.heard.now(), 2), "wav": str(result.wav),
@@ -387,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     outcome["already_rated"] = already_rated(summary, held_before)
     if outcome["already_rated"]:
         outcome["held_by"] = held_before or (ticket_holder(args.redis, args.ticket)
-                                             if args.ticket else None)
+                                             if rates_item else None)
     if args.json:
         print(json.dumps(outcome, ensure_ascii=False, indent=1))
     else:

@@ -64,7 +64,8 @@ def test_a_ticket_rated_before_is_already_rated(served, tmp_path):
     good = Grade.from_id("satisfied")
     proc = subprocess.run(
         [str(DEMO_CALL), "--digits", f"{good.keypad}12", "--ticket", ticket,
-         "--agent", "A77", "--host", f"127.0.0.1:{served.sip_port}", "--barge-in"],
+         "--agent", "A77", "--host", f"127.0.0.1:{served.sip_port}", "--barge-in",
+         "--closes-item"],  # only a call that closes the item rates it (else the call)
         capture_output=True, text=True, timeout=150, env=served.env, cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "answered, ended by the IVR" in proc.stdout  # the call itself worked

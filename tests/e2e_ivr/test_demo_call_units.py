@@ -7,7 +7,7 @@ from ivr.context import ContextMapping, context_from_invite
 from ivr.demo_call import FRAME_S, SPEECH_RMS, Heard, context_headers
 
 
-def invite_with(lines: tuple[str, str]) -> str:
+def invite_with(lines: tuple[str, ...]) -> str:
     return ("INVITE sip:ivr@127.0.0.1 SIP/2.0\r\nCall-ID: x\r\n" + "\r\n".join(lines)
             + "\r\nContent-Length: 0\r\n\r\n")
 
@@ -19,6 +19,12 @@ def test_headers_and_uui_carry_ticket_and_agent():
         assert (ctx.get("ticket"), ctx.get("agent")) == ("GD-9", "A3"), (uui, ctx)
     assert "ticket" not in context_from_invite(invite_with(context_headers("", "", False)),
                                                ContextMapping())
+    for uui in (False, True):
+        ctx = context_from_invite(invite_with(context_headers("GD-9", "A3", uui, True)),
+                                  ContextMapping())
+        assert ctx.get("closes_item") == "true", (uui, ctx)
+        assert "closes_item" not in context_from_invite(
+            invite_with(context_headers("GD-9", "A3", uui)), ContextMapping())
 
 
 def test_segments_and_the_gap_after_a_key():
