@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -48,14 +49,19 @@ def test_worker_survives_many_hang_ups_mid_prompt(redis_url, ivr_data_dir, sipp_
         assert "Fatal Python error" not in log, log[-4000:]
         assert worker.proc.poll() is None, log[-4000:]
         ended = len(re.findall(r"call \S+ ended: ", log))
-        assert ended >= CALLS * 0.98, (ended, result.output)
+        # every call ends: the "caller vanished without a BYE" calls seen before were
+        # callers cut off by a stale pjsua2 Call of an earlier call on the same slot
+        # (issue 11; tests/ivr/test_call_slot_reuse.py)
+        assert ended == CALLS, (ended, result.output)
+        assert result.returncode == 0, result.output
     finally:
-        # SIGTERM drains: a call whose caller vanished without a BYE (SIPp gives up on
-        # a call now and then under this load) runs to --max-call-seconds (60)
-        worker.proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        worker.proc.send_signal(signal.SIGTERM)  # drains: no call is left to wait for
         try:
             worker.proc.wait(75)
         except subprocess.TimeoutExpired:
             pass
+        shutdown_s = time.monotonic() - started
         code = worker.stop()
     assert code == 0, worker.log()[-3000:]
+    assert shutdown_s < 10, f"SIGTERM to exit: {shutdown_s:.1f} s"
