@@ -12,8 +12,10 @@ Reads whichever store the config names (the same settings as ``hcp serve``):
   gateway's Redis, kept 90 days), which needs the gateway's Redis (gateway.running).
 
 ``--ticket`` and ``--item`` both select by ``projectNo``: an item's record carries
-its item id there, and a hotline call's records (item and staff ratings alike) carry
-the call's ticket. Phone numbers are masked (``ratings.model.mask_phone``); free
+its item id there (a ticket's item too, rated once, by SMS, the API, or a call that
+closes it). A call's own ratings are filed as ``call:<call id>`` and
+``staff:<agent>:<call id>`` (docs/intake.md, "Record identity"): ``--project``
+selects one of those. Phone numbers are masked (``ratings.model.mask_phone``); free
 text (comments) goes through the same phone filter as the logs.
 """
 
@@ -117,8 +119,10 @@ def _add_records(sub) -> None:
                     "in the data dir, or, for an HTTP core store (core.url), the "
                     "evaluations the exchange acknowledged (from the gateway's Redis).")
     p.add_argument("--ticket", default=None,
-                   help="a hotline call's ticket (its records' projectNo)")
+                   help="a ticket's item (its records' projectNo)")
     p.add_argument("--item", default=None, help="an item id (projectNo)")
+    p.add_argument("--project", default=None,
+                   help="any projectNo, e.g. call:<call id> or staff:<agent>:<call id>")
     p.add_argument("--last", type=int, default=20, metavar="N",
                    help="the newest N matching records (default 20)")
     p.add_argument("--json", action="store_true", help="one JSON document")
@@ -127,10 +131,11 @@ def _add_records(sub) -> None:
 
 
 def _project_filter(args) -> tuple[str | None, bool]:
-    """(projectNo to match, False if --ticket and --item disagree: nothing matches)."""
-    if args.ticket and args.item and args.ticket != args.item:
+    """(projectNo to match, False if --ticket, --item, --project disagree: nothing matches)."""
+    chosen = {value for value in (args.ticket, args.item, args.project) if value}
+    if len(chosen) > 1:
         return None, False
-    return args.ticket or args.item, True
+    return next(iter(chosen), None), True
 
 
 def run_records(args) -> int:
