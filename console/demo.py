@@ -43,8 +43,9 @@ WEIGHTS = {Grade.VERY_SATISFIED: 46, Grade.SATISFIED: 24, Grade.BASICALLY_SATISF
            Grade.DISSATISFIED: 10, Grade.VERY_DISSATISFIED: 8}
 COMMENTS = ["窗口排队时间太长", "工作人员解释不清楚，跑了两次", "系统一直提示材料不全",
             "电话一直打不通", "办理进度没有人通知", "态度冷淡"]
-# the earlier wording of the hotline's grade prompt (the demo's "previous version")
-OLD_PROMPT = ("评价自愿，请按您的真实感受对本次服务作出评价：", "请对本次服务作出评价：")
+# the earlier wording of the hotline's grade prompt (the demo's "previous version":
+# the long one the grade-first flow replaced)
+OLD_PROMPT = ("请评价本次服务：", "评价自愿，请按您的真实感受对本次服务作出评价：")
 
 
 def _phone(rng: random.Random) -> str:

@@ -96,7 +96,7 @@ def test_review_a_flow_diagram_issues_history_and_diff(signed_in, gateway):
     page.click("text=与上一版比较 diff")
     diff = page.inner_text("pre.diff")
     assert "ask_grade" in diff and "→" in diff
-    assert "评价自愿" in page.inner_text("pre.diff ins")  # the added words, marked
+    assert "真实感受" in page.inner_text("pre.diff del")  # the earlier words, marked
     shot(page, "flow-diff")
 
 
