@@ -49,7 +49,7 @@ from flows import events as ev
 from flows.session import EXPIRED, EngineError, Session, Trigger
 from ratings.grades import Grade
 from ratings.intake import MESSAGES as INTAKE_MESSAGES
-from ratings.model import Channel, Evaluation, Target, TargetKind
+from ratings.model import Channel, Evaluation, Target, TargetKind, mask_phones_in_text
 from sms import grammar, keys, texts
 from sms.flow_stats import record_flow_stats
 from sms.carrier import CarrierError, InboundSms, OutboundSms
@@ -140,7 +140,8 @@ class Conversations:
     async def _flag(self, parsed, items: list[Reminder]) -> None:
         """Record a reply that reports pressure (窗口的人叫我回满意) where supervisors look
         (keys.FLAGGED; GET /v1/sms/flagged): the items it may concern, never the number."""
-        entry = {"at": str(int(self.reminders.clock())), "text": parsed.comment,
+        entry = {"at": str(int(self.reminders.clock())),
+                 "text": mask_phones_in_text(parsed.comment),  # a reply may carry a number
                  "detail": parsed.detail, "code": parsed.code or "",
                  "reminders": ",".join(r.id for r in items if r.state == SENT) or ""}
         async with self.redis.pipeline(transaction=True) as pipe:
