@@ -165,7 +165,9 @@ class IvrWorker:
             log.exception("call %s: outcome not recorded", facts.call_id)
         self.metrics.outcome(outcome)
         log.info("call %s ended: %s, %d key(s)", facts.call_id, outcome, len(facts.digits))
-        task.media = None  # drop the pjsua2 Call reference (libDestroy aborts otherwise)
+        # the C++ Call is gone already (PjCall deletes it at DISCONNECTED, before its slot
+        # can be reused); what is left is a plain Python record
+        task.media = None
 
     async def _posted_context(self, facts: CallFacts) -> dict | None:
         cid = facts.context.get(CORRELATION)
