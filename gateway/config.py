@@ -111,6 +111,26 @@ SETTINGS: tuple[Setting, ...] = (
 
 
 _CORE_NAMES = frozenset(s.name for s in SETTINGS)
+
+# Settings that were renamed: an operator's old file or variable is refused with the
+# new name, never silently ignored (a window set with the old names would not apply).
+RENAMED = {
+    "sms.quiet_start": "sms.send_window", "sms.quiet_end": "sms.send_window",
+}
+
+
+def _env_name(setting: str) -> str:
+    return "HCP_" + setting.upper().replace(".", "_")
+
+
+def _refuse_renamed(from_file: Mapping[str, Any], env: Mapping[str, str],
+                    file_path: Path | None) -> None:
+    for old, new in RENAMED.items():
+        for present, source in ((old in from_file, str(file_path)),
+                                (_env_name(old) in env, f"${_env_name(old)}")):
+            if present:
+                raise ConfigError(old, f"renamed: use {new} (${_env_name(new)}); see "
+                                       f"docs/configuration.md", source)
 _EXTRA_SETTINGS: list[Setting] = []
 
 
@@ -224,6 +244,7 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
         file_path = base / file_path
     from_file = read_file(file_path) if file_path is not None else {}
 
+    _refuse_renamed(from_file, env, file_path)
     known = {s.name for s in all_settings()}
     for name in from_file:
         if name not in known:

@@ -159,3 +159,17 @@ def test_other_parts_register_their_own_settings(tmp_path, monkeypatch):
         load(env={"HCP_SIP_PORT": "x"}, cwd=tmp_path)
     assert err.value.setting == "sip.port"
     assert with_secrets(config)["sip.port"] == 5080  # survives the secrets step
+
+
+@pytest.mark.parametrize("where", ["env", "file"])
+def test_a_renamed_setting_is_refused_with_its_new_name(tmp_path, where):
+    import gateway.sms_settings  # noqa: F401  (registers the SMS settings)
+
+    if where == "env":
+        env, path = {"HCP_SMS_QUIET_START": "21:00"}, None
+    else:
+        env, path = {}, tmp_path / "hcp.toml"
+        path.write_text('[sms]\nquiet_end = "08:00"\n')
+    with pytest.raises(ConfigError, match=r"renamed: use sms.send_window "
+                                          r"\(\$HCP_SMS_SEND_WINDOW\)"):
+        load(path, env=env, cwd=tmp_path)
