@@ -133,7 +133,7 @@ class Reminders:
                   DEPT, completion.department, STATE, PENDING]
         if completion.dept_code:
             fields += [DEPT_CODE, completion.dept_code]
-        if len(completion.items) > 1:
+        if completion.batch_id or completion.theme_id:  # its items, even just one
             fields += [ITEMS, "\x1f".join(completion.items)]
         await self._schedule(keys=[keys.reminder(rid), keys.DUE, keys.codes(ref)],
                              args=[rid, due, ttl, *fields], client=pipe)

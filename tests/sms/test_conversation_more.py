@@ -45,6 +45,18 @@ async def test_batch_context_names_the_batch_and_its_items(world):  # noqa: F811
     assert ev["context"]["linked_items"] == "ITEM-1,ITEM-2"
 
 
+async def test_a_one_item_batch_is_rated_like_any_batch(world):  # noqa: F811
+    """A batch (or theme) filed with a single item: its reply was refused by the domain
+    (a batch needs its items) because the one item was never kept with the reminder."""
+    await world.reminders.schedule(completion(item="ITEM-5", batch_id="B-1"))
+    world.clock.advance(48 * 3600)
+    await world.dispatcher.dispatch_due()
+    await world.reply("2")
+    ev = await world.evaluation("ITEM-5")
+    assert ev["target"]["kind"] == "batch" and ev["target"]["items"] == ["ITEM-5"]
+    assert ev["context"]["batch_id"] == "B-1"
+
+
 async def test_flow_statistics_go_to_the_shared_stream(world):  # noqa: F811
     await remind(world, "ITEM-1")
     await world.reply("4")
