@@ -536,8 +536,8 @@ class AdmissionGate:
         more = f" ({self._unlogged} more refusal(s) in the last second)" if self._unlogged else ""
         self._unlogged = 0
         if status == 403:
-            log.warning("INVITE %s from %s:%d refused: not in the ACL%s", call_id, source,
-                        port, more)
+            log.warning("INVITE %s from %s:%d refused: not in the ACL (stateless)%s", call_id,
+                        source, port, more)
         else:
             log.warning("INVITE %s from %s:%d refused %d: %s%s", call_id, source, port, status,
                         "draining" if self.agent.draining else "busy", more)

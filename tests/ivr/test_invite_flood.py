@@ -62,6 +62,8 @@ def test_an_invite_without_sdp_refused_by_the_acl_does_not_kill_the_worker(start
     time.sleep(0.5)
     assert worker.proc.poll() is None, worker.log()[-3000:]
     assert "Assertion" not in worker.log()
+    # refused by the admission gate (no call slot), not by pjsua's onIncomingCall
+    assert "refused: not in the ACL (stateless)" in worker.log(), worker.log()[-2000:]
 
 
 @pytest.mark.slow  # ~40 s

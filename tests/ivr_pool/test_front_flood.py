@@ -38,3 +38,21 @@ async def test_the_front_sheds_an_invite_flood_before_the_workers(start_pool, st
     assert set(flood.finals) <= {200, 486, 503}, flood.summary()
     assert after.rated, after
     assert after.answered_s < 1.0 and after.rated_s < 1.5, after
+
+
+@pytest.mark.slow  # ~20 s
+@pytest.mark.timeout(300)
+async def test_pike_drops_a_flooding_untrusted_source_and_trusted_calls_go_on(
+        start_pool, start_front, sipp_dir, redis_url):
+    config = pool_config(1)
+    pool = await start_pool(config)
+    front = start_front(config, pike_density=100)  # trusted: 127.0.0.1/32 (the default)
+    flood = await asyncio.to_thread(run_flood, front.port, 200, 3, sipp_dir / "untrusted",
+                                    source_ip="127.0.0.2", recv_timeout_s=3)
+    print("untrusted source through Kamailio:", flood.summary())
+    after = await asyncio.to_thread(next_rated_call, front.port, sipp_dir / "next",
+                                    flood.ended_at, redis_url, proxied=True)
+    assert flood.unanswered > flood.invites // 2, flood.summary()  # dropped, no reply
+    assert "PIKE" in front.log() or "pike" in front.log(), front.log()[-2000:]
+    assert after.rated and after.answered_s < 1.0, after
+    assert [w["restarts"] for w in pool.status()] == [0]
