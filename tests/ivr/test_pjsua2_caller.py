@@ -56,14 +56,14 @@ def test_inband_tones_rate_the_call(start_worker, tmp_path, sync_redis, switch):
     tones = dtmf_wav(tmp_path / "tones.wav",
                      [("", 1.0), ("4", 0.1), ("", 1.5), ("2", 0.1), ("", 15.0)])
     result, _heard = call(worker, tmp_path, seconds=15, play=tones,
-                          headers=["X-Ticket-Id:T-inband"])
+                          headers=["X-Ticket-Id:T-inband", "X-Call-Record-Id:CR-inband"])
     assert result["ended_by_ivr"], worker.log()[-3000:]
     [summary] = wait_summaries(sync_redis, 1)
     assert [(d, m) for d, m, _t in summary["digits"]] == [("4", "inband"), ("2", "inband")]
     [(_id, fields)] = sync_redis.xrange("{hcp}:outbox")
     ev = json.loads(fields[b"ev"])
-    assert (ev["target"]["id"], ev["grade"], ev["reasons"]) == (
-        "T-inband", "dissatisfied", ["attitude"])
+    assert (ev["target"]["id"], ev["context"]["ticket"], ev["grade"], ev["reasons"]) == (
+        "CR-inband", "T-inband", "dissatisfied", ["attitude"])
 
 
 def test_inband_detection_is_off_for_other_trunks(start_worker, tmp_path, sync_redis):

@@ -60,13 +60,16 @@ def test_sigterm_drains_new_calls_refused_live_call_rated(start_worker, sipp_dir
 def test_context_posted_before_the_transfer_is_used(start_worker, sipp_dir, sync_redis):
     worker = start_worker("--flow", SHORT_FLOW)
     sync_redis.set(context_key("corr-77"),
-                   json.dumps({"ticket": "GD-POSTED", "agent": "A5"}), ex=60)
+                   json.dumps({"ticket": "GD-POSTED", "agent": "A5",
+                               "call_record": "CR-POSTED"}), ex=60)
     scenario = build_scenario([("pause", 500), ("key", "1"), ("wait_bye", 20000)], sipp_dir)
     result = run_sipp(scenario, worker.sip_port, sipp_dir, extra="X-Correlation-Id: corr-77")
     assert result.returncode == 0, result.output
     [(_id, fields)] = sync_redis.xrange("{hcp}:outbox")
     ev = json.loads(fields[b"ev"])
-    assert (ev["target"]["id"], ev["context"]["agent"]) == ("GD-POSTED", "A5")
+    # the call is rated as itself, under the call record the call centre posted
+    assert (ev["target"]["kind"], ev["target"]["id"]) == ("call", "CR-POSTED")
+    assert (ev["context"]["ticket"], ev["context"]["agent"]) == ("GD-POSTED", "A5")
     assert sync_redis.get(context_key("corr-77")) is None  # used once
 
 
