@@ -2,10 +2,11 @@
 
 Theory of operation
 -------------------
-Every accepted first evaluation graded 不满意/非常不满意 (``Grade.is_bad``)
-opens one case, in the same atomic step that counts it
-(``ratings.results.record_accepted``). A case is a hash ``results.case(id)``
-(id = the evaluation id) plus an append-only log ``results.case_log(id)`` of
+Every accepted evaluation graded 不满意/非常不满意 (``Grade.is_bad``), a first
+evaluation or a follow-up (追加评价, assessNumber 2: the citizen is still not satisfied,
+which art. 15 answers with a callback just the same), opens one case, in the same
+atomic step that counts it (``ratings.results.record_accepted``). A case is a hash
+``results.case(id)`` (id = the evaluation id) plus an append-only log ``results.case_log(id)`` of
 status changes (who, when, note). Its callback deadline is N working days
 (Mon–Fri, China local time; default 2, ``CaseSettings.working_days``) after
 acceptance.
@@ -18,8 +19,9 @@ Status machine (``TRANSITIONS``)::
 ``move`` is a compare-and-set in one Lua script: it applies only if the case is
 still in the status the supervisor saw, appends the log entry, closes the case
 in the open index when it ends, and for 误评/恶意差评 moves the evaluation's
-counts to the excluded column of the results (the rating is excluded and the
-decision recorded, art. 15). After 已整改 the caller texts the evaluator
+counts (the fields it was counted under, kept on the case as ``counted``: a follow-up
+is counted under ``f|<grade>`` only) to the excluded column of the results (the
+rating is excluded and the decision recorded, art. 15). After 已整改 the caller texts the evaluator
 (``console`` sends it through the SMS carrier interface); ``mark_feedback``
 records the outcome on the case. The phone number is a value in the case hash
 (needed for that text), never a key, and is shown only masked.
@@ -107,6 +109,8 @@ def new_case(ev: Evaluation, now: datetime, settings: CaseSettings | None = None
         "assessed_at": ev.assessed_at.isoformat(), "created_at": now.isoformat(),
         "deadline": deadline.isoformat(), "day": results.local_day(ev),
         "flow_id": ev.flow_id or "", "flow_version": ev.flow_version or "",
+        "assess_number": str(ev.assess_number),
+        "counted": json.dumps(results.count_fields(ev), ensure_ascii=False),
     }
     entry = {"at": now.isoformat(), "by": "system", "from": "", "to": PENDING,
              "note": "差评自动立案 case opened"}
@@ -212,8 +216,9 @@ class Cases:
         entry = {"at": now.isoformat(), "by": by, "from": expected, "to": new,
                  "note": note.strip()[:1000]}
         grade = rec["grade"]
-        fields = [f"c|{rec['channel']}|{grade}", f"t|{rec['task']}|{grade}",
-                  f"s|{rec['staff']}|{grade}", f"x|{grade}"]
+        counted = json.loads(rec.get("counted") or "null") or [  # cases from before
+            f"c|{rec['channel']}|{grade}", f"t|{rec['task']}|{grade}", f"s|{rec['staff']}|{grade}"]
+        fields = [*counted, f"x|{grade}"]
         code, current = await self._move(
             keys=[results.case(case_id), results.case_log(case_id), results.CASES_OPEN,
                   results.day(rec["day"])],

@@ -11,8 +11,8 @@ them). One Lua script, atomically:
   evaluation was counted already (a re-delivery after a crash) and nothing else happens;
 * ``HINCRBY`` the day hash ``day(YYYY-MM-DD)`` (China local day of the
   evaluation) on ``c|<channel>|<grade>``, ``t|<task>|<grade>``, ``s|<staff>|<grade>``;
-* for a bad grade (``Grade.is_bad``) writes the case hash and indexes it
-  (``ratings.cases`` owns the case itself).
+* for a bad grade (``Grade.is_bad``), first evaluation or follow-up (追加评价) alike,
+  writes the case hash and indexes it (``ratings.cases`` owns the case itself).
 
 So every accepted evaluation is counted exactly once, however often the entry
 is delivered. Excluding a case (误评/恶意差评) moves its counts from the grade
@@ -150,7 +150,7 @@ async def _record_accepted(redis, ev: Evaluation, now: datetime | None) -> bool:
     now = now or datetime.now(timezone.utc)
     fields = count_fields(ev)
     case_json, created, deadline, first = "", 0, 0, ""
-    if ev.grade.is_bad and ev.assess_number == 1:
+    if ev.grade.is_bad:  # a bad follow-up (追加评价) too: art. 15 makes no exception
         record, first_entry = cases.new_case(ev, now)
         case_json = json.dumps(record, ensure_ascii=False)
         created = int(now.timestamp())
