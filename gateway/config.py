@@ -103,6 +103,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Store requests in flight per gateway process."),
     Setting("submitter.claim_idle_s", "HCP_SUBMIT_CLAIM_IDLE_S", parsers.positive_float, 60.0,
             "Seconds after which an entry a dead worker held is claimed by another."),
+    Setting("submitter.max_failed_deliveries", "HCP_SUBMIT_MAX_FAILED_DELIVERIES",
+            parsers.positive_int, 5,
+            "Deliveries of one outbox entry that may fail (the store client raised, no "
+            "store answer) before it goes to the dead letters."),
     Setting("shutdown.drain_timeout_s", "HCP_DRAIN_TIMEOUT_S", parsers.positive_float, 20.0,
             "On SIGTERM/SIGINT, how long in-flight submissions may take to finish."),
     Setting("log.level", "HCP_LOG_LEVEL", parsers.log_level, "INFO",
@@ -172,6 +176,7 @@ class Config:
     intake_phone_region: str
     submitter_concurrency: int
     submitter_claim_idle_s: float
+    submitter_max_failed_deliveries: int
     shutdown_drain_timeout_s: float
     log_level: str
     source_file: Path | None = None

@@ -22,7 +22,8 @@ class SubmitterComponent:
         self.submitter = Submitter(
             redis, store, consumer=default_consumer_name(),
             concurrency=config.submitter_concurrency,
-            claim_idle=timedelta(seconds=config.submitter_claim_idle_s))
+            claim_idle=timedelta(seconds=config.submitter_claim_idle_s),
+            max_failed_deliveries=config.submitter_max_failed_deliveries)
         metrics.watch_submitter(self.submitter)
         self._task: asyncio.Task | None = None
         self._stopping = False

@@ -107,15 +107,24 @@ class Closer:
         log.warning("submitter %s: evaluation %s dead-lettered: %s", self.consumer, ev_id,
                     reason)
 
-    async def note_failure(self, ev_id: str, error: str) -> None:
-        """Best effort: attempts and last_error of a failed attempt (Redis may be down)."""
+    async def note_failure(self, ev_id: str, error: str,
+                           delivery_failed: bool = False) -> int | None:
+        """Best effort: attempts and last_error of a failed attempt (Redis may be down).
+
+        ``delivery_failed``: the whole delivery failed (not a store answer, not an
+        outage); also counts ``failed_deliveries`` in the status hash and returns the
+        new count (None if Redis did not answer).
+        """
         try:
             pipe = self.redis.pipeline(transaction=False)
             pipe.hincrby(keys.evaluation(ev_id), "attempts", 1)
             pipe.hset(keys.evaluation(ev_id), "last_error", error[:500])
-            await pipe.execute()
+            if delivery_failed:
+                pipe.hincrby(keys.evaluation(ev_id), "failed_deliveries", 1)
+            answers = await pipe.execute()
         except REDIS_DOWN:
-            pass
+            return None
+        return int(answers[-1]) if delivery_failed else None
 
     async def until_final(self, commit) -> None:
         """The closing step must happen: wait out a Redis outage (cancelled on stop)."""

@@ -31,6 +31,13 @@ A worker that is still busy with an entry (slow store, long backoff) keeps it by
 re-claiming its own in-flight entries (XCLAIM JUSTID, idle reset) on the same
 beat, so a live worker is not robbed.
 
+Poison entries: a delivery that fails without a store answer (the store client
+raised something that is neither ``TransientStoreError`` nor ``RejectedByStore``)
+counts an attempt, records its error, and leaves the entry pending to be
+claimed again; after ``max_failed_deliveries`` such deliveries (counted in the
+status hash, so across processes and restarts) it is dead-lettered. Nothing is
+retried for ever without a trace, and nothing is dropped.
+
 Redis outages: every Redis call in the loop survives a connection error by
 backing off and trying again; the closing steps are retried until Redis is
 back. A group lost with the last second of an AOF (kill -9) is
@@ -60,7 +67,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponen
 
 from ratings import keys
 from ratings.closing import REDIS_DOWN, BatchedScripts, Closer
-from ratings.model import Evaluation
+from ratings.model import Evaluation, mask_phones_in_text
 from ratings.records import RecordOptions, fan_out
 from ratings.results import record_accepted
 from ratings.store import (
@@ -110,6 +117,7 @@ class Submitter:
                  block: timedelta = timedelta(seconds=1),
                  retry_initial: float = 0.1, retry_max_wait: float = 30.0,
                  max_attempts: int | None = None,
+                 max_failed_deliveries: int = 5,
                  results_hook: ResultsHook | None = record_accepted):
         self.redis = redis
         self.store = store
@@ -123,10 +131,13 @@ class Submitter:
         self.retry_initial = retry_initial
         self.retry_max_wait = retry_max_wait
         self.max_attempts = max_attempts
+        if max_failed_deliveries < 1:
+            raise ValueError("max_failed_deliveries is at least 1")
+        self.max_failed_deliveries = max_failed_deliveries
         # called once per evaluation read (console counters and cases); None = off
         self.results_hook = results_hook
         # submitted, stored, duplicates, dead, retries, claimed, redis_errors,
-        # results_errors
+        # results_errors, failed_deliveries
         self.counts: Counter[str] = Counter()
         self._inflight: dict[str, asyncio.Task] = {}
         self._slot_freed = asyncio.Event()
@@ -407,8 +418,28 @@ class Submitter:
             await self._closer.dead(entry_id, ev_id, f"gave up after {attempts} attempts: "
                                     f"{exc}"[:500], 0)
             return
+        except Exception as exc:  # noqa: BLE001 - neither a store answer nor an outage
+            await self._failed_delivery(entry_id, ev_id, exc, results_hook)
+            return
         await results_hook
         await self._finish_submitted(entry_id, ev_id)
+
+    async def _failed_delivery(self, entry_id: str, ev_id: str, exc: Exception,
+                               results_hook: asyncio.Future) -> None:
+        """The store client raised something that is no store answer (a bug, a record it
+        cannot send): count the attempt, record the error, and leave the entry pending
+        (claimed again after ``claim_idle``) until ``max_failed_deliveries`` of its
+        deliveries have failed; then dead-letter it with that error."""
+        error = mask_phones_in_text(f"{type(exc).__name__}: {exc}")[:400]
+        self.counts["failed_deliveries"] += 1
+        failures = await self._closer.note_failure(ev_id, error, delivery_failed=True)
+        log.error("submitter %s: delivery %s of evaluation %s failed: %s", self.consumer,
+                  failures or "?", ev_id, error)
+        if failures is None or failures < self.max_failed_deliveries:
+            return  # Redis down or tries left: stays pending, claimed again later
+        await results_hook
+        await self._closer.dead(entry_id, ev_id,
+                                f"gave up after {failures} failed deliveries: {error}", 0)
 
     async def _submit(self, record: StoreRecord) -> StoreOutcome:
         outcome = await self.store.submit(record)
