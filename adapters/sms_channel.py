@@ -20,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from pathlib import Path
 
 from sms.completions import add_completion_routes
 from sms.conversation import Conversations
+from sms.invitations import Invitations
 from sms.default_policy import DefaultRater, DefaultRatingPolicy
 from sms.carrier import CARRIER_APP_KEY
 from sms.deliveries import Deliveries, RecordedSends
@@ -140,6 +142,9 @@ class SmsChannel:
                            daily_cap=int(get("sms.daily_cap")), poll_s=float(get("sms.poll_s")),
                            template=get("sms.http.template") or None))
         self.default_rater = DefaultRater(self.reminders, intake) if policy.enabled else None
+        # the invitation after an unrated call, requested by the IVR workers through Redis
+        self.invitations = Invitations(redis, self.reminders, consumer=f"sms-{os.getpid()}")
+        self._invitation_task: asyncio.Task | None = None
         self.fail = fail
         self._default_task: asyncio.Task | None = None
         self._expiry_task: asyncio.Task | None = None
@@ -160,6 +165,8 @@ class SmsChannel:
         await self.carrier.start(self.conversations.on_inbound, self.deliveries.on_receipt)
         self.dispatcher.start()
         self._expiry_task = asyncio.create_task(self._expiry_loop(), name="sms-wait-expiry")
+        self._invitation_task = asyncio.create_task(self.invitations.run(),
+                                                    name="sms-invitations")
         if self.default_rater is not None:
             self._default_task = asyncio.create_task(self._default_loop(), name="sms-default")
 
@@ -183,7 +190,7 @@ class SmsChannel:
             await asyncio.sleep(self.expiry_poll_s)
 
     async def stop(self) -> None:
-        for task in (self._default_task, self._expiry_task):
+        for task in (self._default_task, self._expiry_task, self._invitation_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -26,9 +26,16 @@
   the art. 15 callback, where the reason is asked. A hang-up before any grade, in
   the confirmation of a grade, or before a good grade was submitted, is "unrated".
 * Unrated: ``INCR {hcp}:ivr:unrated`` and an entry in ``{hcp}:ivr:unrated_calls``
-  (Call-ID, ticket, flow, last node; no phone number), then the SMS invitation
-  hook (a callable the gateway wires) when the caller's number is a mobile; the
-  number is handed over in memory only.
+  (Call-ID, ticket, flow, last node; no phone number).
+* SMS invitation (the prompt promises "we will send you a text"): a call that ends
+  unrated or failed, with nothing accepted, from a mobile number, asks the SMS
+  channel for one invitation through the invitation hook. The workers are separate
+  processes, so the default hook (``RedisInvitations``) writes a request to the
+  ``ratings.keys.INVITATIONS`` stream and the gateway's SMS channel consumes it
+  (``sms.invitations``). One Lua step ``SET NX`` the call's key and adds the entry:
+  a retried finish or a second worker never asks twice. The key names the call's
+  own id (``call_id_of``: the context's call record, else ``HL`` + UUID5 of the
+  Call-ID), never the number, which is a value of the entry only.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ import phonenumbers
 from flows.events import EvaluationResult
 from ivr.call import CallFacts, utcnow
 from ivr.context import AGENT, CALL_RECORD, CLOSES_ITEM, TICKET, WORK_ORDER
+from ratings import keys
 from ratings.grades import Grade
 from ratings.model import Channel, Evaluation, InvalidEvaluation, Target, TargetKind
 
@@ -63,7 +71,10 @@ REASON_MISSING_COMMENTS = {
 }
 _ID_NAMESPACE = uuid.UUID("4f7d3c1e-2a55-4c7e-9a0b-5d1e8b6f0c21")
 
-InvitationHook = Callable[[str, dict], Awaitable[None]]  # (E.164, context)
+# (E.164, context): the context carries INVITATION_CALL, the call's own id (call_id_of)
+InvitationHook = Callable[[str, dict], Awaitable[bool | None]]
+INVITATION_CALL = "invitation_call"
+INVITE_OUTCOMES = ("unrated", "failed")  # how a call ends that gets the SMS invitation
 
 
 def evaluation_id(call_id: str, target: str, assess_number: int) -> str:
@@ -127,11 +138,38 @@ def is_mobile(e164: str | None) -> bool:
                     phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
+_INVITE_LUA = """
+-- KEYS[1] invited(call), KEYS[2] INVITATIONS; ARGV[1] ttl, ARGV[2] maxlen,
+-- ARGV[3] group, ARGV[4..] the entry's field/value pairs
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+class RedisInvitations:
+    """The default invitation hook: one request per call in the INVITATIONS stream."""
+
+    def __init__(self, redis):
+        self._script = redis.register_script(_INVITE_LUA)
+
+    async def __call__(self, phone: str, context: dict) -> bool:
+        """True if this call's invitation was requested now, False if it was already."""
+        call_id = context[INVITATION_CALL]
+        return bool(await self._script(
+            keys=[keys.invited(call_id), keys.INVITATIONS],
+            args=[keys.INVITED_TTL_S, keys.INVITATIONS_MAXLEN, keys.INVITATIONS_GROUP,
+                  "call", call_id, "phone", phone, "at", utcnow().isoformat()]))
+
+
 class Outcomes:
     def __init__(self, intake, redis, invitation_hook: InvitationHook | None = None):
         self.intake = intake
         self.redis = redis
-        self.invitation_hook = invitation_hook
+        # the gateway may hand in its own hook; a worker process uses Redis
+        self.invitation_hook = invitation_hook if invitation_hook is not None \
+            else RedisInvitations(redis)
 
     async def submit(self, effect, facts: CallFacts, hung_up: bool = False,
                      extra: dict | None = None) -> EvaluationResult:
@@ -161,6 +199,8 @@ class Outcomes:
                 outcome = rescued
         if outcome == "unrated":
             await self._unrated(facts, session)
+        if outcome in INVITE_OUTCOMES and "accepted" not in facts.submitted:
+            await self._invite(facts)
         await self._summary(facts, session, outcome)
         return outcome
 
@@ -198,11 +238,20 @@ class Outcomes:
                                   approximate=True)
         except Exception:
             log.exception("call %s: could not record the unrated call", facts.call_id)
-        if self.invitation_hook is not None and is_mobile(facts.caller):
-            try:
-                await self.invitation_hook(facts.caller, dict(facts.context))
-            except Exception:
-                log.exception("call %s: SMS invitation hook failed", facts.call_id)
+
+    async def _invite(self, facts: CallFacts) -> None:
+        """Ask the SMS channel for the invitation (a mobile caller only, once per call)."""
+        if not is_mobile(facts.caller):
+            return
+        call = call_id_of(facts.context, facts.call_id)
+        try:
+            asked = await self.invitation_hook(facts.caller,
+                                               {**facts.context, INVITATION_CALL: call})
+        except Exception:
+            log.exception("call %s: SMS invitation not requested", facts.call_id)
+            return
+        log.info("call %s: SMS invitation %s", facts.call_id,
+                 "already requested" if asked is False else "requested")
 
     async def _summary(self, facts: CallFacts, session, outcome: str) -> None:
         fields = {

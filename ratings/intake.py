@@ -148,3 +148,7 @@ class Intake:
     async def is_evaluated(self, item_id: str) -> bool:
         """True once any first evaluation (item, batch or theme) covers the item."""
         return bool(await self.redis.exists(keys.item(item_id)))
+
+    async def is_call_rated(self, call_id: str) -> bool:
+        """True once the hotline call (target kind call) has its first evaluation."""
+        return bool(await self.redis.exists(keys.call(call_id)))

@@ -24,6 +24,17 @@ Intake-only keys (ratings/intake.py, ratings/lua/accept.lua):
                   DEDUPE_TTL_S.
   first(ev_id)    hash: at (epoch ms of acceptance), covers (JSON), fu (id of
                   its follow-up, once given). DEDUPE_TTL_S.
+
+Contract between the IVR workers and the SMS channel (the SMS invitation after an
+unrated call; the workers are other processes and reach the gateway only here):
+  INVITATIONS     stream; fields ``call`` (the call's own id, the target an
+                  invitation reply rates), ``phone`` (E.164, a value, never a key)
+                  and ``at`` (ISO 8601). Consumer group INVITATIONS_GROUP (the SMS
+                  channel schedules the invitation, then acknowledges and deletes).
+                  Capped at INVITATIONS_MAXLEN, expires INVITED_TTL_S after the last.
+  invited(call)   string "1": the call's invitation was requested; written in the
+                  same script as the stream entry (``SET NX``), so one call never
+                  asks twice (a retry, two workers). INVITED_TTL_S.
 """
 
 from __future__ import annotations
@@ -69,6 +80,16 @@ def staff(visit_id: str, staff_id: str) -> str:
 def call(call_id: str) -> str:
     # A hotline call rated on its own (一次一评); never the item's key.
     return f"{TAG}:done:call:{call_id}"
+
+
+INVITATIONS = f"{TAG}:invite:requests"
+INVITATIONS_GROUP = "sms"
+INVITATIONS_MAXLEN = 100_000
+INVITED_TTL_S = 7 * 24 * 3600  # far longer than any retry of a call's end
+
+
+def invited(call_id: str) -> str:
+    return f"{TAG}:invite:call:{call_id}"
 
 
 FIRST_PREFIX = f"{TAG}:first:"

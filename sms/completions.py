@@ -40,10 +40,14 @@ class Completion:
     theme_id: str | None = None
     linked_items: tuple[str, ...] = ()
     dept_code: str | None = None  # the department's code for the store record (deptCode)
+    call_id: str | None = None  # an SMS invitation after an unrated call (sms.invitations)
 
     @property
     def reminder_id(self) -> str:
-        """One reminder per batch or theme (rated once, seed art. 14), else per item."""
+        """One reminder per batch or theme (rated once, seed art. 14), else per item;
+        an invitation is one per call (its reply rates the call, target kind call)."""
+        if self.call_id:
+            return f"c:{self.call_id}"
         if self.batch_id:
             return f"b:{self.batch_id}"
         if self.theme_id:
@@ -52,7 +56,7 @@ class Completion:
 
     @property
     def target_id(self) -> str:
-        return self.batch_id or self.theme_id or self.item_id
+        return self.call_id or self.batch_id or self.theme_id or self.item_id
 
     @property
     def items(self) -> tuple[str, ...]:

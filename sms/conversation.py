@@ -59,7 +59,8 @@ from sms.reminders import SENT, SKIPPED_RATED, Reminder, Reminders
 
 log = logging.getLogger(__name__)
 
-KINDS = {"i": TargetKind.ITEM, "b": TargetKind.BATCH, "t": TargetKind.THEME}
+KINDS = {"i": TargetKind.ITEM, "b": TargetKind.BATCH, "t": TargetKind.THEME,
+         "c": TargetKind.CALL}  # c: the invitation after an unrated call rates the call
 # Intake refusals the flow words as "already evaluated"; the others that are
 # final (not "try later") are answered with the intake's own sentence.
 DUPLICATE_REASONS = {"already_evaluated": "duplicate", "follow_up_already_given": "duplicate"}
@@ -185,6 +186,8 @@ class Conversations:
     async def _evaluated(self, reminder: Reminder) -> bool:
         if reminder.state == SKIPPED_RATED:
             return True
+        if reminder.is_invitation:
+            return await self.intake.is_call_rated(reminder.target_id)
         if await self.intake.is_evaluated(reminder.target_id):
             return True
         return len(reminder.items) > 1 and all(
@@ -324,7 +327,7 @@ class Conversations:
                       effect: fx.SubmitEvaluation, extra: dict | None = None
                       ) -> tuple[ev.EvaluationResult, str | None]:
         kind = KINDS[reminder.id[0]]
-        items = reminder.items if kind is not TargetKind.ITEM else ()
+        items = reminder.items if kind in (TargetKind.BATCH, TargetKind.THEME) else ()
         evaluation = Evaluation(
             target=Target(kind, reminder.target_id, items), channel=Channel.SMS,
             grade=Grade.from_id(effect.grade), assessed_at=self._now(),

@@ -158,6 +158,8 @@ class Dispatcher:
         return sorted(members, key=_code_order)
 
     async def _evaluated(self, reminder: Reminder) -> bool:
+        if reminder.is_invitation:  # a call rated since (by a retry of its own flow)
+            return await self.intake.is_call_rated(reminder.target_id)
         if await self.intake.is_evaluated(reminder.target_id):
             return True
         if len(reminder.items) > 1:  # a batch/theme whose items were each rated
@@ -187,6 +189,8 @@ class Dispatcher:
         if len(members) > 1:
             text = texts.several_text([(m.service_name, m.code) for m in members],
                                       self.policy.signature)
+        elif reminder.is_invitation:
+            text = texts.invitation_text(reminder.code, self.policy.signature)
         else:
             text = texts.reminder_text(reminder.service_name, reminder.code,
                                        self.policy.signature)

@@ -78,6 +78,11 @@ class Reminder:
                    service_code=data.get(SERVICE, ""), department=data.get(DEPT, ""),
                    dept_code=data.get(DEPT_CODE, ""))
 
+    @property
+    def is_invitation(self) -> bool:
+        """The SMS invitation after an unrated hotline call (sms.invitations)."""
+        return self.id.startswith("c:")
+
     def context(self) -> dict[str, str]:
         """The item's context for Evaluation.context, as the IVR's call context names it:
         task_code (service code) and dept_code feed the store record's taskCode/deptCode."""
@@ -89,6 +94,8 @@ class Reminder:
             ctx["batch_id"] = target
         elif kind == "t":
             ctx["theme_id"] = target
+        elif kind == "c":
+            ctx["call_record"] = target
         if len(self.items) > 1:
             ctx["linked_items"] = ",".join(self.items)
         return {k: v for k, v in ctx.items() if v}
@@ -124,8 +131,10 @@ class Reminders:
 
     async def _schedule_in(self, pipe, completion: Completion) -> None:
         rid = completion.reminder_id
-        due = int(completion.completed_at.timestamp() + self.delay_s)
-        horizon = max(due, completion.completed_at.timestamp() + (self.default_after_s or 0))
+        invitation = completion.call_id is not None  # due at once; no system default rating
+        due = int(completion.completed_at.timestamp() + (0 if invitation else self.delay_s))
+        default_after_s = None if invitation else self.default_after_s
+        horizon = max(due, completion.completed_at.timestamp() + (default_after_s or 0))
         ttl = int(max(horizon - self.clock(), 0) + keys.REPLY_WINDOW_S)
         ref = keys.phone_ref(self.secret, completion.phone)
         fields = [PHONE, completion.phone, TARGET, completion.target_id,
@@ -137,8 +146,8 @@ class Reminders:
             fields += [ITEMS, "\x1f".join(completion.items)]
         await self._schedule(keys=[keys.reminder(rid), keys.DUE, keys.codes(ref)],
                              args=[rid, due, ttl, *fields], client=pipe)
-        if self.default_after_s is not None:
-            default_at = int(completion.completed_at.timestamp() + self.default_after_s)
+        if default_after_s is not None:
+            default_at = int(completion.completed_at.timestamp() + default_after_s)
             pipe.zadd(keys.DEFAULTS, {rid: default_at}, nx=True)
 
     async def get(self, rid: str) -> Reminder | None:

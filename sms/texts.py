@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SIGNATURE = "广东政务服务"
 REMINDER_FLOW = "sms-reminder"
+INVITATION_FLOW = "sms-invitation"
+INVITATION_NAME = "12345热线通话"  # what a reply-code list calls an invitation's call
 
 
 def grade_menu() -> str:
@@ -58,6 +60,22 @@ def _flow_text(service_name: str, code: str, assess_number: int) -> str:
     _, effects = start(_reminder_flow(), Trigger("reminder", context),
                        datetime.now(timezone.utc))
     return next(e.text for e in effects if e.TYPE == "send_sms")
+
+
+def invitation_text(code: str, signature: str = DEFAULT_SIGNATURE) -> str:
+    """The invitation after an unrated call, as flows/shipped/sms_invitation.yaml words
+    it; a fixed neutral text only if that flow cannot be loaded or rendered."""
+    try:
+        from flows.engine import start
+        from flows.loader import shipped_flow
+        from flows.session import Trigger
+
+        _, effects = start(shipped_flow(INVITATION_FLOW), Trigger("invitation", {
+            "reply_code": code}), datetime.now(timezone.utc))
+        return next(e.text for e in effects if e.TYPE == "send_sms")
+    except Exception:
+        log.exception("sms-invitation flow did not render; using the built-in template")
+        return f"【{signature}】12345热线通话评价，回复数字：{grade_menu()}。回TD退订"
 
 
 def template_text(service_name: str, code: str, signature: str = DEFAULT_SIGNATURE) -> str:
