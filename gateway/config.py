@@ -86,8 +86,18 @@ SETTINGS: tuple[Setting, ...] = (
             "``pf`` channel code sent for keypad (hotline) evaluations."),
     Setting("core.pf_sms", "HCP_CORE_PF_SMS", parsers.pf_code, 7,
             "``pf`` channel code sent for SMS evaluations (one province variant uses 6)."),
-    Setting("core.pf_api", "HCP_CORE_PF_API", parsers.pf_code, 6,
-            "``pf`` channel code sent for evaluations posted to the HTTP API."),
+    Setting("core.pf_api", "HCP_CORE_PF_API", lambda raw: _optional_pf(raw), None,
+            "``pf`` for an API evaluation whose caller does not say which channel "
+            "collected it. Empty (default): no guess; such an evaluation is dead-lettered "
+            "with the reason (set it only if every API caller is one channel)."),
+    Setting("core.reason_codes", "HCP_CORE_REASON_CODES", lambda raw: _reason_codes(raw),
+            None, "TOML file mapping reason ids to the exchange's evalDetail codes "
+            "([reasons] efficiency = \"01\" …). Empty: the shipped default "
+            "ratings/reason_codes.toml. Checked at start: an unknown reason id, a "
+            "missing reason or a duplicate code is refused, naming the entry."),
+    Setting("core.area_code", "HCP_CORE_AREA_CODE", lambda raw: _area_code(raw), "",
+            "areaCode of the records: this hotline's 6-digit administrative division "
+            "code (行政区划代码, e.g. 440100); a context's area_code wins."),
     Setting("core.include_mobile", "HCP_CORE_INCLUDE_MOBILE", parsers.bool, False,
             "Send the evaluator's mobile number in store records (only where the "
             "provincial contract needs it)."),
@@ -115,6 +125,34 @@ SETTINGS: tuple[Setting, ...] = (
 
 
 _CORE_NAMES = frozenset(s.name for s in SETTINGS)
+
+
+def _optional_pf(raw: Any) -> int | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    return parsers.pf_code(raw)
+
+
+def _reason_codes(raw: Any) -> str | None:
+    """A reason-code table's path, validated whole (ratings.reason_codes)."""
+    from ratings.reason_codes import ReasonTableError, load_table
+
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if not isinstance(raw, str):
+        raise ValueError("expected the path of a TOML file")
+    try:
+        load_table(raw.strip())
+    except ReasonTableError as exc:
+        raise ValueError(str(exc)) from None
+    return raw.strip()
+
+
+def _area_code(raw: Any) -> str:
+    value = str(raw).strip() if raw is not None else ""
+    if value and not re.fullmatch(r"\d{6}", value):
+        raise ValueError(f"{value!r}: 6 digits (行政区划代码, e.g. 440100)")
+    return value
 
 # Settings that were renamed: an operator's old file or variable is refused with the
 # new name, never silently ignored (a window set with the old names would not apply).
@@ -169,7 +207,9 @@ class Config:
     core_timeout_s: float
     core_pf_hotline: int
     core_pf_sms: int
-    core_pf_api: int
+    core_pf_api: int | None
+    core_reason_codes: str | None
+    core_area_code: str
     core_include_mobile: bool
     intake_phone_secret: str | None
     intake_follow_up_window: timedelta

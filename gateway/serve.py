@@ -59,6 +59,7 @@ from gateway.submitter_component import SubmitterComponent
 from ivr.pool import component_factories as ivr_pool_factories
 from ratings.intake import Intake
 from ratings.model import Channel
+from ratings.reason_codes import load_table
 from ratings.records import RecordOptions
 
 log = logging.getLogger("gateway")
@@ -68,16 +69,27 @@ LOCAL_STORE_FILE = "core-store.sqlite3"
 
 def build_store(config: Config):
     """The configured core store: HTTP with core.url, else the local SQLite file."""
-    pf_codes = {Channel.HOTLINE.value: config.core_pf_hotline,
-                Channel.SMS.value: config.core_pf_sms, Channel.API.value: config.core_pf_api}
+    options = record_options(config)
     if config.core_url:
-        return HttpCoreStore(config.core_url, config.core_hmac_secret.encode(),
-                             timeout=config.core_timeout_s, pf_codes=pf_codes,
-                             include_mobile=config.core_include_mobile,
-                             concurrency=config.submitter_concurrency)
-    return LocalCoreStore(config.data_dir / LOCAL_STORE_FILE,
-                          RecordOptions(pf_codes=pf_codes,
-                                        include_mobile=config.core_include_mobile))
+        store = HttpCoreStore(config.core_url, config.core_hmac_secret.encode(),
+                              timeout=config.core_timeout_s, pf_codes=options.pf_codes,
+                              include_mobile=config.core_include_mobile,
+                              concurrency=config.submitter_concurrency)
+        store.record_options = options  # the reason table and area code too
+        return store
+    return LocalCoreStore(config.data_dir / LOCAL_STORE_FILE, options)
+
+
+def record_options(config: Config) -> RecordOptions:
+    """How records are built: pf per channel (none guessed for the API), the reason-code
+    table (core.reason_codes, else the shipped default), the area code."""
+    pf_codes = {Channel.HOTLINE.value: config.core_pf_hotline,
+                Channel.SMS.value: config.core_pf_sms}
+    if config.core_pf_api is not None:
+        pf_codes[Channel.API.value] = config.core_pf_api
+    return RecordOptions(pf_codes=pf_codes, include_mobile=config.core_include_mobile,
+                         reason_codes=load_table(config.core_reason_codes),
+                         area_code=config.core_area_code)
 
 
 async def probe_store(config: Config, store) -> str | None:

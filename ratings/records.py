@@ -24,6 +24,17 @@ evaluation covered) and falls back to ``Target.record_items()``.
 Field names follow provincial 好差评 exchange code (DESIGN.md, "Codes the outside
 world uses"). The grade travels only as ``Grade.exchange_code`` (5 = 非常满意).
 The evaluator's mobile number is left out unless a contract needs it.
+
+Exchange fields from configuration (``RecordOptions``, built by the gateway):
+
+* ``evalDetail``: the reasons mapped through the reason-code table
+  (``ratings.reason_codes``: a shipped default, ``core.reason_codes`` for another).
+* ``pf``: the code of the channel that really collected the rating — the context's
+  ``pf`` if the channel says it, else the configured code of the evaluation's
+  channel. A channel with no configured code (the API, unless ``core.pf_api`` is
+  set) and no ``pf`` in the context gets no default: ``UnknownChannelCode``
+  (the submitter dead-letters the entry with that reason; nothing is guessed).
+* ``areaCode``: the context's ``area_code``, else ``core.area_code`` (6 digits).
 """
 
 from __future__ import annotations
@@ -31,17 +42,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ratings.model import CHINA, SYSTEM_COMMENT_MARK, Channel, Evaluation, TargetKind
+from ratings.reason_codes import eval_detail, load_table
 from ratings.store import StoreRecord
 
 ASSESS_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 # pf (evaluation channel) of most provinces: 6 telephone, 7 SMS. One variant uses
-# 6 = SMS, 7 = system default, so the mapping is configuration, not code.
+# 6 = SMS, 7 = system default, so the mapping is configuration, not code. The API is
+# no channel of its own: its caller says which channel collected the rating.
 DEFAULT_PF_CODES: dict[str, int] = {
     Channel.HOTLINE.value: 6,
     Channel.SMS.value: 7,
-    Channel.API.value: 6,  # direct API intake: treated as the hotline unless configured
 }
+DEFAULT_REASON_CODES: dict[str, str] = load_table()  # ratings/reason_codes.toml
+
+
+class UnknownChannelCode(ValueError):
+    """No pf for the channel that collected the rating: nothing is guessed."""
 
 
 @dataclass(frozen=True)
@@ -49,9 +66,16 @@ class RecordOptions:
     pf_codes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PF_CODES))
     include_mobile: bool = False  # only where the provincial contract needs it
     default_user_prop: str = "1"  # 1 natural person, 2 legal person …
+    reason_codes: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_REASON_CODES))
+    area_code: str = ""  # core.area_code: the 6-digit 行政区划代码 of this hotline
 
     def pf(self, channel: Channel) -> int:
-        return self.pf_codes[channel.value]
+        code = self.pf_codes.get(channel.value)
+        if code is None:
+            raise UnknownChannelCode(
+                f"no pf for channel {channel.value}: the caller must say which channel "
+                f"collected the rating (context pf), or set core.pf_{channel.value}")
+        return code
 
 
 def idempotency_key(evaluation_id: str, item: str) -> str:
@@ -90,10 +114,10 @@ def record_payload(ev: Evaluation, item: str, options: RecordOptions) -> dict:
         "projectNo": project_no(ev, item),
         "taskCode": ctx.get("task_code", ""),
         "deptCode": ctx.get("dept_code", ""),
-        "areaCode": ctx.get("area_code", ""),
+        "areaCode": ctx.get("area_code") or options.area_code,
         "pf": int(ctx["pf"]) if ctx.get("pf") else options.pf(ev.channel),
         "satisfaction": ev.grade.exchange_code,
-        "evalDetail": ",".join(ev.reasons),
+        "evalDetail": eval_detail(ev.reasons, options.reason_codes),
         "writingEvaluation": writing_evaluation(ev),
         "assessTime": assess_time(ev),
         "assessNumber": ev.assess_number,
