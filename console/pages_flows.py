@@ -183,7 +183,13 @@ async def simulate_page(request: web.Request) -> web.Response:
 
 async def simulate_api(request: web.Request) -> web.Response:
     """POST {flow, action: start|input, text, lang} → {lines, audio: [urls], node, status}."""
-    data = await request.json()
+    # too deep or a lone surrogate: refused before (gateway.http_api.json_body_middleware)
+    try:
+        data = await request.json()
+    except ValueError:  # not JSON (UnicodeDecodeError and JSONDecodeError are ValueErrors)
+        return web.json_response({"error": "the body is not JSON"}, status=400)
+    if not isinstance(data, dict):
+        return web.json_response({"error": "the body must be a JSON object"}, status=400)
     flow_id = str(data.get("flow", ""))
     found = flow_catalog.shipped().get(flow_id)
     if found is None:

@@ -15,13 +15,13 @@ with a real reason code or the caller's own non-blank comment, never with noise.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from datetime import datetime
 from typing import Any
 
 from flows.reasons import REASON_CODES, reason_code
+from gateway.json_body import JsonRefused, decode_json_body
 from ratings.grades import Grade, UnknownGrade
 from ratings.model import (
     Channel,
@@ -210,10 +210,12 @@ def evaluation_id_for(idempotency_key: str) -> str:
 
 
 def decode_json(body: bytes) -> dict:
+    """The body as a JSON object (``gateway.json_body``: bounded depth, no lone
+    surrogates); a ``RequestError`` with the reason otherwise."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise RequestError(400, "invalid_json", "the body is not valid JSON") from None
+        data = decode_json_body(body)
+    except JsonRefused as exc:
+        raise RequestError(400, "invalid_json", exc.reason) from None
     if not isinstance(data, dict):
         raise RequestError(400, "invalid_json", "the body must be a JSON object")
     return data

@@ -29,6 +29,7 @@ from gateway.api_request import (
     evaluation_id_for,
     parse_evaluation,
 )
+from gateway.json_body import JSON_BODY, JsonRefused, decode_json_body, looks_like_json
 from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,40 @@ async def auth_middleware(request: web.Request, handler):
     return await handler(request)
 
 
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@web.middleware
+async def json_body_middleware(request: web.Request, handler):
+    """Every JSON request body, on every route of this app and its sub-apps (the
+    console), goes through ``gateway.json_body`` before its handler: too deep or
+    holding a lone surrogate is a 400 with the reason, never a 500 or a 503 "retry".
+
+    Runs after ``auth_middleware`` (an unauthenticated /v1 call is not decoded); the
+    read is bounded by ``max_body_bytes``. Bodies that are not JSON (forms, garbage)
+    are left to their handler, which answers them as before; multipart bodies are
+    not read here (their parser streams them).
+    """
+    if request.method not in _BODY_METHODS or not request.body_exists or \
+            request.content_type.startswith("multipart/"):
+        return await handler(request)
+    try:
+        body = await _read_body(request)
+    except RequestError as exc:  # 413
+        return web.json_response(exc.body(), status=exc.status, dumps=_dumps)
+    if looks_like_json(body):
+        try:
+            request[JSON_BODY] = decode_json_body(body)
+        except JsonRefused as exc:
+            if exc.reason.startswith("the body is not valid JSON"):
+                return await handler(request)  # the handler's own answer, as before
+            if request.path.startswith(SIGNED_BY_PROVIDER):  # the provider's answer shape
+                return web.json_response({"code": 400, "msg": exc.reason}, status=400,
+                                         dumps=_dumps)
+            return error_response(400, "invalid_json", exc.reason, "body")
+    return await handler(request)
+
+
 async def _read_body(request: web.Request) -> bytes:
     limit = request.app[SETTINGS_KEY]["max_body_bytes"]
     too_large = RequestError(413, "body_too_large", f"the body is larger than {limit} bytes")
@@ -142,7 +177,8 @@ async def _read_body(request: web.Request) -> bytes:
 async def post_evaluation(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS_KEY]
     try:
-        data = decode_json(await _read_body(request))
+        data = request.get(JSON_BODY)  # decoded and checked by json_body_middleware
+        data = decode_json(await _read_body(request)) if not isinstance(data, dict) else data
         ev = parse_evaluation(data, region=settings["phone_region"],
                               request_id=request.headers.get("X-Request-Id"))
         key = request.headers.get("Idempotency-Key")
@@ -222,7 +258,8 @@ def make_app(intake, metrics: Metrics, tokens: tuple[str, ...], readiness: Readi
     if not tokens:
         raise ValueError("the API needs at least one bearer token")
     app = web.Application(
-        middlewares=[metrics_middleware, json_errors_middleware, auth_middleware],
+        middlewares=[metrics_middleware, json_errors_middleware, auth_middleware,
+                     json_body_middleware],
         client_max_size=max_body_bytes)
     app[INTAKE_KEY] = intake
     app[METRICS_KEY] = metrics
