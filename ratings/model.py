@@ -44,6 +44,28 @@ class TargetKind(str, Enum):
 DERIVED_PREFIXES = ("staff:", "call:")
 
 
+# Identifiers (item, batch, theme, visit and call ids, linked items, staff ids, reason
+# codes, source, flow and evaluation ids) become Redis key parts and the exchange's
+# URL query values and headers: 1-200 characters, none of them a control character
+# (U+0000-U+001F, U+007F-U+009F), a line or paragraph separator (U+2028/U+2029) or a
+# surrogate. Any script, spaces and punctuation are fine. docs/openapi.yaml states
+# the same pattern (a test compares).
+IDENTIFIER_MAX_LEN = 200
+IDENTIFIER_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\ud800-\\udfff]{1,200}$"
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+
+
+def check_identifier(field: str, value: object) -> None:
+    """InvalidEvaluation(field) unless ``value`` is an identifier (see above)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidEvaluation(field, "required")
+    if len(value) > IDENTIFIER_MAX_LEN:
+        raise InvalidEvaluation(field, f"longer than {IDENTIFIER_MAX_LEN} characters")
+    if not _IDENTIFIER.fullmatch(value):  # fullmatch: "$" alone lets a final "\n" by
+        raise InvalidEvaluation(field, "holds a control character, a line separator "
+                                       "or a surrogate")
+
+
 class Channel(str, Enum):
     HOTLINE = "hotline"  # keypad after a 12345 call
     SMS = "sms"  # reply to a reminder
@@ -74,6 +96,11 @@ class Target:
                                     "an item id must not start with staff: or call:")
         if len(set(self.items)) != len(self.items):
             raise InvalidEvaluation("target.items", "items repeat")
+        check_identifier("target.id", self.id)
+        for item in self.items:
+            check_identifier("target.items", item)
+        if self.staff_id is not None:
+            check_identifier("target.staff_id", self.staff_id)
 
     def record_items(self) -> tuple[str, ...]:
         """The item ids named by the target (one store record each at submission).
@@ -175,6 +202,12 @@ class Evaluation:
             raise InvalidEvaluation("assessed_at", "needs a time zone")
         if len(self.comment) > 2000:
             raise InvalidEvaluation("comment", "longer than 2000 characters")
+        check_identifier("id", self.id)
+        for reason in self.reasons:
+            check_identifier("reasons", reason)
+        for name in ("source_id", "flow_id", "flow_version"):  # optional: blank is none
+            if getattr(self, name):
+                check_identifier(name, str(getattr(self, name)))
 
     @property
     def comment_by_system(self) -> bool:
