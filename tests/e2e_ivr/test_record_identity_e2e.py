@@ -41,7 +41,7 @@ def gateway(tmp_path_factory):
     store = CoreStoreProcess().start()
     served = ServedGateway(tmp_path_factory.mktemp("e2e-identity"), store, extra_env={
         "HCP_HTTP_TOKENS": TOKEN, "HCP_SMS_REMINDER_DELAY": "3s", "HCP_SMS_POLL_S": "0.2",
-        "HCP_SMS_QUIET_START": "00:00", "HCP_SMS_QUIET_END": "00:00"})
+        "HCP_SMS_SEND_WINDOW": "00:00-24:00"})
     try:
         served.start()
         yield served
