@@ -69,3 +69,24 @@ async def test_an_entry_the_store_client_raises_for_is_dead_lettered_after_n_del
     assert [f[b"id"].decode() for _i, f in dead] == [poison.id]
     assert len(store.records) == 10 and store.stats()["duplicates"] == 0
     assert sub.counts["dead"] == 1 and sub.counts["failed_deliveries"] == 3
+
+
+async def test_an_entry_with_a_control_character_in_its_id_is_dead_lettered_at_once(
+        aredis, store, http_store):
+    """Accepted before ids were checked (or written by an older gateway): the entry
+    cannot become an Evaluation any more; it goes to the dead letters with the field
+    named, instead of failing at the store for ever. The others are submitted."""
+    ev = make_ev("P-CRLF")
+    poisoned = ev.to_json().replace('"P-CRLF"', '"P\\r\\n1"')
+    await keys.ensure_outbox_group(aredis)
+    await aredis.hset(keys.evaluation(ev.id), mapping={"id": ev.id, "status": "accepted",
+                                                      "attempts": 0, "last_error": ""})
+    await aredis.xadd(keys.OUTBOX, {"id": ev.id, "ev": poisoned, "covers": '["P\\r\\n1"]'})
+    good = make_ev("P-GOOD")
+    await enqueue(aredis, good)
+    async with Running(fast_submitter(aredis, http_store)):
+        await wait_for(lambda: outbox_empty(aredis))
+    st = await status(aredis, ev.id)
+    assert st["status"] == "dead" and "target.id" in st["last_error"]
+    assert (await status(aredis, good.id))["status"] == "submitted"
+    assert len(store.records) == 1
