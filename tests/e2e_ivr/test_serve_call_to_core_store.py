@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from ivr.outcome import call_id_of
 from ratings.grades import Grade
+from ratings.reason_codes import load_table
 from tests.e2e_ivr.harness import ServedGateway, wait_records
 from tests.ivr.sipp import build_scenario, run_sipp
 
@@ -77,7 +78,7 @@ def test_bad_grade_with_a_reason_arrives_with_eval_detail(served, tmp_path):
     [record] = wait_records(served.store, lambda r: r["projectNo"].endswith(call_id), 1)
     assert record["projectNo"] == f"call:{call_id}"
     assert record["satisfaction"] == bad.exchange_code
-    assert record["evalDetail"] == "unresolved"
+    assert record["evalDetail"] == load_table()["unresolved"]  # the exchange's code
     assert record["pf"] == TELEPHONE_PF
     assert "proManager" not in record  # the agent was not rated
 

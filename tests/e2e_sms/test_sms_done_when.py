@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from ratings.reason_codes import load_table
 from tests.gateway.process import GatewayProcess
 from tests.support.corestore import DEFAULT_SECRET, LoopbackCoreStore
 
@@ -168,7 +169,7 @@ async def test_bad_grades_with_a_comment_and_with_a_reason(gateway):
     assert "核实" in sent[-1]["text"]
     record = (await wait_for(lambda: records_for(store, "E2E-ITEM-3"), "the bad grade"))[0]
     print("  STORE>", json.dumps(record, ensure_ascii=False))
-    assert record["evalDetail"] == "attitude" and record["satisfaction"] == 2
+    assert record["evalDetail"] == load_table()["attitude"] and record["satisfaction"] == 2
     assert record["taskCode"] == "11440100MB2C91234X"
 
 
