@@ -4,14 +4,30 @@ Theory of operation (see docs/ivr.md for the measured facts behind it):
 
 * Threading model (a) of pjsua2-facts: no pjsip worker threads
   (``threadCnt=0, mainThreadOnly=True``); an asyncio task calls
-  ``libHandleEvents(0)`` every ``poll_ms``. So every SIP callback runs on the
-  event-loop thread, inside that task, and pjsua2 is only ever touched from
-  that one thread (no ``libRegisterThread`` dance, no race between a callback
-  and a media command). The one exception is ``onFrameReceived`` of the audio
-  tap, which pjmedia calls on its clock thread; it only runs the pure in-band
-  detector and hands digits over with ``loop.call_soon_threadsafe``. Events to
-  the call task always go through ``call_soon_threadsafe`` so the code is right
-  under either model.
+  ``libHandleEvents(0)``, adaptively (``_poll``): every ``poll_ms`` while a
+  call is up, a stopped player awaits destruction or less than ``linger_s``
+  after the last SIP activity (the BYE/ACK transactions of a call that just
+  ended, a TCP connection just accepted); otherwise every ``idle_poll_ms`` —
+  but then the loop also watches the SIP sockets (``add_reader`` on the fds
+  bound to ``sip_port``, found in /proc), so an INVITE or OPTIONS arriving at
+  an idle worker is handled at once, not at the next idle tick. The readers
+  exist only during an idle wait (one-shot: pjsip reads the socket, not us; a
+  level-triggered reader left on while the loop sleeps 10 ms would spin).
+  Why not a pjsip worker thread blocking in ``libHandleEvents(timeout)``
+  (model b, less CPU in pjsua2-facts): every callback would then run on that
+  thread while call tasks drive media on the loop thread, and the invariants
+  below — the C++ ``Call`` deleted inside ``onCallState(DISCONNECTED)``,
+  players destroyed after their grace on the thread that drives pjsua, the
+  refusal sent after ``onIncomingCall`` returns, the admission gate reading
+  agent state without a lock — all rest on one thread touching pjsua2. The
+  adaptive poll keeps them and costs about what model (b) does when idle.
+  So every SIP callback runs on the event-loop thread, inside that task, and
+  pjsua2 is only ever touched from that one thread (no ``libRegisterThread``
+  dance, no race between a callback and a media command). The one exception
+  is ``onFrameReceived`` of the audio tap, which pjmedia calls on its clock
+  thread; it only runs the pure in-band detector and hands digits over with
+  ``loop.call_soon_threadsafe``. Events to the call task always go through
+  ``call_soon_threadsafe`` so the code is right under either model.
 * ``onIncomingCall`` creates the ``Call`` object at once (pjsua2 answers 500
   otherwise), checks the ACL (403), the drain flag and the call limit (503),
   then asks the listener, which answers 200 or a refusal code. A refusal is
@@ -36,6 +52,12 @@ Theory of operation (see docs/ivr.md for the measured facts behind it):
   and turned into a digit; in-band tones come from a Goertzel detector on an
   ``AudioMediaPort`` tap whose frames are read through ctypes (SWIG copies
   byte by byte otherwise).
+* The audio tap (a Python callback 50 times a second per call, through the
+  GIL: most of a call's CPU) is connected only where it is needed: for the
+  whole call on in-band DTMF trunks, and while a recording runs (its silence
+  detection feeds ``last_voice_at``). RFC 2833 and INFO need no tap: pjmedia's
+  stream decodes telephone-events as RTP arrives, whatever the bridge does.
+  ``tap_every_call`` restores the old behaviour (benchmarks).
 * Lifetime of pjsua2 objects is explicit, never the garbage collector's:
   - ``Call``: pjsua frees a call slot at DISCONNECTED and gives the same call id
     to the next INVITE. The pjsua2 ``Call`` destructor clears "its" slot's user
@@ -61,11 +83,13 @@ import contextlib
 import ctypes
 import ipaddress
 import logging
+import os
 import re
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import pjsua2 as pj
@@ -122,7 +146,10 @@ class SipSettings:
     inband_dtmf: bool = False  # in-band detection on every call …
     inband_sources: list[str] = field(default_factory=list)  # … or on calls from these trunks
     silence_rms: float = 200.0  # below this a 20 ms frame counts as silence
-    poll_ms: int = 10
+    poll_ms: int = 10  # libHandleEvents period while a call is up (see _poll)
+    idle_poll_ms: int = 250  # … with no call; SIP datagrams wake the loop at once
+    linger_s: float = 2.0  # fast polling this long after the last SIP activity
+    tap_every_call: bool = False  # old behaviour: the audio tap on every call
     max_new_calls_s: float = 20.0  # new calls admitted per second; beyond: stateless 503
     registration: Registration | None = None
     user_agent: str = "hcp-gateway-ivr"
@@ -170,6 +197,37 @@ def _logged(where: str):
 def real_call_limit() -> int:
     """PJSUA_MAX_CALLS as compiled into the loaded library (after libInit)."""
     return int(_LIB.pjsua_call_get_max_count())
+
+
+def sip_socket_fds(port: int) -> list[int]:
+    """This process's socket fds bound to local ``port`` (UDP, TCP listener and
+    accepted connections), from /proc: pjsua2 does not expose its sockets."""
+    if not port:
+        return []
+    inodes: set[str] = set()
+    suffix = f":{port:04X}"
+    for table in ("udp", "udp6", "tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/self/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if len(cols) > 9 and cols[1].endswith(suffix):
+                inodes.add(cols[9])
+    fds = []
+    try:
+        entries = os.listdir("/proc/self/fd")
+    except OSError:
+        return []
+    for name in entries:
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            fds.append(int(name))
+    return sorted(fds)
 
 
 def _frame_bytes(frame) -> bytes:
@@ -272,6 +330,17 @@ class PjCall(pj.Call):
             self._audio = self.getAudioMedia(-1)
         except pj.Error:
             return
+        if self._tap_always():
+            self._attach_tap()
+        self._emit(MediaReady(time.monotonic()))
+
+    def _tap_always(self) -> bool:
+        return self.inband or self.agent.settings.tap_every_call
+
+    def _attach_tap(self) -> None:
+        """Connect the caller's audio to a tap (in-band keys, voice activity)."""
+        if self._tap is not None or self._audio is None or self._ended:
+            return
         detector = InbandDtmfDetector(DetectorSettings()) if self.inband else None
         tap = None
         try:
@@ -282,7 +351,17 @@ class PjCall(pj.Call):
             log.error("call %s: no audio tap: %s", self.call_id, exc.info())
             if tap is not None:
                 self.agent._return_tap(tap)
-        self._emit(MediaReady(time.monotonic()))
+
+    def _detach_tap(self) -> None:
+        tap, self._tap = self._tap, None
+        if tap is None:
+            return
+        if self._audio is not None:
+            try:
+                self._audio.stopTransmit(tap)
+            except pj.Error:
+                pass
+        self.agent._return_tap(tap)  # kept for the next call, never destroyed
 
     def onDtmfEvent(self, prm):
         method = "rfc2833" if prm.method == pj.PJSUA_DTMF_METHOD_RFC2833 else "info"
@@ -356,6 +435,7 @@ class PjCall(pj.Call):
             return
         self._recorder = recorder
         self._voice_at = time.monotonic()
+        self._attach_tap()  # silence detection ends the recording (last_voice_at)
 
     def stop_recording(self) -> None:
         recorder, self._recorder = self._recorder, None
@@ -365,6 +445,8 @@ class PjCall(pj.Call):
             except pj.Error:
                 pass
         del recorder  # destroying the recorder finalises the WAV header
+        if not self._tap_always():
+            self._detach_tap()
 
     def last_voice_at(self) -> float:
         return self._voice_at
@@ -386,14 +468,7 @@ class PjCall(pj.Call):
             self._audio = None
         self.stop_play()
         self.stop_recording()
-        if self._tap is not None and self._audio is not None:
-            try:
-                self._audio.stopTransmit(self._tap)
-            except pj.Error:
-                pass
-        if self._tap is not None:
-            self.agent._return_tap(self._tap)  # kept for the next call, never destroyed
-        self._tap = None
+        self._detach_tap()
         self._audio = None
 
 
@@ -564,6 +639,10 @@ class SipAgent:
         self._spare_taps: list[_AudioTap] = []
         self._retired_players: deque = deque()  # (destroy after, AudioMediaPlayer)
         self._taps_made = 0
+        self._active_at = time.monotonic()
+        self._sip_fds: list[int] = []
+        self.wakeups = 0  # idle waits ended by a SIP datagram (tests, benchmarks)
+        self.idle_waits = 0  # busy → idle transitions
         self.gate = AdmissionGate(self, settings.max_new_calls_s)
 
     # -- audio taps ----------------------------------------------------------------
@@ -676,13 +755,59 @@ class SipAgent:
             _due, player = self._retired_players.popleft()
             del player  # the last reference: pjsua_player_destroy
 
+    # -- the poll loop ----------------------------------------------------------------
+    def _busy(self, now: float) -> bool:
+        """Poll fast: a call is up, a player awaits destruction, or SIP was active
+        within ``linger_s`` (a call's last transactions, a fresh TCP connection)."""
+        return bool(self.calls or self._retired_players
+                    or now - self._active_at < self.settings.linger_s)
+
     async def _poll(self) -> None:
-        interval = self.settings.poll_ms / 1000
+        busy_s = self.settings.poll_ms / 1000
+        idle_s = max(busy_s, self.settings.idle_poll_ms / 1000)
+        was_busy = True
         while True:
             self.ep.libHandleEvents(0)
             if self._retired_players:
                 self._reap_players()
-            await asyncio.sleep(interval)
+            now = time.monotonic()
+            if self.calls:
+                self._active_at = now
+            if idle_s <= busy_s or self._busy(now):
+                was_busy = True
+                await asyncio.sleep(busy_s)
+                continue
+            if was_busy:  # the SIP sockets now (TCP connections come and go)
+                self._sip_fds = sip_socket_fds(self.settings.sip_port)
+                was_busy = False
+                self.idle_waits += 1
+            if await self._idle_wait(idle_s):
+                self._active_at = time.monotonic()
+                self.wakeups += 1
+
+    async def _idle_wait(self, timeout: float) -> bool:
+        """Sleep up to ``timeout``; True when a SIP socket became readable first."""
+        loop = self.loop
+        woken = loop.create_future()
+
+        def wake(by_socket: bool) -> None:
+            if not woken.done():
+                woken.set_result(by_socket)
+
+        timer = loop.call_later(timeout, wake, False)
+        watched = []
+        try:
+            for fd in self._sip_fds:
+                try:
+                    loop.add_reader(fd, wake, True)
+                    watched.append(fd)
+                except (OSError, ValueError):
+                    continue
+            return await woken
+        finally:
+            timer.cancel()
+            for fd in watched:
+                loop.remove_reader(fd)
 
     def drain(self) -> None:
         """Refuse new INVITEs (503); live calls go on."""
