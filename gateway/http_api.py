@@ -13,6 +13,7 @@ writes nothing. docs/openapi.yaml describes the same routes (a test compares).
 
 from __future__ import annotations
 
+import codecs
 import hmac
 import json
 import logging
@@ -29,7 +30,7 @@ from gateway.api_request import (
     evaluation_id_for,
     parse_evaluation,
 )
-from gateway.json_body import JSON_BODY, JsonRefused, decode_json_body, looks_like_json
+from gateway.json_body import JSON_BODY, JsonRefused, decode_json_text, looks_like_json
 from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -147,17 +148,31 @@ async def json_body_middleware(request: web.Request, handler):
         body = await _read_body(request)
     except RequestError as exc:  # 413
         return web.json_response(exc.body(), status=exc.status, dumps=_dumps)
-    if looks_like_json(body):
+    charset = request.charset or "utf-8"  # what request.json() / .text() decode with
+    try:
+        utf8 = codecs.lookup(charset).name == "utf-8"
+        text = body.decode(charset)
+    except LookupError:
+        return _refused(request, f"the body's charset {charset[:40]!r} is unknown")
+    except UnicodeDecodeError:
+        return await handler(request)  # not text: the handler's own answer, as before
+    if looks_like_json(text):
         try:
-            request[JSON_BODY] = decode_json_body(body)
+            value = decode_json_text(text)
         except JsonRefused as exc:
             if exc.reason.startswith("the body is not valid JSON"):
                 return await handler(request)  # the handler's own answer, as before
-            if request.path.startswith(SIGNED_BY_PROVIDER):  # the provider's answer shape
-                return web.json_response({"code": 400, "msg": exc.reason}, status=400,
-                                         dumps=_dumps)
-            return error_response(400, "invalid_json", exc.reason, "body")
+            return _refused(request, exc.reason)
+        if utf8:  # what post_evaluation would decode itself (it reads UTF-8 only)
+            request[JSON_BODY] = value
     return await handler(request)
+
+
+def _refused(request: web.Request, reason: str) -> web.Response:
+    """A body the client must fix: 400, in the shape the route's callers read."""
+    if request.path.startswith(SIGNED_BY_PROVIDER):  # the SMS provider's answer shape
+        return web.json_response({"code": 400, "msg": reason}, status=400, dumps=_dumps)
+    return error_response(400, "invalid_json", reason, "body")
 
 
 async def _read_body(request: web.Request) -> bytes:

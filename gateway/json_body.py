@@ -15,11 +15,12 @@ a string with no UTF-8 form that fails later when Redis encodes it (a 503
   escape not paired; a pair such as ``\\ud83d\\ude00`` is one character, fine).
 
 ``gateway.http_api.json_body_middleware`` applies it to every request body that
-is JSON, before the handler reads it: so the API, the SMS routes, the call context,
-the provider callbacks and the console (a sub-app) are all covered in one place,
-whatever each handler then calls (``request.json()`` re-reads the same, already
-checked, bytes). The decoded value is kept on the request (``JSON_BODY``) for
-handlers that want it without decoding twice.
+is JSON (decoded by the Content-Type's charset, as ``request.json()`` will; an
+unknown charset is a 400 too), before the handler reads it: so the API, the SMS
+routes, the call context, the provider callbacks and the console (a sub-app) are
+all covered in one place, whatever each handler then calls (``request.json()``
+re-reads the same, already checked, bytes). The decoded value is kept on the
+request (``JSON_BODY``) for handlers that want it without decoding twice.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ MAX_DEPTH = 64
 JSON_BODY = "hcp.json_body"  # request key: the decoded, checked body
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 
 
 class JsonRefused(ValueError):
@@ -44,18 +45,23 @@ class JsonRefused(ValueError):
 
 
 def decode_json_body(body: bytes, max_depth: int = MAX_DEPTH) -> Any:
-    """The JSON value of ``body``, or ``JsonRefused`` with the reason."""
+    """The JSON value of a UTF-8 ``body``, or ``JsonRefused`` with the reason."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise JsonRefused("the body is not valid UTF-8") from None
+    return decode_json_text(text, max_depth)
+
+
+def decode_json_text(text: str, max_depth: int = MAX_DEPTH) -> Any:
+    """The JSON value of ``text`` (already decoded), or ``JsonRefused``."""
     try:
         value = json.loads(text)
     except RecursionError:
         raise JsonRefused(f"the body is nested deeper than {max_depth} levels") from None
     except ValueError as exc:
         raise JsonRefused(f"the body is not valid JSON ({exc})") from None
-    _check(value, max_depth, bool(_SURROGATE_ESCAPE.search(body)))
+    _check(value, max_depth, bool(_SURROGATE_ESCAPE.search(text)))
     return value
 
 
@@ -84,7 +90,6 @@ def _lone_surrogate() -> JsonRefused:
                        "\\uD800-\\uDFFF escape): it has no UTF-8 form")
 
 
-def looks_like_json(body: bytes) -> bool:
-    """Worth decoding: the first non-blank byte opens an object, array or string."""
-    start = body.lstrip(b" \t\r\n")[:1]
-    return start in (b"{", b"[", b'"')
+def looks_like_json(text: str) -> bool:
+    """Worth decoding: the first non-blank character opens an object, array or string."""
+    return text.lstrip(" \t\r\n")[:1] in ("{", "[", '"')
