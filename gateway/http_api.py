@@ -30,7 +30,13 @@ from gateway.api_request import (
     evaluation_id_for,
     parse_evaluation,
 )
-from gateway.json_body import JSON_BODY, JsonRefused, decode_json_text, looks_like_json
+from gateway.json_body import (
+    JSON_BODY,
+    MAX_DEPTH,
+    JsonRefused,
+    decode_json_text,
+    looks_like_json,
+)
 from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -102,6 +108,9 @@ async def json_errors_middleware(request: web.Request, handler):
             raise
         codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
         return error_response(exc.status, codes.get(exc.status, "http_error"), exc.reason)
+    except RecursionError:  # a body json_body_middleware did not read (multipart label)
+        return error_response(400, "invalid_json",
+                              f"the body is nested deeper than {MAX_DEPTH} levels", "body")
     except Exception:
         log.exception("http.internal_error", extra={"path": request.path})
         return error_response(500, "internal", "internal error; it has been logged")
@@ -139,7 +148,8 @@ async def json_body_middleware(request: web.Request, handler):
     Runs after ``auth_middleware`` (an unauthenticated /v1 call is not decoded); the
     read is bounded by ``max_body_bytes``. Bodies that are not JSON (forms, garbage)
     are left to their handler, which answers them as before; multipart bodies are
-    not read here (their parser streams them).
+    not read here (their parser streams them); one a handler parses as JSON anyway
+    meets the RecursionError backstop of ``json_errors_middleware`` (400).
     """
     if request.method not in _BODY_METHODS or not request.body_exists or \
             request.content_type.startswith("multipart/"):

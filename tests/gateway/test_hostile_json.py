@@ -146,3 +146,16 @@ async def test_a_declared_charset_does_not_get_round_the_check(gateway):
             async with session.post(base + path, data=b'{"a": 1}', headers=headers) as resp:
                 text = await resp.text()
                 assert resp.status == 400 and "charset" in text, (path, text)
+
+
+async def test_a_multipart_label_does_not_get_round_the_check(gateway):
+    """Multipart bodies are left unread for their parser; a handler that reads one
+    as JSON anyway meets the depth limit as a 400, not a 500."""
+    base = f"http://127.0.0.1:{gateway.http_port}"
+    headers = {"Authorization": f"Bearer {gateway.config.http_tokens[0]}",
+               "Content-Type": "multipart/form-data; boundary=x"}
+    async with aiohttp.ClientSession() as session:
+        for path in BEARER:
+            async with session.post(base + path, data=DEEP_ARRAY, headers=headers) as resp:
+                text = await resp.text()
+                assert resp.status == 400 and "nested" in text, (path, resp.status, text)
