@@ -21,7 +21,7 @@ from functools import partial
 
 from aiohttp import web
 
-from ratings.model import InvalidEvaluation, normalise_phone
+from ratings.model import InvalidEvaluation, check_identifier, normalise_phone
 
 MAX_ID = 64
 # readable UTF-8 in JSON answers, not \uXXXX escapes (aiohttp's default json.dumps)
@@ -76,8 +76,7 @@ def _text(data: dict, name: str, required: bool = True, limit: int = MAX_ID) -> 
     value = value.strip()
     if not value or len(value) > limit:
         raise InvalidEvaluation(name, f"1 to {limit} characters")
-    if any(ch in value for ch in "\r\n\x00"):
-        raise InvalidEvaluation(name, "control characters")
+    check_identifier(name, value)  # no control characters, line separators, surrogates
     return value
 
 
@@ -97,6 +96,8 @@ def parse_completion(data: object) -> Completion:
     linked = data.get("linked_items") or []
     if not isinstance(linked, list) or not all(isinstance(x, str) and x for x in linked):
         raise InvalidEvaluation("linked_items", "a list of item ids")
+    for item in linked:
+        check_identifier("linked_items", item.strip())
     batch_id = _text(data, "batch_id", required=False)
     theme_id = _text(data, "theme_id", required=False)
     if batch_id and theme_id:

@@ -66,6 +66,10 @@ async def test_batch_with_linked_items(api):
     ({"linked_items": ["I-2"]}, "linked_items"),
     ({"batch_id": "B", "theme_id": "T"}, "theme_id"),
     ({"item_id": "x" * 65}, "item_id"),
+    ({"item_id": "GD\x07-1"}, "item_id"),  # a control character (issue 14: never accepted)
+    ({"item_id": "GD\u2028-1"}, "item_id"),  # a line separator
+    ({"batch_id": "B", "linked_items": ["I-\x012"]}, "linked_items"),
+    ({"dept_code": "11\x0144"}, "dept_code"),
 ])
 async def test_validation_names_the_field(api, change, field):
     session, reminders = api
