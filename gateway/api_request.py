@@ -150,13 +150,21 @@ def _grade(data: dict) -> Grade:
         raise RequestError(400, "unknown_grade", str(exc), "grade") from None
 
 
-def _channel(data: dict) -> Channel:
+def _channel(data: dict, filed: frozenset[str] | None) -> Channel:
+    """How the rating was collected: the exchange's pf comes from it (seed art. 12), so a
+    channel the store has no pf for is refused here, not accepted and dead-lettered."""
     text = _string(data, "channel", "channel") or Channel.API.value
     try:
-        return Channel(text)
+        channel = Channel(text)
     except ValueError:
         channels = ", ".join(c.value for c in Channel)
         raise _invalid("channel", f"channel must be one of {channels}") from None
+    if filed is not None and channel.value not in filed:
+        raise _invalid("channel", f"the core store has no pf code for channel "
+                                  f"{channel.value!r}: say how the rating was collected "
+                                  f"({', '.join(sorted(filed))}), or configure core.pf_api "
+                                  f"($HCP_CORE_PF_API)")
+    return channel
 
 
 def _assess_number(data: dict) -> int:
@@ -223,8 +231,10 @@ def decode_json(body: bytes) -> dict:
 
 def parse_evaluation(data: dict, region: str = "CN", now: datetime | None = None,
                      request_id: str | None = None,
-                     known_reasons: tuple[str, ...] = REASON_CODES) -> Evaluation:
-    """The ``Evaluation`` a request body describes; ``RequestError`` if it is wrong."""
+                     known_reasons: tuple[str, ...] = REASON_CODES,
+                     filed_channels: frozenset[str] | None = None) -> Evaluation:
+    """The ``Evaluation`` a request body describes; ``RequestError`` if it is wrong.
+    ``filed_channels``: the channels the core store has a pf code for (None: any)."""
     _unknown_fields(data, TOP_FIELDS)
     try:
         target = _target(data)
@@ -232,7 +242,7 @@ def parse_evaluation(data: dict, region: str = "CN", now: datetime | None = None
         phone = normalise_phone(phone_text, region) if phone_text else None
         return Evaluation(
             target=target,
-            channel=_channel(data),
+            channel=_channel(data, filed_channels),
             grade=_grade(data),
             assessed_at=_assessed_at(data, now or utcnow()),
             reasons=_reasons(data, tuple(known_reasons)),

@@ -205,7 +205,8 @@ async def post_evaluation(request: web.Request) -> web.Response:
         data = request.get(JSON_BODY)  # decoded and checked by json_body_middleware
         data = decode_json(await _read_body(request)) if not isinstance(data, dict) else data
         ev = parse_evaluation(data, region=settings["phone_region"],
-                              request_id=request.headers.get("X-Request-Id"))
+                              request_id=request.headers.get("X-Request-Id"),
+                              filed_channels=settings["filed_channels"])
         key = request.headers.get("Idempotency-Key")
         if key is not None:
             ev = ev.with_id(evaluation_id_for(key))
@@ -279,7 +280,8 @@ async def metrics_handler(request: web.Request) -> web.Response:
 
 def make_app(intake, metrics: Metrics, tokens: tuple[str, ...], readiness: ReadinessCheck,
              health: HealthCheck | None = None, redis=None, max_body_bytes: int = 65536,
-             phone_region: str = "CN") -> web.Application:
+             phone_region: str = "CN", filed_channels: frozenset[str] | None = None
+             ) -> web.Application:
     if not tokens:
         raise ValueError("the API needs at least one bearer token")
     app = web.Application(
@@ -291,7 +293,8 @@ def make_app(intake, metrics: Metrics, tokens: tuple[str, ...], readiness: Readi
     app[READINESS_KEY] = readiness
     app[HEALTH_KEY] = health
     app[SETTINGS_KEY] = {"tokens": tuple(tokens), "max_body_bytes": max_body_bytes,
-                         "phone_region": phone_region, "redis": redis}
+                         "phone_region": phone_region, "redis": redis,
+                         "filed_channels": filed_channels}
     app.router.add_post("/v1/evaluations", post_evaluation)
     app.router.add_get("/v1/evaluations/{id}", get_evaluation, allow_head=False)
     app.router.add_get("/healthz", healthz, allow_head=False)

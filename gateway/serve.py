@@ -224,7 +224,8 @@ class Gateway:
         app = make_app(self.intake, self.metrics, self.config.http_tokens, self.readiness,
                        health=self.health, redis=self.redis,
                        max_body_bytes=self.config.http_max_body_bytes,
-                       phone_region=self.config.intake_phone_region)
+                       phone_region=self.config.intake_phone_region,
+                       filed_channels=frozenset(record_options(self.config).pf_codes))
         # the call centre may post a call's context before transferring it (docs/ivr.md)
         add_call_context_route(app, self.redis)
         return app

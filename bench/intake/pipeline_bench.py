@@ -123,7 +123,7 @@ async def intake_via_http(opts, url: str, store, workdir: Path) -> dict:
     await client.aclose()
     gw = GatewayProcess(workdir, {
         "HCP_REDIS_URL": url, "HCP_CORE_URL": store.url, "HCP_LOG_LEVEL": "WARNING",
-        "HCP_CORE_HMAC_SECRET": DEFAULT_SECRET.decode(),
+        "HCP_CORE_HMAC_SECRET": DEFAULT_SECRET.decode(), "HCP_CORE_PF_API": "1",
         "HCP_SUBMIT_CONCURRENCY": str(opts.concurrency)})
     bodies = http_intake_bench.bodies("http", opts.n)
     random.shuffle(bodies)

@@ -48,7 +48,7 @@ class Gateway:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HCP_")}
         env.update({"HCP_DATA_DIR": str(self.data_dir), "HCP_HTTP_PORT": str(self.port),
                     "HCP_HTTP_TOKENS": TOKEN, "HCP_CORE_URL": self.store.url,
-                    "HCP_CORE_HMAC_SECRET": DEFAULT_SECRET.decode(),
+                    "HCP_CORE_HMAC_SECRET": DEFAULT_SECRET.decode(), "HCP_CORE_PF_API": "1",
                     "HCP_CONSOLE_ENABLED": "1", "HCP_CONSOLE_DEMO": "1",
                     "HCP_CONSOLE_USERS": users, "HCP_DRAIN_TIMEOUT_S": "3",
                     "PYTHONPATH": str(ROOT)})

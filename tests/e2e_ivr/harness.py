@@ -51,6 +51,7 @@ class ServedGateway(LoggedProcess):
                    HCP_IVR_RTP_RANGE="40", HCP_IVR_METRICS_PORT=str(self.metrics_port),
                    HCP_HTTP_PORT=str(self.http_port), HCP_DATA_DIR=str(workdir / "data"),
                    HCP_CORE_URL=store.url, HCP_CORE_HMAC_SECRET=DEFAULT_SECRET.decode(),
+                   HCP_CORE_PF_API="1",  # its API ratings' pf code (none is guessed)
                    HCP_IVR_DRAIN_S="10")
         env.update(extra_env or {})
         self.env = env

@@ -52,6 +52,9 @@ class GatewayProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HCP_")}
         env.update({"HCP_DATA_DIR": str(self.data_dir), "HCP_HTTP_PORT": str(self.port),
                     "HCP_LOG_LEVEL": "INFO", "HCP_DRAIN_TIMEOUT_S": "10",
+                    # the test systems post API ratings: a deployment that takes them
+                    # configures their channel's pf code (none is guessed)
+                    "HCP_CORE_PF_API": "1",
                     "PYTHONPATH": str(ROOT)})
         env.update(self.extra_env)
         return env

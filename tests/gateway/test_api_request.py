@@ -97,3 +97,16 @@ def test_bad_json(raw):
     with pytest.raises(RequestError) as err:
         decode_json(raw)
     assert err.value.code == "invalid_json" and err.value.field is None
+
+
+def test_a_channel_the_store_files_no_pf_for_is_refused_at_the_edge():
+    """Accepted then dead-lettered for want of a pf would be a rating lost after a 201."""
+    body = {"target": {"kind": "item", "id": "GD-1"}, "grade": "satisfied"}
+    filed = frozenset({"hotline", "sms"})
+    with pytest.raises(RequestError) as refused:
+        parse_evaluation(body, filed_channels=filed)  # no channel: api, which has no pf
+    assert refused.value.status == 400 and refused.value.body()["field"] == "channel"
+    assert "core.pf_api" in refused.value.body()["message"]
+    assert parse_evaluation(dict(body, channel="sms"), filed_channels=filed).channel.value \
+        == "sms"
+    assert parse_evaluation(body, filed_channels=filed | {"api"}).channel.value == "api"

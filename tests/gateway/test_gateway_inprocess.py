@@ -13,9 +13,34 @@ from gateway.config import load
 from gateway.serve import Gateway
 
 
-def config_for(tmp_path, redis_url):
+def config_for(tmp_path, redis_url, **env):
+    # HCP_CORE_PF_API: these tests post API ratings, which need their channel's pf code
     return load(env={"HCP_DATA_DIR": str(tmp_path / "data"), "HCP_HTTP_PORT": "0",
-                     "HCP_REDIS_URL": redis_url, "HCP_DRAIN_TIMEOUT_S": "2"}, cwd=tmp_path)
+                     "HCP_REDIS_URL": redis_url, "HCP_DRAIN_TIMEOUT_S": "2",
+                     "HCP_CORE_PF_API": "1", **env}, cwd=tmp_path)
+
+
+async def test_an_api_rating_without_a_pf_for_its_channel_is_a_400(tmp_path, redis_url):
+    """No pf code is guessed for API ratings: without core.pf_api the API says so at once
+    (a 201 followed by a dead letter would be a lost rating)."""
+    config = load(env={"HCP_DATA_DIR": str(tmp_path / "data"), "HCP_HTTP_PORT": "0",
+                       "HCP_REDIS_URL": redis_url}, cwd=tmp_path)
+    gw = Gateway(config)
+    await gw.start()
+    base = f"http://127.0.0.1:{gw.http_port}"
+    auth = {"Authorization": f"Bearer {gw.config.http_tokens[0]}"}
+    body = {"target": {"kind": "item", "id": "PF-1"}, "grade": "satisfied"}
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{base}/v1/evaluations", json=body, headers=auth) as resp:
+                answer = await resp.json()
+                assert resp.status == 400 and answer["field"] == "channel", answer
+                assert "core.pf_api" in answer["message"]
+            async with session.post(f"{base}/v1/evaluations", headers=auth,
+                                    json=dict(body, channel="sms")) as resp:
+                assert resp.status == 201  # SMS has its pf
+    finally:
+        await gw.stop()
 
 
 async def test_extra_components_get_the_context_and_run_between(tmp_path, redis_url):

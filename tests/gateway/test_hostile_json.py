@@ -66,7 +66,7 @@ async def gateway(tmp_path, redis_url, monkeypatch):
     monkeypatch.delenv("HCP_IVR_WORKERS", raising=False)
     config = load(env={
         "HCP_DATA_DIR": str(tmp_path / "data"), "HCP_HTTP_PORT": "0",
-        "HCP_REDIS_URL": redis_url, "HCP_DRAIN_TIMEOUT_S": "2",
+        "HCP_REDIS_URL": redis_url, "HCP_DRAIN_TIMEOUT_S": "2", "HCP_CORE_PF_API": "1",
         "HCP_SMS_CARRIER": "http", "HCP_SMS_HTTP_NAME": PROVIDER,
         "HCP_SMS_HTTP_URL": "http://127.0.0.1:9", "HCP_SMS_HTTP_KEY": KEY,
         "HCP_SMS_HTTP_SECRET": SECRET, "HCP_SMS_HTTP_TEMPLATE": "SMS_0001"}, cwd=tmp_path)
