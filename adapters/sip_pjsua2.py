@@ -6,8 +6,8 @@ Theory of operation (see docs/ivr.md for the measured facts behind it):
   (``threadCnt=0, mainThreadOnly=True``); an asyncio task calls
   ``libHandleEvents(0)``, adaptively (``_poll``): every ``poll_ms`` while a
   call is up, a stopped player awaits destruction or less than ``linger_s``
-  after the last SIP activity (the BYE/ACK transactions of a call that just
-  ended, a TCP connection just accepted); otherwise every ``idle_poll_ms`` —
+  after the last call (its BYE/ACK transactions); otherwise every
+  ``idle_poll_ms`` (a Kamailio OPTIONS ping is handled and the wait resumes) —
   but then the loop also watches the SIP sockets (``add_reader`` on the fds
   bound to ``sip_port``, found in /proc), so an INVITE or OPTIONS arriving at
   an idle worker is handled at once, not at the next idle tick. The readers
@@ -148,7 +148,7 @@ class SipSettings:
     silence_rms: float = 200.0  # below this a 20 ms frame counts as silence
     poll_ms: int = 10  # libHandleEvents period while a call is up (see _poll)
     idle_poll_ms: int = 250  # … with no call; SIP datagrams wake the loop at once
-    linger_s: float = 2.0  # fast polling this long after the last SIP activity
+    linger_s: float = 2.0  # fast polling this long after the last call
     tap_every_call: bool = False  # old behaviour: the audio tap on every call
     max_new_calls_s: float = 20.0  # new calls admitted per second; beyond: stateless 503
     registration: Registration | None = None
@@ -642,7 +642,7 @@ class SipAgent:
         self._active_at = time.monotonic()
         self._sip_fds: list[int] = []
         self.wakeups = 0  # idle waits ended by a SIP datagram (tests, benchmarks)
-        self.idle_waits = 0  # busy → idle transitions
+        self.idle_waits = 0  # idle waits begun on a fresh look at the SIP sockets
         self.gate = AdmissionGate(self, settings.max_new_calls_s)
 
     # -- audio taps ----------------------------------------------------------------
@@ -765,7 +765,7 @@ class SipAgent:
     async def _poll(self) -> None:
         busy_s = self.settings.poll_ms / 1000
         idle_s = max(busy_s, self.settings.idle_poll_ms / 1000)
-        was_busy = True
+        rescan = True
         while True:
             self.ep.libHandleEvents(0)
             if self._retired_players:
@@ -774,16 +774,17 @@ class SipAgent:
             if self.calls:
                 self._active_at = now
             if idle_s <= busy_s or self._busy(now):
-                was_busy = True
+                rescan = True
                 await asyncio.sleep(busy_s)
                 continue
-            if was_busy:  # the SIP sockets now (TCP connections come and go)
+            if rescan:  # the SIP sockets now (TCP connections come and go)
                 self._sip_fds = sip_socket_fds(self.settings.sip_port)
-                was_busy = False
                 self.idle_waits += 1
-            if await self._idle_wait(idle_s):
-                self._active_at = time.monotonic()
-                self.wakeups += 1
+            # woken by a datagram (an OPTIONS ping, a refused INVITE): handle it and wait
+            # again, no linger; a TCP wake may be a new connection: look for its socket
+            woken = await self._idle_wait(idle_s)
+            self.wakeups += woken
+            rescan = woken and self.settings.tcp
 
     async def _idle_wait(self, timeout: float) -> bool:
         """Sleep up to ``timeout``; True when a SIP socket became readable first."""

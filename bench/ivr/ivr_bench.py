@@ -1,6 +1,11 @@
 """IVR load: SIPp callers through Kamailio to the worker pool, on this machine.
 
     .venv/bin/python bench/ivr/ivr_bench.py [--levels 2,5,10,20,30,40,50] [--hold 8]
+    .venv/bin/python bench/ivr/ivr_bench.py --levels 40,50,60 --go-on --before /tmp/old
+
+``--before DIR`` runs every level twice, first with the workers' code taken from the
+checkout DIR (``git worktree add DIR <commit>``), then with this one: before/after in
+the same run, interleaved, so a disturbance by other work hits both alike.
 
 Every call: INVITE (through the front, Record-Route honoured), hold ``--hold`` s
 while the grade prompt plays and waits, press 1 by RFC 2833, hear the thanks
@@ -13,7 +18,10 @@ whose key list is exactly the pressed 1, over calls SIPp placed), CPU (from
 /proc, user+system over the load window) and peak RSS per worker and in total,
 Kamailio's CPU, keypress-to-next-prompt p50/p95 (the workers' histogram,
 interpolated inside its buckets: 5, 10, 20, 50, 100 ms …). Idle cost is measured
-before the load. Baseline, same run: SIPp straight at one worker (no Kamailio),
+before the load: CPU and the wake-ups per second of each worker's main thread
+(voluntary + involuntary context switches, /proc/<pid>/task/<pid>/status), with
+Kamailio's OPTIONS pings going on. The load average (1 min) is printed at the start
+and the end of each level's load. Baseline, same run: SIPp straight at one worker (no Kamailio),
 4 calls. The run stops after the first level with a failed call or a lost digit.
 """
 
@@ -37,6 +45,7 @@ import redis  # noqa: E402
 
 from adapters.redis_server import RedisServer  # noqa: E402
 from ivr.kamailio import FrontSettings, KamailioProcess, write_front  # noqa: E402
+import ivr.pool as ivr_pool  # noqa: E402
 from ivr.pool import IvrPool  # noqa: E402
 from tests.ivr.sipp import free_udp_port  # noqa: E402
 from tests.ivr_pool.harness import caller_media_port, front_port, pool_config  # noqa: E402
@@ -60,6 +69,17 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(f[11]) + int(f[12])) / TICK
+
+
+def main_switches(pid: int) -> int:
+    total = 0
+    try:
+        for line in Path(f"/proc/{pid}/task/{pid}/status").read_text().splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                total += int(line.split()[1])
+    except OSError:
+        pass
+    return total
 
 
 def rss_mb(pid: int) -> float:
@@ -98,6 +118,8 @@ class Level:
     captured: int = 0
     rated: int = 0
     idle_cpu_pct: float = 0.0  # all workers, % of one core
+    idle_wakeups_s: float = 0.0  # per worker, its main thread
+    load: str = ""
     idle_rss_mb: float = 0.0  # all workers
     worker_cpu_pct: list[float] = field(default_factory=list)
     worker_rss_mb: list[float] = field(default_factory=list)
@@ -130,7 +152,8 @@ class Level:
                 f"{self.limit:<3} calls {self.ok:>4} ok {self.failed:>3} failed  "
                 f"{self.cps:5.2f} calls/s  digits {self.capture_pct:5.1f} %  {p}  "
                 f"cpu workers {cpu:6.1f} % (idle {self.idle_cpu_pct:5.1f} %, per worker "
-                f"{per_cpu:4.1f} %) rss {rss:7.0f} MB (per worker {per_rss:4.0f} MB)  "
+                f"{per_cpu:4.1f} %, idle wake-ups {self.idle_wakeups_s:5.1f}/s per worker) "
+                f"load {self.load}  rss {rss:7.0f} MB (per worker {per_rss:4.0f} MB)  "
                 f"kamailio {self.front_cpu_pct:4.1f} %  sipp {self.sipp_cpu_pct:4.1f} %  "
                 f"cpu/call {self.cpu_ms_per_call:5.0f} ms")
 
@@ -207,9 +230,13 @@ async def run_level(level: Level, pool: IvrPool, port: int, front: KamailioProce
     pids = pool.pids()
     front_pids = session_pids(front.proc.pid) if front else []
     # idle
+    await asyncio.sleep(3.0)  # start-up done (prompts rendered, first pings answered)
     before = {n: cpu_seconds(p) for n, p in pids.items()}
+    switches = {n: main_switches(p) for n, p in pids.items()}
     await asyncio.sleep(idle_s)
     level.idle_cpu_pct = 100 * sum(cpu_seconds(p) - before[n] for n, p in pids.items()) / idle_s
+    level.idle_wakeups_s = sum(main_switches(p) - switches[n] for n, p in pids.items()) / (
+        idle_s * max(1, len(pids)))
     level.idle_rss_mb = sum(rss_mb(p) for p in pids.values())
     # load
     client.delete("{hcp}:ivr:calls")
@@ -220,6 +247,7 @@ async def run_level(level: Level, pool: IvrPool, port: int, front: KamailioProce
     peak_rss = {n: rss_mb(p) for n, p in pids.items()}
     before = {n: cpu_seconds(p) for n, p in pids.items()}
     front_before = sum(cpu_seconds(p) for p in front_pids)
+    load0 = os.getloadavg()[0]
     started = time.monotonic()
     sipp = asyncio.create_task(asyncio.to_thread(run_sipp, scenario, port, workdir,
                                                  level.limit, calls, rate))
@@ -229,6 +257,7 @@ async def run_level(level: Level, pool: IvrPool, port: int, front: KamailioProce
         await asyncio.wait([sipp], timeout=1.0)
     level.placed, level.ok, level.failed, level.peak_calls, sipp_cpu = sipp.result()
     level.wall_s = time.monotonic() - started
+    level.load = f"{load0:.2f}->{os.getloadavg()[0]:.2f}"
     level.worker_cpu_pct = [100 * (cpu_seconds(p) - before[n]) / level.wall_s
                             for n, p in pids.items()]
     level.worker_rss_mb = list(peak_rss.values())
@@ -265,7 +294,7 @@ async def with_pool(count: int, redis_url: str, data: Path, workdir: Path, direc
                                     f"127.0.0.1:{fport}")
             front.start()
             port = fport
-            level = Level("via kamailio", count, 4 * count)
+            level = Level(f"via kamailio{args.tag}", count, 4 * count)
         print(f"  {count} worker(s) started and answering OPTIONS in {start_s:.1f} s",
               flush=True)
         return await run_level(level, pool, port, front, client, workdir, args.hold,
@@ -289,7 +318,10 @@ async def main() -> int:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--go-on", action="store_true",
                         help="try every level even after one lost a call")
+    parser.add_argument("--before", metavar="DIR", default=None,
+                        help="also run each level with the workers' code from checkout DIR")
     args = parser.parse_args()
+    args.tag = ""
     levels = [int(n) for n in args.levels.split(",")]
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as tmp:
         tmp = Path(args.keep) if args.keep else Path(tmp)
@@ -308,6 +340,15 @@ async def main() -> int:
                 base = await with_pool(1, server.url, data, work, True, args)
                 print(base.line(), flush=True)
             for count in levels:
+                if args.before:
+                    work = tmp / f"before-{count}"
+                    work.mkdir()
+                    ivr_pool.REPO, args.tag = Path(args.before).resolve(), " (before)"
+                    try:
+                        level = await with_pool(count, server.url, data, work, False, args)
+                    finally:
+                        ivr_pool.REPO, args.tag = REPO, ""
+                    print(level.line(), flush=True)
                 work = tmp / f"pool-{count}"
                 work.mkdir()
                 level = await with_pool(count, server.url, data, work, False, args)
