@@ -145,6 +145,7 @@ class SmsChannel:
         # the invitation after an unrated call, requested by the IVR workers through Redis
         self.invitations = Invitations(redis, self.reminders, consumer=f"sms-{os.getpid()}")
         self._invitation_task: asyncio.Task | None = None
+        self._stopping = asyncio.Event()
         self.fail = fail
         self._default_task: asyncio.Task | None = None
         self._expiry_task: asyncio.Task | None = None
@@ -162,34 +163,42 @@ class SmsChannel:
             add_sms_callback_routes(app, {self.carrier.name: self.carrier})
 
     async def start(self) -> None:
+        # the loops end on this flag as well as on cancellation (sms.dispatcher: redis-py
+        # can swallow a CancelledError inside a command)
+        self._stopping = asyncio.Event()
         await self.carrier.start(self.conversations.on_inbound, self.deliveries.on_receipt)
         self.dispatcher.start()
         self._expiry_task = asyncio.create_task(self._expiry_loop(), name="sms-wait-expiry")
-        self._invitation_task = asyncio.create_task(self.invitations.run(),
+        self._invitation_task = asyncio.create_task(self.invitations.run(self._stopping),
                                                     name="sms-invitations")
         if self.default_rater is not None:
             self._default_task = asyncio.create_task(self._default_loop(), name="sms-default")
 
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
     async def _default_loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 while await self.default_rater.run_due():
                     pass
             except Exception as exc:  # Redis down: try again next minute, do not die
                 log.warning("default-rating pass failed: %s", type(exc).__name__)
-            await asyncio.sleep(60)
+            await self._pause(60)
 
     async def _expiry_loop(self) -> None:
         """Conversations whose wait timed out are resumed with Timeout (sms.conversation)."""
-        while True:
+        while not self._stopping.is_set():
             try:
                 while await self.conversations.expire_waits() >= 100:
                     pass
             except Exception as exc:  # Redis away: the waits stay, next pass handles them
                 log.warning("conversation timeout pass failed: %s", type(exc).__name__)
-            await asyncio.sleep(self.expiry_poll_s)
+            await self._pause(self.expiry_poll_s)
 
     async def stop(self) -> None:
+        self._stopping.set()
         for task in (self._default_task, self._expiry_task, self._invitation_task):
             if task is not None:
                 task.cancel()

@@ -20,6 +20,7 @@ reminder record; keys hold only the call id and the number's HMAC.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime, timezone
 
@@ -87,15 +88,16 @@ class Invitations:
             pipe.xdel(keys.INVITATIONS, entry_id)
             await pipe.execute()
 
-    async def run(self, poll_s: float = 1.0) -> None:
-        """Until cancelled; Redis away is waited out."""
-        while True:
+    async def run(self, stopping: asyncio.Event, poll_s: float = 1.0) -> None:
+        """Until ``stopping`` is set (or cancelled); Redis away is waited out. The flag as
+        well as cancellation: redis-py can swallow a CancelledError that lands inside a
+        command, and the loop must still end (as sms.dispatcher's)."""
+        while not stopping.is_set():
             handled = 0
             try:
                 handled = await self.consume_once()
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:  # never the number: only the kind of failure
                 log.warning("sms invitations pass failed: %s", type(exc).__name__)
             if handled < self.batch:
-                await asyncio.sleep(poll_s)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), poll_s)

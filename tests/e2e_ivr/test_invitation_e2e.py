@@ -65,7 +65,7 @@ def test_a_silent_caller_gets_the_invitation_once(served_sms, tmp_path):
         else None
     if port is None:
         port = int(next(data.rglob("redis.port")).read_text().split()[0])
-    client = redis.Redis(port=port)
+    client = redis.Redis(host="127.0.0.1", port=port)
     try:
         names = [k.decode() for k in client.scan_iter(count=1000)]
     finally:

@@ -118,3 +118,24 @@ def test_outbox_entries_are_json(tmp_path):  # read_outbox's contract, used abov
     (tmp_path / "sms-outbox").mkdir()
     (tmp_path / "sms-outbox" / "1-x.json").write_text(json.dumps({"to": PHONE, "text": "t"}))
     assert read_outbox(tmp_path)[0]["to"] == PHONE
+
+
+async def test_the_invitation_loop_ends_on_stop_when_a_cancel_is_swallowed(aredis):
+    """redis-py can swallow a CancelledError that lands inside a command; the loop must
+    end on the stop flag all the same, or the gateway's stop hangs (seen in a fresh root)."""
+    from sms.invitations import Invitations
+
+    class SwallowsCancel(Invitations):
+        async def consume_once(self, block_ms=None):
+            try:
+                await asyncio.sleep(0.05)  # a Redis command in flight
+            except asyncio.CancelledError:
+                pass  # swallowed, as the client may
+            return 0
+
+    stopping = asyncio.Event()
+    task = asyncio.create_task(SwallowsCancel(aredis, None, consumer="t").run(stopping, 0.01))
+    await asyncio.sleep(0.1)
+    stopping.set()
+    task.cancel()
+    await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 2)
