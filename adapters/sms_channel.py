@@ -23,6 +23,7 @@ import logging
 import os
 from pathlib import Path
 
+from sms.tasks import stop_task
 from sms.completions import add_completion_routes
 from sms.conversation import Conversations
 from sms.invitations import Invitations
@@ -200,10 +201,7 @@ class SmsChannel:
     async def stop(self) -> None:
         self._stopping.set()
         for task in (self._default_task, self._expiry_task, self._invitation_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_task(task)
         await self.dispatcher.stop()
         await self.carrier.stop()
 

@@ -12,7 +12,6 @@ reader never sees half a message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sms import segments
+from sms.tasks import stop_task
 from sms.carrier import (DeliveryReceipt, DeliveryState, InboundHandler, InboundSms,
                          OutboundSms, ReceiptHandler, SubmitResult)
 
@@ -128,8 +128,5 @@ class FileCarrier:
             await asyncio.sleep(self.poll_s)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None

@@ -36,6 +36,7 @@ import random
 from dataclasses import dataclass, field
 
 from sms import keys, texts
+from sms.tasks import stop_task
 from sms.carrier import Carrier, OutboundSms, PermanentError, Throttled, TransientError
 from sms.deliveries import Deliveries
 from sms.optout import OptOuts
@@ -252,9 +253,7 @@ class Dispatcher:
     async def stop(self) -> None:
         if self._task is not None:
             self._stopping.set()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
             self._task = None
 
 

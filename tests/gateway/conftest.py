@@ -39,3 +39,21 @@ async def api(aredis, intake, metrics):
     await client.start_server()
     yield client
     await client.close()
+
+
+@pytest.fixture
+async def served_gateway(tmp_path):
+    """``make(**env)``: a real ``hcp serve`` process (tests.gateway.process), each killed
+    at the end of the test."""
+    from tests.gateway.process import GatewayProcess
+
+    started: list[GatewayProcess] = []
+
+    def make(**env) -> GatewayProcess:
+        gw = GatewayProcess(tmp_path / "gw", env)
+        started.append(gw)
+        return gw
+
+    yield make
+    for gw in started:
+        gw.kill()

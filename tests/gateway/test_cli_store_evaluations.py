@@ -15,7 +15,6 @@ import os
 import subprocess
 
 import aiohttp
-import pytest
 
 from tests.gateway.process import ROOT, GatewayProcess
 from tests.support.corestore import DEFAULT_SECRET, LoopbackCoreStore
@@ -60,20 +59,6 @@ async def wait_final(session, gw, ev_id, timeout=20.0) -> dict:
         await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-async def gateway(tmp_path):
-    started: list[GatewayProcess] = []
-
-    def make(**env) -> GatewayProcess:
-        gw = GatewayProcess(tmp_path / "gw", env)
-        started.append(gw)
-        return gw
-
-    yield make
-    for gw in started:
-        gw.kill()
-
-
 def body(item: str, **changes) -> dict:
     data = {"target": {"kind": "item", "id": item}, "grade": "dissatisfied",
             "reasons": ["attitude"], "comment": f"请回电 {COMMENT_PHONE}", "phone": PHONE,
@@ -82,8 +67,8 @@ def body(item: str, **changes) -> dict:
     return data
 
 
-async def test_local_store_records_and_evaluation_status(gateway, tmp_path):
-    gw = await gateway().start()
+async def test_local_store_records_and_evaluation_status(served_gateway, tmp_path):
+    gw = await served_gateway().start()
     async with aiohttp.ClientSession() as session:
         first = await post(session, gw, body("GD2026-CLI-1"))
         other = await post(session, gw, body("GD2026-CLI-2", grade="very_satisfied",
@@ -147,9 +132,9 @@ async def test_local_store_records_and_evaluation_status(gateway, tmp_path):
     assert "status unknown" in out and "projectNo GD2026-CLI-1" in out
 
 
-async def test_http_store_says_where_records_are_and_shows_what_the_gateway_knows(gateway):
+async def test_http_store_says_where_records_are_and_shows_what_the_gateway_knows(served_gateway):
     async with LoopbackCoreStore() as store:
-        gw = await gateway(HCP_CORE_URL=store.url,
+        gw = await served_gateway(HCP_CORE_URL=store.url,
                            HCP_CORE_HMAC_SECRET=DEFAULT_SECRET.decode()).start()
         async with aiohttp.ClientSession() as session:
             good = await post(session, gw, body("GD2026-HTTP-1"))

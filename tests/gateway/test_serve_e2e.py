@@ -61,22 +61,8 @@ def local_records(data_dir) -> dict[str, dict]:
     return {key: json.loads(payload) for key, payload in rows}
 
 
-@pytest.fixture
-async def gateway(tmp_path):
-    started: list[GatewayProcess] = []
-
-    def make(**env) -> GatewayProcess:
-        gw = GatewayProcess(tmp_path / "gw", env)
-        started.append(gw)
-        return gw
-
-    yield make
-    for gw in started:
-        gw.kill()
-
-
-async def test_embedded_defaults_end_to_end_and_restart(gateway):
-    gw = await gateway().start()
+async def test_embedded_defaults_end_to_end_and_restart(served_gateway):
+    gw = await served_gateway().start()
     redis_pid = gw.redis_pid()
     assert redis_pid and pid_alive(redis_pid)
     async with aiohttp.ClientSession() as session:
@@ -145,9 +131,9 @@ async def test_embedded_defaults_end_to_end_and_restart(gateway):
     assert len(local_records(gw.data_dir)) == 5
 
 
-async def test_external_redis_and_loopback_core_store(gateway, redis_url):
+async def test_external_redis_and_loopback_core_store(served_gateway, redis_url):
     async with LoopbackCoreStore() as store:
-        gw = await gateway(HCP_REDIS_URL=redis_url, HCP_CORE_URL=store.url,
+        gw = await served_gateway(HCP_REDIS_URL=redis_url, HCP_CORE_URL=store.url,
                            HCP_CORE_HMAC_SECRET=DEFAULT_SECRET.decode(),
                            HCP_HTTP_TOKENS="e2e-token-0123456789").start()
         assert gw.redis_pid() is None and not (gw.data_dir / "redis").exists()
@@ -175,11 +161,11 @@ async def test_external_redis_and_loopback_core_store(gateway, redis_url):
         assert PHONE not in json.dumps(store.records)
 
 
-async def test_sigterm_drains_an_in_flight_submission(gateway, redis_url):
+async def test_sigterm_drains_an_in_flight_submission(served_gateway, redis_url):
     async with LoopbackCoreStore() as store:
         env = dict(HCP_REDIS_URL=redis_url, HCP_CORE_URL=store.url,
                    HCP_CORE_HMAC_SECRET=DEFAULT_SECRET.decode())
-        gw = await gateway(**env).start()
+        gw = await served_gateway(**env).start()
         store.slow_next(1, seconds=1.5, after_store=True)
         async with aiohttp.ClientSession() as session:
             code, created = await post(session, gw, ev("SLOW-1"))
@@ -233,12 +219,12 @@ def test_port_taken_exits_1_and_starts_nothing(tmp_path):
     assert not (gw.data_dir / "redis").exists()
 
 
-async def test_drain_timeout_leaves_the_rest_for_the_next_start(gateway, redis_url):
+async def test_drain_timeout_leaves_the_rest_for_the_next_start(served_gateway, redis_url):
     async with LoopbackCoreStore() as store:
         env = dict(HCP_REDIS_URL=redis_url, HCP_CORE_URL=store.url,
                    HCP_CORE_HMAC_SECRET=DEFAULT_SECRET.decode(),
                    HCP_DRAIN_TIMEOUT_S="0.5", HCP_SUBMIT_CLAIM_IDLE_S="1")
-        gw = await gateway(**env).start()
+        gw = await served_gateway(**env).start()
         store.slow_next(1, seconds=8, after_store=False)  # answers long after the drain
         async with aiohttp.ClientSession() as session:
             code, created = await post(session, gw, ev("LATE-1"))

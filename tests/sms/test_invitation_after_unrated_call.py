@@ -20,17 +20,9 @@ from ratings import keys as rkeys
 from ratings.intake import Intake
 
 from .conftest import PHONE, SECRET
+from .test_channel import until
 
 LANDLINE = "+862083331234"
-
-
-async def until(check, timeout=10.0):
-    for _ in range(int(timeout / 0.05)):
-        result = await check()
-        if result:
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 @pytest.fixture
