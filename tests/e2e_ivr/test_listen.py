@@ -24,6 +24,10 @@ from ratings.grades import Grade
 from tests.e2e_ivr.harness import wait_records
 from tests.ivr.audio import best_correlation, envelope, read_samples
 
+# One xdist worker runs every "realtime" module in turn (scripts/test: --dist loadgroup):
+# the SIP floods and call storms must not overlap the tests that time what a caller hears.
+pytestmark = pytest.mark.xdist_group("realtime")
+
 PROMPT_LINE = re.compile(r"call (?P<call>\S+) prompt (?P<id>[^/\s]+)/(?P<lang>\w+) "
                          r"(?P<len>[\d.]+)s played \+(?P<a>[\d.]+)\.\.\+(?P<b>[\d.]+)s"
                          r"(?P<barge> \(barge-in\))?")

@@ -32,6 +32,10 @@ import pytest
 from tests.ivr.sipp import WorkerProcess, build_scenario
 from tests.ivr_pool.harness import SHORT_FLOW, run_sipp_calls
 
+# One xdist worker runs every "realtime" module in turn (scripts/test: --dist loadgroup):
+# the SIP floods and call storms must not overlap the tests that time what a caller hears.
+pytestmark = pytest.mark.xdist_group("realtime")
+
 CALLS = int(os.environ.get("HCP_SLOT_REUSE_CALLS", "400"))
 _BYE_RECEIVED = re.compile(r"message received \[\d+\] bytes :\s*\n\s*BYE [^\n]*\n"
                            r"(?:[^\n]+\n)*?Call-ID:\s*(\S+)", re.MULTILINE)

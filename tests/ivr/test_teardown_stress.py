@@ -22,6 +22,10 @@ import pytest
 from tests.ivr.sipp import WorkerProcess, build_scenario
 from tests.ivr_pool.harness import run_sipp_calls
 
+# One xdist worker runs every "realtime" module in turn (scripts/test: --dist loadgroup):
+# the SIP floods and call storms must not overlap the tests that time what a caller hears.
+pytestmark = pytest.mark.xdist_group("realtime")
+
 CALLS = int(os.environ.get("HCP_TEARDOWN_CALLS", "200"))
 
 
@@ -45,10 +49,17 @@ def test_worker_survives_many_hang_ups_mid_prompt(redis_url, ivr_data_dir, sipp_
     try:
         result = run_sipp_calls(hang_up_mid_prompt(sipp_dir), worker.sip_port, sipp_dir,
                                 calls=CALLS, rate=8, limit=4, timeout_s=60 + CALLS // 2)
-        log = worker.log()
+        # the worker logs a call's end after SIPp saw its BYE: give the last lines a
+        # moment to be written (bounded), then count
+        deadline = time.monotonic() + 15
+        while True:
+            log = worker.log()
+            ended = len(re.findall(r"call \S+ ended: ", log))
+            if ended >= CALLS or time.monotonic() > deadline or worker.proc.poll() is not None:
+                break
+            time.sleep(0.2)
         assert "Fatal Python error" not in log, log[-4000:]
         assert worker.proc.poll() is None, log[-4000:]
-        ended = len(re.findall(r"call \S+ ended: ", log))
         # every call ends: the "caller vanished without a BYE" calls seen before were
         # callers cut off by a stale pjsua2 Call of an earlier call on the same slot
         # (issue 11; tests/ivr/test_call_slot_reuse.py)

@@ -15,6 +15,10 @@ import pytest
 from tests.ivr.flood import next_rated_call, run_flood
 from tests.ivr_pool.harness import pool_config
 
+# One xdist worker runs every "realtime" module in turn (scripts/test: --dist loadgroup):
+# the SIP floods and call storms must not overlap the tests that time what a caller hears.
+pytestmark = pytest.mark.xdist_group("realtime")
+
 RATE, SECONDS = 200, 10
 
 
