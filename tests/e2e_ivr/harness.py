@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -107,3 +108,22 @@ def _payloads(records) -> list[dict]:
             value = json.loads(value)
         out.append(value.get("payload", value) if isinstance(value, dict) else value)
     return out
+
+
+def serve(workdir: Path, extra_env: dict | None = None):
+    """A fixture body: ``hcp serve`` with its loopback core store, yielded; stopped after,
+    which must end with exit 0."""
+    import pytest
+
+    for tool in ("sipp", "redis-server"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed: scripts/install-deps")
+    store = CoreStoreProcess().start()
+    gateway = ServedGateway(workdir, store, extra_env)
+    try:
+        gateway.start()
+        yield gateway
+    finally:
+        code = gateway.stop()
+        store.stop()
+    assert code == 0, gateway.log()[-3000:]

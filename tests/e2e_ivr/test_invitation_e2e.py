@@ -5,7 +5,6 @@ SMS outbox exactly once. The number is in no log line and no Redis key."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 
@@ -13,29 +12,16 @@ import pytest
 import redis
 
 from adapters.sms_file import read_outbox
-from tests.e2e_ivr.harness import ServedGateway, hcp_command
+from tests.e2e_ivr.harness import hcp_command, serve
 from tests.ivr.sipp import REPO, build_scenario, run_sipp
-from tests.support.corestore import CoreStoreProcess
 
 CALLER = "13800138000"  # the From of tests/ivr/scenarios/call.xml.in (+86 mobile)
 
 
 @pytest.fixture(scope="module")
 def served_sms(tmp_path_factory):
-    for tool in ("sipp", "redis-server"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is not installed: scripts/install-deps")
-    workdir = tmp_path_factory.mktemp("e2e-invitation")
-    store = CoreStoreProcess().start()
-    gateway = ServedGateway(workdir, store, extra_env={
+    yield from serve(tmp_path_factory.mktemp("e2e-invitation"), {
         "HCP_SMS_SEND_WINDOW": "00:00-24:00", "HCP_SMS_POLL_S": "0.2"})
-    try:
-        gateway.start()
-        yield gateway
-    finally:
-        code = gateway.stop()
-        store.stop()
-    assert code == 0, gateway.log()[-3000:]
 
 
 def _invitations(data_dir) -> list[dict]:

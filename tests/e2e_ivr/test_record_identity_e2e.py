@@ -15,7 +15,6 @@ loopback exchange in its own process over signed HTTP, which keeps one record pe
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -25,9 +24,8 @@ import pytest
 
 from ivr.outcome import call_id_of
 from ratings.grades import Grade
-from tests.e2e_ivr.harness import ServedGateway, wait_records
+from tests.e2e_ivr.harness import ServedGateway, serve, wait_records
 from tests.ivr.sipp import build_scenario, run_sipp
-from tests.support.corestore import CoreStoreProcess
 
 TOKEN = "e2e-identity-token-0123456789"
 TICKET = "GD2026-ID-001"
@@ -35,20 +33,9 @@ TICKET = "GD2026-ID-001"
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
-    for tool in ("sipp", "redis-server"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is not installed: scripts/install-deps")
-    store = CoreStoreProcess().start()
-    served = ServedGateway(tmp_path_factory.mktemp("e2e-identity"), store, extra_env={
+    yield from serve(tmp_path_factory.mktemp("e2e-identity"), {
         "HCP_HTTP_TOKENS": TOKEN, "HCP_SMS_REMINDER_DELAY": "3s", "HCP_SMS_POLL_S": "0.2",
         "HCP_SMS_SEND_WINDOW": "00:00-24:00"})
-    try:
-        served.start()
-        yield served
-    finally:
-        code = served.stop()
-        store.stop()
-    assert code == 0, served.log()[-3000:]
 
 
 def api(served: ServedGateway, method: str, path: str, body: dict | None = None):
