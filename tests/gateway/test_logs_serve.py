@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import time
 import urllib.request
 
@@ -23,44 +22,10 @@ import pytest
 
 from ivr.sip_probe import sip_options_ping_blocking
 from tests.gateway.process import GatewayProcess
+from tests.ivr.flood import refused_status
 from tests.ivr_pool.harness import SHORT_FLOW, free_block
 
 PHONE = "13812345678"
-
-
-def _invite(sip_port: int, local_port: int, call_id: str) -> bytes:
-    branch = secrets.token_hex(8)
-    return (
-        f"INVITE sip:ivr@127.0.0.1:{sip_port} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP 127.0.0.2:{local_port};branch=z9hG4bK{branch};rport\r\n"
-        f"From: <sip:+86{PHONE}@127.0.0.2>;tag={branch[:8]}\r\n"
-        f"To: <sip:ivr@127.0.0.1:{sip_port}>\r\n"
-        f"Call-ID: {call_id}\r\n"
-        "CSeq: 1 INVITE\r\n"
-        f"Contact: <sip:+86{PHONE}@127.0.0.2:{local_port}>\r\n"
-        "Max-Forwards: 70\r\n"
-        "Content-Length: 0\r\n\r\n"
-    ).encode()
-
-
-def _refused_invite(sip_port: int) -> int:
-    """An INVITE from 127.0.0.2 (outside the default ACL 127.0.0.1/32): its final status."""
-    call_id = f"{PHONE}-{secrets.token_hex(4)}@127.0.0.2"
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.2", 0))
-        sock.settimeout(0.5)
-        request = _invite(sip_port, sock.getsockname()[1], call_id)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            sock.sendto(request, ("127.0.0.1", sip_port))
-            try:
-                data = sock.recv(65535)
-            except socket.timeout:
-                continue
-            code = int(data[8:11])
-            if code >= 200:
-                return code
-    raise AssertionError("no final answer to the INVITE")
 
 
 def _workers(gateway: GatewayProcess) -> list[dict]:
@@ -90,7 +55,9 @@ def served(tmp_path_factory):
         "HCP_IVR_FLOW": SHORT_FLOW, "HCP_IVR_DRAIN_S": "10"})
     try:
         asyncio.run(gateway.start(timeout=60))
-        assert _refused_invite(sip) == 403
+        # the number in the Call-ID and From, where a log line could pick it up
+        call_id = f"{PHONE}-{secrets.token_hex(4)}@127.0.0.2"
+        assert refused_status(sip, caller=f"+86{PHONE}", call_id=call_id) == 403
         _wait(lambda: "refused: not in the ACL" in gateway.log_text(), "the refusal", gateway)
         time.sleep(1.0)  # a refusal that killed the worker would show by now
         _wait(lambda: all(w["alive"] for w in _workers(gateway))

@@ -11,6 +11,8 @@ and counts as unanswered.
 from __future__ import annotations
 
 import re
+import secrets
+import socket
 import subprocess
 import time
 from collections import Counter
@@ -247,3 +249,31 @@ def next_rated_call(port: int, workdir: Path, since: float, redis_url: str,
     finally:
         client.close()
     return result
+
+
+def refused_status(sip_port: int, caller: str = "outsider", call_id: str | None = None) -> int:
+    """The final status of an INVITE without SDP (delayed offer) sent from 127.0.0.2,
+    outside a worker's default ACL (127.0.0.1/32); retransmitted until answered."""
+    branch = secrets.token_hex(8)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.2", 0))
+        sock.settimeout(0.5)
+        local_port = sock.getsockname()[1]
+        request = (f"INVITE sip:ivr@127.0.0.1:{sip_port} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP 127.0.0.2:{local_port};branch=z9hG4bK{branch};rport\r\n"
+                   f"From: <sip:{caller}@127.0.0.2>;tag={branch[:8]}\r\n"
+                   f"To: <sip:ivr@127.0.0.1:{sip_port}>\r\n"
+                   f"Call-ID: {call_id or branch + '@127.0.0.2'}\r\n"
+                   "CSeq: 1 INVITE\r\n"
+                   f"Contact: <sip:{caller}@127.0.0.2:{local_port}>\r\n"
+                   "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            sock.sendto(request, ("127.0.0.1", sip_port))
+            try:
+                data = sock.recv(65535)
+            except socket.timeout:
+                continue
+            if int(data[8:11]) >= 200:
+                return int(data[8:11])
+    raise AssertionError("no final answer")

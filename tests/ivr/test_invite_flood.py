@@ -14,13 +14,11 @@ bench/ivr/flood_bench.py runs the whole matrix (50, 100, 200, 400 INVITE/s).
 
 from __future__ import annotations
 
-import secrets
-import socket
 import time
 
 import pytest
 
-from tests.ivr.flood import next_rated_call, run_flood
+from tests.ivr.flood import next_rated_call, refused_status, run_flood
 from tests.ivr_pool.harness import SHORT_FLOW
 
 # One xdist worker runs every "realtime" module in turn (scripts/test: --dist loadgroup):
@@ -28,35 +26,6 @@ from tests.ivr_pool.harness import SHORT_FLOW
 pytestmark = pytest.mark.xdist_group("realtime")
 
 RATE, SECONDS = 200, 10
-
-
-def _invite_without_sdp(sip_port: int, local_port: int) -> bytes:
-    branch = secrets.token_hex(8)
-    return (f"INVITE sip:ivr@127.0.0.1:{sip_port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP 127.0.0.2:{local_port};branch=z9hG4bK{branch};rport\r\n"
-            f"From: <sip:outsider@127.0.0.2>;tag={branch[:8]}\r\n"
-            f"To: <sip:ivr@127.0.0.1:{sip_port}>\r\n"
-            f"Call-ID: {branch}@127.0.0.2\r\n"
-            "CSeq: 1 INVITE\r\n"
-            f"Contact: <sip:outsider@127.0.0.2:{local_port}>\r\n"
-            "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode()
-
-
-def refused_status(sip_port: int) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.2", 0))
-        sock.settimeout(0.5)
-        request = _invite_without_sdp(sip_port, sock.getsockname()[1])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            sock.sendto(request, ("127.0.0.1", sip_port))
-            try:
-                data = sock.recv(65535)
-            except socket.timeout:
-                continue
-            if int(data[8:11]) >= 200:
-                return int(data[8:11])
-    raise AssertionError("no final answer")
 
 
 def test_an_invite_without_sdp_refused_by_the_acl_does_not_kill_the_worker(start_worker):
