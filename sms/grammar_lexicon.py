@@ -35,6 +35,7 @@ _VERY = ("非常非常", "非常", "很", "十分", "特别特别", "特别", "�
 SHARED_INTENSIFIERS = frozenset("好")
 # Softer modifiers that leave 满意 at 满意 (Cantonese 几 = "quite").
 _QUITE = ("几", "挺", "蛮", "比较", "还")
+DEGREE_WORDS = frozenset(_VERY + _QUITE)
 
 
 # Pinyin and English, folded to upper case and written without spaces (the lexer lets

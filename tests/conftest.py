@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import redis
 import redis.asyncio as aioredis
+from hypothesis import settings
 
 from adapters.redis_server import RedisServer
+
+# The test command gives the same examples every run, so a green main stays green; an
+# exploring run (HYPOTHESIS_PROFILE=explore scripts/test tests/sms_grammar) draws new
+# ones, and what it finds goes into the tables as a row.
+settings.register_profile("repeatable", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(scope="session")

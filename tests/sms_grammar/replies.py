@@ -396,6 +396,7 @@ RATING_ROWS = [
     ("打个0分", RATING, VD, None, "", ""),
     ("八分", RATING, S, None, "", ""),
     ("十分", RATING, VS, None, "", ""),
+    ("十分 满意", RATING, VS, None, "", ""),  # the degree word, not 10 points + 满意
     ("打3分", RATING, D, None, "", ""),
     ("6分吧", RATING, B, None, "", ""),
     ("给个9分", AMBIG, None, None, WHOLE, "score_scale"),
