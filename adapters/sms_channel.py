@@ -94,7 +94,8 @@ def _seconds(value) -> float:
     return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
 
 
-def build_carrier(get, data_dir: Path):
+def build_carrier(get, data_dir: Path, redis=None):
+    """``redis``: the HTTP carrier remembers its callbacks' nonces there (replay guard)."""
     kind = get("sms.carrier")
     if kind == "file":
         from adapters.sms_file import FileCarrier
@@ -111,7 +112,8 @@ def build_carrier(get, data_dir: Path):
 
         return HttpSmsCarrier(HttpProviderConfig(
             get("sms.http.name"), get("sms.http.base_url"), get("sms.http.access_key"),
-            get("sms.http.secret") or "", get("sms.http.sign_name"), get("sms.http.template")))
+            get("sms.http.secret") or "", get("sms.http.sign_name"), get("sms.http.template")),
+            redis=redis)
     raise ValueError(f"sms.carrier: unknown carrier {kind!r} (file, smpp or http)")
 
 
@@ -121,7 +123,7 @@ class SmsChannel:
     def __init__(self, config, redis, intake, phone_secret: bytes, data_dir: Path,
                  http_app=None, fail=None, clock=None):
         get = lambda name: _setting(config, name)  # noqa: E731
-        self.carrier = build_carrier(get, Path(data_dir))
+        self.carrier = build_carrier(get, Path(data_dir), redis)
         extra = {"clock": clock} if clock else {}
         policy = DefaultRatingPolicy(enabled=bool(get("sms.default_rating")))
         self.reminders = Reminders(

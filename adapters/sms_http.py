@@ -15,8 +15,22 @@ connection errors -> TransientError; any other Code -> PermanentError.
 Signing (both directions): headers X-Hcp-Key, X-Hcp-Timestamp (unix s),
 X-Hcp-Nonce and X-Hcp-Signature = base64(HMAC-SHA256(secret,
 "METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\nhex(SHA256(body))")). Callbacks are refused
-(401) on a bad signature, a timestamp off by more than ``max_skew_s`` or a
-nonce seen before.
+(401) on a bad signature, a timestamp more than ``max_skew_s`` before *or after*
+now, or a nonce seen before.
+
+Replay guard (issue 14 point 4). A signed request is valid for as long as its
+timestamp is inside the window [now - max_skew, now + max_skew], so its nonce
+must be remembered until the timestamp leaves the window: until timestamp +
+max_skew, not for max_skew after it arrived (a request stamped +290 s and
+remembered 300 s from arrival was accepted again at 305 s). With a Redis client
+the nonces live in Redis (``SET NX PX``, one key per nonce, expiring then), so a
+gateway restart or a second gateway process forgets nothing; the key is
+``REPLAY_PREFIX`` + a hash of (callback key, nonce): no phone number, bounded
+size whatever the provider sends. The expiry is counted from our clock (the one
+that judged the window), not Redis's. A callback whose handling fails (Redis
+away) forgets its nonce again, so that the provider's retry of the very same
+request is admitted. Without a Redis client (the loopback provider of the
+tests, a single process) the same rule holds in process memory.
 
 Callbacks: ``add_sms_callback_routes(app, carriers)`` adds
 ``POST /v1/sms/inbound/{provider}`` (MO replies) and
@@ -28,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -41,6 +56,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from ratings.model import InvalidEvaluation, normalise_phone
 from sms.carrier import (DeliveryReceipt, DeliveryState, InboundHandler, InboundSms,
@@ -67,33 +83,77 @@ def signed_headers(key: str, secret: str, method: str, path: str, body: bytes) -
             "X-Hcp-Signature": signature(secret, method, path, timestamp, nonce, body)}
 
 
+REPLAY_PREFIX = "{hcp}:sms:cb-nonce:"  # + sha256(callback key, nonce)[:32]; see above
+MAX_NONCE_CHARS = 128
+
+
 class SignatureCheck:
-    """Verifies signed requests; remembers nonces for the skew window (replay guard)."""
+    """Verifies signed requests; remembers each nonce until its timestamp leaves the
+    window (replay guard): in Redis when given a client, else in process memory."""
 
-    def __init__(self, key: str, secret: str, max_skew_s: float = 300):
+    def __init__(self, key: str, secret: str, max_skew_s: float = 300, *, redis=None,
+                 clock=time.time):
         self.key, self.secret, self.max_skew_s = key, secret, max_skew_s
-        self._nonces: dict[str, float] = {}
+        self.redis, self.clock = redis, clock
+        self._nonces: dict[str, float] = {}  # seen key -> when it may be forgotten
 
-    def verify(self, method: str, path: str, headers, body: bytes) -> str | None:
-        """None when the request is genuine, else why not."""
+    def check(self, method: str, path: str, headers, body: bytes) -> str | None:
+        """Key, window and signature (no memory): None when they hold, else why not."""
         if headers.get("X-Hcp-Key") != self.key:
             return "unknown key"
         timestamp, nonce = headers.get("X-Hcp-Timestamp", ""), headers.get("X-Hcp-Nonce", "")
-        try:
-            skew = abs(time.time() - int(timestamp))
-        except ValueError:
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
             return "bad timestamp"
-        if skew > self.max_skew_s:
+        if abs(self.clock() - int(timestamp)) > self.max_skew_s:
             return "timestamp outside the window"
+        if not nonce or len(nonce) > MAX_NONCE_CHARS:
+            return "bad nonce"
         expected = signature(self.secret, method, path, timestamp, nonce, body)
-        if not hmac.compare_digest(expected, headers.get("X-Hcp-Signature", "")):
+        if not hmac.compare_digest(expected.encode(),
+                                   headers.get("X-Hcp-Signature", "").encode()):
             return "bad signature"
-        now = time.time()
-        self._nonces = {n: t for n, t in self._nonces.items() if now - t < self.max_skew_s}
-        if not nonce or nonce in self._nonces:
-            return "nonce replayed"
-        self._nonces[nonce] = now
         return None
+
+    def seen_key(self, headers) -> str:
+        digest = hashlib.sha256(f"{self.key}\n{headers.get('X-Hcp-Nonce', '')}".encode())
+        return REPLAY_PREFIX + digest.hexdigest()[:32]
+
+    def _remember_for_s(self, headers) -> float:
+        """Until the timestamp leaves the window (+1 s for the whole-second stamp)."""
+        return int(headers["X-Hcp-Timestamp"]) + self.max_skew_s + 1 - self.clock()
+
+    def verify(self, method: str, path: str, headers, body: bytes) -> str | None:
+        """None when the request is genuine and new, else why not (process memory)."""
+        refused = self.check(method, path, headers, body)
+        if refused:
+            return refused
+        now, key = self.clock(), self.seen_key(headers)
+        self._nonces = {k: until for k, until in self._nonces.items() if until > now}
+        if key in self._nonces:
+            return "nonce replayed"
+        self._nonces[key] = now + self._remember_for_s(headers)
+        return None
+
+    async def admit(self, method: str, path: str, headers, body: bytes) -> str | None:
+        """``verify`` with the nonces in Redis when there is a client (survives a
+        restart, shared by processes). Redis errors propagate: the caller answers 503."""
+        if self.redis is None:
+            return self.verify(method, path, headers, body)
+        refused = self.check(method, path, headers, body)
+        if refused:
+            return refused
+        ttl_ms = max(1000, int(self._remember_for_s(headers) * 1000))
+        if not await self.redis.set(self.seen_key(headers), b"1", nx=True, px=ttl_ms):
+            return "nonce replayed"
+        return None
+
+    async def forget(self, headers) -> None:
+        """The request was admitted but not handled: its retry must not be a replay."""
+        key = self.seen_key(headers)
+        if self.redis is None:
+            self._nonces.pop(key, None)
+        else:
+            await self.redis.delete(key)
 
 
 @dataclass(frozen=True)
@@ -115,11 +175,15 @@ def national(e164: str) -> str:
 
 
 class HttpSmsCarrier:
-    def __init__(self, config: HttpProviderConfig):
+    """``redis``: where the callbacks' nonces are remembered (the gateway's client; see
+    the replay guard above); ``clock`` for the callback window (tests)."""
+
+    def __init__(self, config: HttpProviderConfig, redis=None, clock=time.time):
         self.config = config
         self.name = config.name
         self.callbacks = SignatureCheck(config.callback_key or config.access_key,
-                                        config.callback_secret or config.secret)
+                                        config.callback_secret or config.secret,
+                                        redis=redis, clock=clock)
         self._session: aiohttp.ClientSession | None = None
         self.on_inbound: InboundHandler | None = None
         self.on_receipt: ReceiptHandler | None = None
@@ -219,20 +283,33 @@ def add_sms_callback_routes(app: web.Application, carriers: dict[str, HttpSmsCar
         if carrier is None:
             return _answer({"code": 404, "msg": "unknown provider"}, status=404)
         body = await request.read()
-        refused = carrier.callbacks.verify(request.method, request.path, request.headers, body)
+        try:
+            refused = await carrier.callbacks.admit(request.method, request.path,
+                                                    request.headers, body)
+        except (RedisError, OSError) as exc:
+            log.warning("%s callback: replay guard unavailable: %s", carrier.name,
+                        type(exc).__name__)
+            return _answer({"code": 503, "msg": "try again"}, status=503)
         if refused:
             log.warning("%s callback refused: %s", carrier.name, refused)
             return _answer({"code": 401, "msg": refused}, status=401)
         try:
             items = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             return _answer({"code": 400, "msg": "body is not JSON"}, status=400)
         if isinstance(items, dict):
             items = [items]
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             return _answer({"code": 400, "msg": "a JSON list of objects"}, status=400)
         handler = carrier.handle_inbound if kind == "inbound" else carrier.handle_receipts
-        handled = await handler(items)
+        try:
+            handled = await handler(items)
+        except Exception as exc:
+            # not handled: the provider's retry of this same request is no replay
+            log.warning("%s callback not handled: %s", carrier.name, type(exc).__name__)
+            with contextlib.suppress(RedisError, OSError):
+                await carrier.callbacks.forget(request.headers)
+            return _answer({"code": 503, "msg": "try again"}, status=503)
         return _answer({"code": 0, "msg": "成功", "handled": handled})
 
     async def inbound(request: web.Request) -> web.Response:
