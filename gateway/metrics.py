@@ -52,6 +52,32 @@ class Metrics:
             "hcp_dead_letters", "Evaluations in the dead-letter stream", registry=r)
         self._submitters: list = []
         r.register(_SubmitterCollector(self._submitters))
+        # Label children looked up once per label set, not per request (``labels``
+        # validates and locks each call); the label sets are bounded (routes, methods,
+        # statuses, channels, reasons).
+        self._http_children: dict[tuple, tuple] = {}
+        self._intake_children: dict[tuple, object] = {}
+
+    def http_children(self, route: str, method: str, status: int) -> tuple:
+        """(latency histogram, request counter) children for one label set."""
+        key = (route, method, status)
+        children = self._http_children.get(key)
+        if children is None:
+            children = (self.http_latency.labels(route=route, method=method),
+                        self.http_requests.labels(route=route, method=method,
+                                                  status=str(status)))
+            self._http_children[key] = children
+        return children
+
+    def intake_counter(self, channel: str, reason: str | None):
+        """The accepted (reason None) or refused counter child for one label set."""
+        key = (channel, reason)
+        child = self._intake_children.get(key)
+        if child is None:
+            child = self.intake_accepted.labels(channel=channel) if reason is None else \
+                self.intake_refused.labels(channel=channel, reason=reason)
+            self._intake_children[key] = child
+        return child
 
     def watch_submitter(self, submitter) -> None:
         """Export ``submitter.counts`` (submitted, duplicates, dead, retries, claimed)."""
@@ -118,12 +144,9 @@ class MeteredIntake:
 
     async def accept(self, ev):
         result = await self._intake.accept(ev)
-        channel = ev.channel.value
-        if result.accepted:
-            self._metrics.intake_accepted.labels(channel=channel).inc()
-        else:
-            reason = str(getattr(result, "reason", None) or "refused")
-            self._metrics.intake_refused.labels(channel=channel, reason=reason).inc()
+        reason = None if result.accepted else \
+            str(getattr(result, "reason", None) or "refused")
+        self._metrics.intake_counter(ev.channel.value, reason).inc()
         return result
 
     async def status(self, evaluation_id):

@@ -1,16 +1,26 @@
-"""What the HTTP API costs on top of the intake: POST /v1/evaluations vs Intake.accept.
+"""What the HTTP API costs per rating: ``hcp serve`` against a bare aiohttp handler
+running the same accept script, same Redis, same callers, interleaved rounds.
 
-Starts one redis-server (AOF everysec) and one ``hcp serve`` (that Redis, the
-local SQLite store, so the submitter drains alongside as in production). Then,
-against the same Redis, with the same number of concurrent callers:
+Starts one redis-server (AOF everysec), one ``hcp serve`` on it (local SQLite store,
+so its submitter drains alongside as in production, log level INFO unless told)
+and ``bench/gateway/bare_server.py`` on it (the peer baseline: token check, JSON
+body, one EVALSHA of ratings/lua/accept.lua under its own key prefix, 201/409;
+no model, no metrics, no logs, no submitter). Then ``--rounds`` rounds, each
+posting n/rounds evaluations to either side in turn (the side going first
+alternates), 10 % of them duplicates (409):
 
-  baseline   ``Intake.accept`` called in this process (no HTTP)
-  http       aiohttp POSTs to the running gateway (JSON, auth, parsing, metrics)
+  bare    POST /v1/evaluations to the bare handler
+  http    POST /v1/evaluations to hcp serve; the round ends when its outbox is
+          drained, so the gateway's CPU covers intake + submission + SQLite
 
-It prints evaluations/s, p50/p99 latency of each and the ratio http/baseline.
-10 % of the evaluations are duplicates (refused with 409 / not accepted).
+Per side: requests/s (median of its rounds), p50/p99 latency, server-process CPU
+per request (user+sys from /proc), and the ratios http/bare within the run.
 
-    .venv/bin/python bench/gateway/http_intake_bench.py [-n 20000] [-c 64]
+    .venv/bin/python bench/gateway/http_intake_bench.py [-n 20000] [-c 64] [--rounds 6]
+        [--log-level INFO] [--profile bench/gateway/out/serve.svg]
+
+``--profile`` records the gateway's http rounds with py-spy (needs ptrace: root)
+into the SVG flame graph and a collapsed-stack ``.txt`` beside it.
 """
 
 from __future__ import annotations
@@ -18,22 +28,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-import redis.asyncio as aioredis
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from adapters.redis_server import RedisServer  # noqa: E402
-from gateway.api_request import parse_evaluation  # noqa: E402
-from ratings.intake import Intake  # noqa: E402
+from adapters.redis_server import RedisServer, free_port  # noqa: E402
 from tests.gateway.process import GatewayProcess  # noqa: E402
+
+TOKEN = "bench-token-0123456789abcdef"
 
 
 def bodies(prefix: str, n: int) -> list[dict]:
@@ -41,35 +52,39 @@ def bodies(prefix: str, n: int) -> list[dict]:
     items = [f"{prefix}-{i}" for i in range(unique)] + \
         [f"{prefix}-{i}" for i in range(n // 10)]  # the last 10 % repeat earlier items
     return [{"target": {"kind": "item", "id": item}, "grade": "satisfied",
-             "phone": "13812345678", "channel": "api"} for item in items]
+             "phone": f"138{i % 100000000:08d}", "channel": "api"}
+            for i, item in enumerate(items)]
 
 
-def pct(values: list[float], q: float) -> float:
+def pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) > 1 else 0.0
-
-
-async def drive(call, work: list, concurrency: int) -> tuple[float, list[float], int]:
-    latencies: list[float] = []
-    accepted = 0
-    queue = iter(work)
-
-    async def worker():
-        nonlocal accepted
-        for item in queue:
-            t0 = time.perf_counter()
-            if await call(item):
-                accepted += 1
-            latencies.append(time.perf_counter() - t0)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - started, latencies, accepted
 
 
 def cpu_seconds(pid: int) -> float:
     """user + system CPU of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def drive(session, url: str, headers: dict, work: list, concurrency: int):
+    latencies: list[float] = []
+    accepted = 0
+    queue = iter(work)
+
+    async def worker():
+        nonlocal accepted
+        for body in queue:
+            t0 = time.perf_counter()
+            async with session.post(url, json=body, headers=headers) as resp:
+                await resp.read()
+                if resp.status not in (201, 409):
+                    raise RuntimeError(f"HTTP {resp.status}: {await resp.text()}")
+                accepted += resp.status == 201
+            latencies.append(time.perf_counter() - t0)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies, accepted
 
 
 async def outbox_depth(session: aiohttp.ClientSession, base_url: str) -> float:
@@ -80,59 +95,104 @@ async def outbox_depth(session: aiohttp.ClientSession, base_url: str) -> float:
     raise RuntimeError("no hcp_outbox_depth in /metrics")
 
 
-def report(name: str, n: int, elapsed: float, latencies: list[float], accepted: int) -> float:
-    rate = n / elapsed
-    print(f"{name:<9} {rate:>8,.0f} ev/s   p50 {pct(latencies, 50):6.2f} ms   "
-          f"p99 {pct(latencies, 99):6.2f} ms   accepted {accepted:,}")
-    return rate
+async def wait_healthy(session, base_url: str, proc, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("bare server exited")
+        try:
+            async with session.get(f"{base_url}/healthz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise RuntimeError("bare server not ready")
 
 
-async def main(n: int, concurrency: int) -> None:
+class Side:
+    def __init__(self, name: str):
+        self.name = name
+        self.rates: list[float] = []
+        self.latencies: list[float] = []
+        self.cpu = 0.0
+        self.n = 0
+        self.accepted = 0
+
+    def line(self) -> str:
+        return (f"{self.name:<5} {statistics.median(self.rates):>7,.0f} req/s "
+                f"(rounds {min(self.rates):,.0f}-{max(self.rates):,.0f})   "
+                f"p50 {pct(self.latencies, 50):6.2f} ms   p99 {pct(self.latencies, 99):6.2f} ms"
+                f"   server CPU {self.cpu / self.n * 1000:.3f} ms/request   "
+                f"accepted {self.accepted:,}")
+
+
+async def main(n: int, concurrency: int, rounds: int, log_level: str,
+               profile: Path | None) -> None:
+    print(f"load average at start {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         server = RedisServer(Path(tmp) / "redis").start()
         gw = GatewayProcess(Path(tmp) / "gw", {"HCP_REDIS_URL": server.url,
-                                               "HCP_LOG_LEVEL": "WARNING"})
+                                               "HCP_HTTP_TOKENS": TOKEN,
+                                               "HCP_LOG_LEVEL": log_level})
+        bare_port = free_port()
+        bare = subprocess.Popen([sys.executable, str(Path(__file__).with_name(
+            "bare_server.py")), str(bare_port), server.url, TOKEN])
+        spy = None
         try:
-            client = aioredis.Redis.from_url(server.url, max_connections=concurrency + 8)
-            intake = Intake(client, b"bench-secret-0123456789")
-
-            async def direct(body):
-                return (await intake.accept(parse_evaluation(body))).accepted
-
-            elapsed, lat, acc = await drive(direct, bodies("base", n), concurrency)
-            print(f"{n:,} evaluations, 10 % duplicates, {concurrency} concurrent callers, "
-                  "one redis-server (AOF everysec) on loopback")
-            base = report("baseline", n, elapsed, lat, acc)
-            await client.aclose()
-
             await gw.start()
-            # the start waits for the ready line; the HTTP phase's own log stays quiet
             connector = aiohttp.TCPConnector(limit=concurrency)
             async with aiohttp.ClientSession(connector=connector) as session:
-                url = f"{gw.base_url}/v1/evaluations"
-                auth = gw.auth
-
-                async def over_http(body):
-                    async with session.post(url, json=body, headers=auth) as resp:
-                        await resp.read()
-                        if resp.status not in (201, 409):
-                            raise RuntimeError(f"HTTP {resp.status}")
-                        return resp.status == 201
-
-                cpu0 = cpu_seconds(gw.proc.pid)
-                elapsed, lat, acc = await drive(over_http, bodies("http", n), concurrency)
-                http = report("http", n, elapsed, lat, acc)
-                drained = time.perf_counter()
-                while await outbox_depth(session, gw.base_url) > 0:
-                    await asyncio.sleep(0.05)
-                drained = time.perf_counter() - drained + elapsed
-                cpu = cpu_seconds(gw.proc.pid) - cpu0
-            print(f"ratio http/baseline {http / base:.2f}")
-            print(f"gateway process: {acc / drained:,.0f} ev/s accepted and submitted to the "
-                  f"local store; {cpu / n * 1000:.2f} ms CPU per request (intake + "
-                  f"submission + SQLite)")
+                bare_url = f"http://127.0.0.1:{bare_port}"
+                await wait_healthy(session, bare_url, bare)
+                if profile is not None:
+                    profile.parent.mkdir(parents=True, exist_ok=True)
+                    spy = subprocess.Popen(
+                        [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking",
+                         "-p", str(gw.proc.pid), "-o", str(profile), "-r", "200"],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                headers = {"Authorization": f"Bearer {TOKEN}"}
+                sides = {"bare": (Side("bare"), bare_url, bare.pid),
+                         "http": (Side("http"), gw.base_url, gw.proc.pid)}
+                per_round = n // rounds
+                for r in range(rounds):
+                    order = ("bare", "http") if r % 2 == 0 else ("http", "bare")
+                    for name in order:
+                        side, base, pid = sides[name]
+                        cpu0 = cpu_seconds(pid)
+                        elapsed, lat, acc = await drive(
+                            session, f"{base}/v1/evaluations", headers,
+                            bodies(f"{name}{r}", per_round), concurrency)
+                        if name == "http":  # the submitter's share of the work, too
+                            while await outbox_depth(session, base) > 0:
+                                await asyncio.sleep(0.02)
+                        side.cpu += cpu_seconds(pid) - cpu0
+                        side.rates.append(per_round / elapsed)
+                        side.latencies += lat
+                        side.n += per_round
+                        side.accepted += acc
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(60)
+                spy = None
+            b, h = sides["bare"][0], sides["http"][0]
+            print(f"{n:,} evaluations in {rounds} interleaved rounds, 10 % duplicates, "
+                  f"{concurrency} concurrent callers, one redis-server (AOF everysec) on "
+                  f"loopback, gateway log level {log_level}")
+            print(b.line())
+            print(h.line())
+            ratios = [hr / br for hr, br in zip(h.rates, b.rates, strict=True)]
+            ratio = statistics.median(h.rates) / statistics.median(b.rates)
+            print(f"ratio http/bare throughput {ratio:.2f}"
+                  f" (per round pair {min(ratios):.2f}-{max(ratios):.2f}); CPU per request "
+                  f"{h.cpu / h.n / (b.cpu / b.n):.2f}x (gateway: intake + submission + SQLite)")
+            print(f"load average at end {os.getloadavg()[0]:.2f}")
             await gw.stop()
         finally:
+            if spy is not None:
+                spy.kill()
+            bare.terminate()
+            bare.wait(10)
             gw.kill()
             server.stop()
 
@@ -141,5 +201,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=20000)
     parser.add_argument("-c", "--concurrency", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--profile", type=Path)
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.concurrency))
+    asyncio.run(main(args.n, args.concurrency, args.rounds, args.log_level, args.profile))
