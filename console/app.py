@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from console import auth, flow_catalog, pages_cases, pages_flows, pages_ops, pages_results
+from console import auth, errors, flow_catalog, pages_cases, pages_flows, pages_ops, pages_results
 from console.html import e, page
 from flows.loader import SHIPPED_DIR
 from ivr.prompts import PromptLibrary
@@ -58,7 +58,7 @@ async def signin(request: web.Request) -> web.Response:
     form = await request.post()
     pre = request.cookies.get(auth.PRE_COOKIE, "")
     if not pre or not secrets.compare_digest(pre, str(form.get("_pre", ""))):
-        return web.Response(status=403, text="CSRF token missing or wrong")
+        return errors.error_page(request, 403, "登录表单已过期，请刷新页面后重新登录。")
     got = await request.app["console.sessions"].sign_in(str(form.get("user", "")),
                                                         str(form.get("password", "")))
     if got is None:
@@ -93,7 +93,7 @@ def make_app(redis, users: dict[str, tuple[str, str]], *, data_dir: str | Path,
              session_ttl_s: int = 8 * 3600, carrier=None, health=None,
              ivr_metrics_urls: tuple[str, ...] = (), metrics_registry=None,
              find_carrier=None) -> web.Application:
-    app = web.Application(middlewares=[auth.require_session])
+    app = web.Application(middlewares=[errors.readable_errors, auth.require_session])
     app["redis"] = redis
     app["console.sessions"] = auth.Sessions(redis, users, session_ttl_s)
     app["cases"] = Cases(redis)
@@ -164,7 +164,10 @@ class ConsoleComponent:
         self.ctx = ctx
         config = ctx.config
         case_mod.configure(case_mod.CaseSettings(config["console.callback_working_days"]))
-        self.app = make_app(ctx.redis, users_from_config(config), data_dir=config.data_dir,
+        # the console's own client: short timeouts, so a page says at once that Redis
+        # is away instead of waiting as the intake's client does (console.errors)
+        self.redis = errors.redis_client(ctx.redis_url)
+        self.app = make_app(self.redis, users_from_config(config), data_dir=config.data_dir,
                             session_ttl_s=int(config["console.session_ttl"].total_seconds()),
                             health=health, ivr_metrics_urls=config["console.ivr_metrics_urls"],
                             metrics_registry=getattr(ctx.metrics, "registry", None),
@@ -186,3 +189,5 @@ class ConsoleComponent:
 
     async def stop(self) -> None:
         await self.aggregator.stop()
+        await self.redis.aclose()
+        await self.redis.connection_pool.disconnect()

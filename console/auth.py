@@ -11,7 +11,10 @@ session exists, uses a double-submit cookie.
 
 The middleware answers every request without a session: 302 to the sign-in
 page for pages, 401 JSON for ``/console/api/…`` and other JSON requests; a
-viewer's POST to an action gets 403.
+viewer's POST to an action gets 403. While Redis is away, a GET with a session
+this process verified in the last 15 minutes goes on (its page then shows the
+outage with the menu, the operations page shows what is down); everything else
+gets the 503 page of ``console.errors``.
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from console import keys
+from console.errors import REDIS_DOWN, error_page, wants_json
 
 COOKIE = "hcp_console"
 PRE_COOKIE = "hcp_console_pre"
@@ -33,6 +39,9 @@ ROLE_LABELS = {SUPERVISOR: "主管 supervisor", VIEWER: "只读 viewer"}
 OPEN_PATHS = ("/console/signin", "/console/static/")
 # POSTs a viewer may make: they change nothing stored
 VIEWER_POSTS = ("/console/signout", "/console/api/simulate")
+OPS_PATH = "/console/ops"
+RECENT_S = 15 * 60  # how long a verified session is trusted while Redis is away
+RECENT_LIMIT = 1000
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
@@ -74,6 +83,9 @@ class Sessions:
         self.redis = redis
         self.users = users  # name -> (role, hash)
         self.ttl_s = ttl_s
+        # sessions this process verified lately: used only while Redis is away, for
+        # GET pages (the error page keeps its menu, the operations page shows the outage)
+        self._recent: OrderedDict[str, tuple[User, str, float]] = OrderedDict()
 
     async def sign_in(self, name: str, password: str) -> tuple[str, str] | None:
         """(token, csrf) or None. Failed attempts per user are rate limited."""
@@ -105,22 +117,29 @@ class Sessions:
             await self.redis.delete(key)
             return None
         await self.redis.expire(key, self.ttl_s)  # sliding expiry
-        return User(data["user"], self.users[data["user"]][0]), data["csrf"]
+        user = User(data["user"], self.users[data["user"]][0])
+        self._recent[key] = (user, data["csrf"], time.monotonic())
+        self._recent.move_to_end(key)
+        while len(self._recent) > RECENT_LIMIT:
+            self._recent.popitem(last=False)
+        return user, data["csrf"]
+
+    def recent(self, token: str) -> tuple[User, str] | None:
+        """A session this process verified within RECENT_S (for Redis outages only)."""
+        found = self._recent.get(keys.session(token)) if token else None
+        if found is None or time.monotonic() - found[2] > min(RECENT_S, self.ttl_s):
+            return None
+        return found[0], found[1]
 
     async def sign_out(self, token: str) -> None:
+        self._recent.pop(keys.session(token), None)
         await self.redis.delete(keys.session(token))
-
-
-def wants_json(request: web.Request) -> bool:
-    return (request.path.startswith("/console/api/")
-            or "application/json" in request.headers.get("Accept", "")
-            and "text/html" not in request.headers.get("Accept", ""))
 
 
 def refuse(request: web.Request, status: int, message: str) -> web.Response:
     if wants_json(request):
         return web.json_response({"error": message}, status=status)
-    return web.Response(status=status, text=message, content_type="text/plain")
+    return error_page(request, status, message)
 
 
 @web.middleware
@@ -128,7 +147,18 @@ async def require_session(request: web.Request, handler):
     if request.path.startswith(OPEN_PATHS):
         return await handler(request)
     sessions: Sessions = request.config_dict["console.sessions"]
-    found = await sessions.lookup(request.cookies.get(COOKIE, ""))
+    token = request.cookies.get(COOKIE, "")
+    try:
+        found = await sessions.lookup(token)
+    except REDIS_DOWN as exc:
+        found = sessions.recent(token)
+        if found is None or request.method not in ("GET", "HEAD"):
+            raise  # answered by console.errors: a 503 page saying Redis is away
+        request["user"], request["csrf"] = found
+        if request.path != OPS_PATH:
+            raise  # the 503 page, with the menu; no second wait on Redis
+        request["redis_down"] = exc  # the operations page shows the outage at once
+        return await handler(request)
     if found is None:
         if wants_json(request):
             return web.json_response({"error": "not signed in"}, status=401)
@@ -141,7 +171,7 @@ async def require_session(request: web.Request, handler):
                                                  "multipart/form-data"):
             sent = (await request.post()).get("_csrf", "")
         if not hmac.compare_digest(str(sent), csrf):
-            return refuse(request, 403, "CSRF token missing or wrong")
+            return refuse(request, 403, "表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试。")
         if not user.may_act and not request.path.startswith(VIEWER_POSTS):
             return refuse(request, 403, "只读账号不能操作 (viewer accounts are read-only)")
     return await handler(request)

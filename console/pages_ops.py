@@ -9,9 +9,7 @@ from datetime import datetime
 import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
+from console.errors import REDIS_DOWN
 from console.html import card, csrf_field, e, page, stat, table, url
 from ratings import keys as rkeys
 from ratings.model import CHINA
@@ -20,6 +18,7 @@ from sms import keys as skeys
 log = logging.getLogger("console.ops")
 SMS_SCAN_LIMIT = 50_000  # message records read for the SMS figures (30-day TTL)
 DEAD_SHOWN = 50
+HEALTH_TIMEOUT_S = 2.5  # the gateway's probes (Redis ping, core store) on this page
 
 # Re-queue a dead-lettered evaluation: only while its status is still "dead", in
 # one script: status back to accepted, a new outbox entry with the same id, ev
@@ -105,12 +104,45 @@ async def sms_figures(redis) -> dict[str, int]:
 
 
 async def ops_page(request: web.Request) -> web.Response:
+    if request.get("redis_down") is not None:  # found by the session check just now
+        return await _ops_without_redis(request, request["redis_down"])
     try:
         return await _ops_page(request)
-    except (RedisConnectionError, RedisTimeoutError) as exc:
-        body = card("健康状况 Health", table(["组件 Part", "状态", "详情 Detail"], [
-            ["Redis", _ok("down"), e(f"{type(exc).__name__}: Redis 不可用 unavailable")]]))
-        return page(request, "运行状态 Operations", body, "/console/ops")
+    except REDIS_DOWN as exc:
+        return await _ops_without_redis(request, exc)
+
+
+async def _health(app) -> dict:
+    """The gateway's probes, bounded: a hung Redis must not hold the page."""
+    try:
+        return await asyncio.wait_for(app["health"](), HEALTH_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        return {"redis": "probe timed out", "store": None, "store_unknown": True}
+
+
+async def _ops_without_redis(request: web.Request, exc: BaseException) -> web.Response:
+    """What this process still knows while Redis is away: the outage itself, the core
+    store's probe and the live calls; the outbox and dead letters live in Redis."""
+    log.warning("operations page: Redis unavailable (%s)", type(exc).__name__)
+    app = request.app
+    calls, call_problems = await active_calls(app["ivr_metrics_urls"], app["metrics_registry"])
+    health = await _health(app)
+    store = ("未知：探测超时 unknown (probe timed out)" if health.get("store_unknown")
+             else health.get("store") or "")
+    rows = [["Redis", _ok("down"), e(f"无法连接 unreachable: {type(exc).__name__}。"
+                                      "待提交、死信与短信数字暂不可读。")],
+            ["核心评价库 Core store", _ok(health.get("store") or health.get("store_unknown")),
+             e(store)]]
+    rows += [["IVR metrics", _ok(p), e(p)] for p in call_problems]
+    body = ('<div class="flash bad">Redis 不可用：评价受理与提交在 Redis 恢复后继续，'
+            '本页只显示无需 Redis 的状态。Redis is unreachable.</div>'
+            '<div class="stats">'
+            + stat("进行中通话 Active calls", "—" if calls is None else calls, "IVR workers")
+            + stat("Redis", "不可用", type(exc).__name__, "bad") + "</div>"
+            + card("健康状况 Health", table(["组件 Part", "状态", "详情 Detail"], rows)))
+    resp = page(request, "运行状态 Operations", body, "/console/ops")
+    resp.set_status(503)
+    return resp
 
 
 async def _ops_page(request: web.Request) -> web.Response:
@@ -125,7 +157,7 @@ async def _ops_page(request: web.Request) -> web.Response:
     dead_len = await redis.xlen(rkeys.DEAD)
     dead = await redis.xrevrange(rkeys.DEAD, count=DEAD_SHOWN)
     sms = await sms_figures(redis)
-    health = await app["health"]()
+    health = await _health(app)
     info = await redis.info()
     stats = ('<div class="stats">'
              + stat("进行中通话 Active calls", "—" if calls is None else calls,
