@@ -29,6 +29,10 @@ so a test says exactly what the next N requests see:
     reject_key(substring, reason)    reject every record whose key contains substring
     fail_rate(p, seed)               answer 503 to a random share p of requests
     latency(seconds)                 every answer takes this long (a store across a WAN)
+    hang(True) / hang(False)         the exchange stops answering: every request (POST and
+                                     query) waits, however long, until hang(False); then it
+                                     goes on as usual (a record whose client gave up
+                                     meanwhile is still stored, as at a real exchange)
 
 Two ways to drive it:
   * in-process (same event loop as the test):  ``async with LoopbackCoreStore() as s``
@@ -118,6 +122,9 @@ class LoopbackCoreStore:
         self._reject_keys: dict[str, tuple[str, int]] = {}
         self._fail_rate = 0.0
         self._latency = 0.0
+        self._answering = asyncio.Event()  # cleared while hanging
+        self._answering.set()
+        self.hung = 0  # requests that waited in a hang
         self._rng = random.Random(0)
         self._runner: web.AppRunner | None = None
 
@@ -189,6 +196,17 @@ class LoopbackCoreStore:
     def latency(self, seconds: float) -> None:
         self._latency = seconds
 
+    def hang(self, on: bool = True) -> None:
+        if on:
+            self._answering.clear()
+        else:
+            self._answering.set()
+
+    async def _wait_while_hanging(self) -> None:
+        if not self._answering.is_set():
+            self.hung += 1
+            await self._answering.wait()
+
     def plant(self, payload: dict, key: str = "") -> str:
         """Store someone else's record (another system's), as if it had come first."""
         key = key or f"foreign:{len(self.records)}:{payload.get('projectNo')}"
@@ -205,6 +223,7 @@ class LoopbackCoreStore:
         self._reject_keys.clear()
         self._fail_rate = 0.0
         self._latency = 0.0
+        self._answering.set()
 
     def reset(self) -> None:
         self.clear_faults()
@@ -216,17 +235,19 @@ class LoopbackCoreStore:
         self.query_supported = True
         self.faults_served.clear()
         self.requests = 0
+        self.hung = 0
 
     def stats(self) -> dict:
         return {"stored": len(self.records), "duplicates": sum(self.duplicates.values()),
                 "refused_repeats": sum(self.refused_repeats.values()),
                 "requests": self.requests, "faults_served": dict(self.faults_served),
-                "faults_pending": len(self._faults)}
+                "faults_pending": len(self._faults), "hung": self.hung}
 
     # -- the store -------------------------------------------------------
     async def _handle_record(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         body = await request.read()
+        await self._wait_while_hanging()
         if self._latency:
             await asyncio.sleep(self._latency)
         fault = self._faults.popleft() if self._faults else None
@@ -300,6 +321,7 @@ class LoopbackCoreStore:
     async def _handle_query(self, request: web.Request) -> web.Response:
         """What is stored under (projectNo, assessNumber): the exchange's record query."""
         self.queries += 1
+        await self._wait_while_hanging()
         if not signature_ok(self.secret, request.rel_url.raw_query_string.encode(),
                             request.headers.get(SIGNATURE_HEADER)):
             return web.json_response({"error": "bad signature"}, status=401)
@@ -330,7 +352,7 @@ class LoopbackCoreStore:
         for name, args in spec.items():
             if name not in ("fail_next", "slow_next", "reset_next", "conflict_next",
                             "reject_next", "reject_key", "fail_rate", "latency",
-                            "clear_faults"):
+                            "hang", "clear_faults"):
                 return web.json_response({"error": f"unknown fault {name}"}, status=400)
             getattr(self, name)(**(args or {}))
         return web.json_response(self.stats())
