@@ -241,7 +241,7 @@ class LoopbackCoreStore:
         return {"stored": len(self.records), "duplicates": sum(self.duplicates.values()),
                 "refused_repeats": sum(self.refused_repeats.values()),
                 "requests": self.requests, "faults_served": dict(self.faults_served),
-                "faults_pending": len(self._faults), "hung": self.hung}
+                "faults_pending": len(self._faults)}
 
     # -- the store -------------------------------------------------------
     async def _handle_record(self, request: web.Request) -> web.StreamResponse:
