@@ -40,6 +40,15 @@ only marks the container unhealthy; systemd's Restart= acts on exit only).
 While a restart is still being tried /healthz stays 200 — the process is
 recovering by itself — and /readyz answers 503 (Redis does not answer).
 
+**Access.** The server requires a password (``requirepass``, given to it on its
+standard input, see adapters.redis_server): ``<data_dir>/secrets/redis_password``
+(0600), generated on the first start like the other secrets (gateway.secrets_store;
+``folder`` is ``<data_dir>/redis``, so the data dir is its parent). ``url`` carries
+the password: the gateway's client, its components (the console, the IVR workers)
+and, through gateway.running, the ``hcp`` commands use it; it is logged only
+redacted. The folder is 0700 and the AOF files 0600 (umask 077, narrowed again
+before every start), so another local user reads neither the data nor the port.
+
 The server runs in a session of its own: Ctrl-C in a terminal (SIGINT to the
 whole foreground process group) must reach only the gateway, which then drains
 the submitter while Redis is still up, and only then stops Redis.
@@ -56,6 +65,7 @@ import time
 from pathlib import Path
 
 from adapters.redis_server import RedisServer
+from gateway.secrets_store import REDIS_PASSWORD, persistent_secret
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +115,11 @@ class PrivateRedis:
 
     def __init__(self, folder: Path, *, max_failures: int = MAX_FAILURES,
                  backoff_s: float = RESTART_BACKOFF_S, backoff_cap_s: float = RESTART_BACKOFF_CAP_S,
-                 stable_s: float = STABLE_S):
+                 stable_s: float = STABLE_S, password: str | None = None):
         self.folder = Path(folder)
-        self.server = RedisServer(self.folder, aof=True, detached=True)
+        if password is None:  # the data dir's own (folder is <data_dir>/redis)
+            password = persistent_secret(self.folder.parent, REDIS_PASSWORD)
+        self.server = RedisServer(self.folder, aof=True, detached=True, password=password)
         self.max_failures = max_failures
         self.backoff_s = backoff_s
         self.backoff_cap_s = backoff_cap_s

@@ -9,7 +9,11 @@ The gateway's state (evaluation status, dedupe keys, outbox) lives in one Redis:
 * unset: the private ``redis-server`` that ``hcp serve`` starts with ``--dir
   <data_dir>/redis`` (gateway.private_redis) and stops when it stops. While it
   runs, its pid and port are in ``redis.pid`` and ``redis.port`` there; the pid
-  must be alive and the port must answer PING.
+  must be alive and the port must answer PING. It requires the password in
+  ``<data_dir>/secrets/redis_password`` (gateway.secrets_store): the URL ``find``
+  returns carries it, so a command must run as the gateway's user (the data dir
+  and the secrets are 0700), and must never print or log ``url`` unredacted
+  (``description`` is the form for people).
 
 Nothing here starts, stops or writes anything: a private Redis exists only while
 its gateway runs, and ``GatewayNotRunning`` says so, with what to do.
@@ -21,9 +25,11 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from gateway.config import Config
 from gateway.config_values import redact_url
+from gateway.secrets_store import REDIS_PASSWORD, SECRETS_DIR, read_secret
 
 # gateway.private_redis's file names (not imported: that module starts servers)
 PID_FILE = "redis.pid"
@@ -95,7 +101,15 @@ def find(config: Config) -> GatewayRedis:
     if not _answers("127.0.0.1", port):
         raise _not_running(config, f"its private Redis, pid {pid}, does not answer on "
                                    f"port {port}")
-    return GatewayRedis(f"redis://127.0.0.1:{port}/0",
+    try:
+        password = read_secret(config.data_dir, REDIS_PASSWORD)
+    except OSError as exc:
+        raise GatewayNotRunning(
+            f"cannot read the password of the private Redis of {config.data_dir} "
+            f"({SECRETS_DIR}/{REDIS_PASSWORD}: {type(exc).__name__}): run the command "
+            f"as the gateway's user") from None
+    auth = f":{quote(password, safe='')}@" if password else ""
+    return GatewayRedis(f"redis://{auth}127.0.0.1:{port}/0",
                         f"the private Redis of {config.data_dir} (pid {pid}, port {port})")
 
 
@@ -107,7 +121,8 @@ def unreachable(redis: GatewayRedis, exc: BaseException) -> GatewayNotRunning:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m gateway.running [--config FILE]``: print the gateway's Redis URL
-    (for scripts such as scripts/demo-call); exit 1 with the reason when not running."""
+    (for scripts such as scripts/demo-call; with its password: for a pipe, not a
+    log); exit 1 with the reason when not running."""
     import argparse
     import sys
 

@@ -3,7 +3,10 @@
 The phone HMAC key must be the same on every start, or the dedupe keys written
 yesterday would no longer match today's evaluations; so a generated key is
 written to ``<data_dir>/secrets/<name>`` (mode 0600) and read back next time.
-The same goes for the default API token, which an operator reads from its file.
+The same goes for the default API token, which an operator reads from its file,
+and for the password of the private Redis (``REDIS_PASSWORD``: gateway.private_redis
+starts redis-server with it, gateway.running hands it to the ``hcp`` commands that
+read that Redis).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from gateway.config import Config
 
 SECRETS_DIR = "secrets"
+REDIS_PASSWORD = "redis_password"  # requirepass of the private redis-server
 
 
 def persistent_secret(data_dir: Path, name: str) -> str:
@@ -39,6 +43,15 @@ def persistent_secret(data_dir: Path, name: str) -> str:
     finally:
         tmp.unlink()
     return path.read_text().strip()
+
+
+def read_secret(data_dir: Path, name: str) -> str | None:
+    """The stored secret, or None when there is none yet; writes nothing.
+    PermissionError when the file is someone else's (run as the gateway's user)."""
+    try:
+        return (Path(data_dir) / SECRETS_DIR / name).read_text().strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def api_token_path(data_dir: Path) -> Path:
