@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections import OrderedDict
@@ -13,12 +12,13 @@ from aiohttp import web
 from console import flow_catalog
 from console.html import card, e, page, table, url
 from flows import effects as fx
-from flows.diff import diff
-from flows.inspect import inspect
-from flows.render import RenderError, mermaid, svg
 from flows.simulate import Simulator, SimulatorError
 
 SIM_LIMIT = 200  # simulator sessions kept in memory (oldest dropped)
+
+
+def no_such_flow(flow_id: str) -> web.HTTPNotFound:
+    return web.HTTPNotFound(text=f"没有名为“{flow_id[:80]}”的流程。请从流程列表进入。")
 
 
 def _grammar():
@@ -31,8 +31,8 @@ def _grammar():
 
 async def flows_list(request: web.Request) -> web.Response:
     rows = []
-    for flow_id, (flow, _text) in sorted(flow_catalog.shipped().items()):
-        issues = inspect(flow)
+    for flow_id, (flow, _text) in sorted((await flow_catalog.ashipped()).items()):
+        issues = await flow_catalog.issues(flow)
         kind = "语音 voice" if flow.type == "voice" else "短信 messaging"
         rows.append([f'<a href="/console/flows/{e(flow_id)}">{e(flow.name)}</a>'
                      f'<div class="sub">{e(flow_id)}</div>', kind,
@@ -47,15 +47,14 @@ async def flows_list(request: web.Request) -> web.Response:
 
 async def flow_detail(request: web.Request) -> web.Response:
     flow_id = request.match_info["flow_id"]
-    found = flow_catalog.shipped().get(flow_id)
+    found = (await flow_catalog.ashipped()).get(flow_id)
     if found is None:
-        raise web.HTTPNotFound(text="no such flow")
+        raise no_such_flow(flow_id)
     flow, _text = found
-    try:
-        drawing = f'<div class="diagram">{await asyncio.to_thread(svg, flow)}</div>'
-    except RenderError:
-        drawing = f'<pre class="mermaid-src">{e(mermaid(flow))}</pre>'
-    issues = inspect(flow)
+    picture, is_svg = await flow_catalog.diagram(flow)
+    drawing = (f'<div class="diagram">{picture}</div>' if is_svg
+               else f'<pre class="mermaid-src">{e(picture)}</pre>')
+    issues = await flow_catalog.issues(flow)
     issue_rows = [[f"<code>{e(i.node)}</code>", f'<span class="pill {i.severity}">'
                    f'{e(i.severity)}</span>', f"<code>{e(i.code)}</code>", e(i.message)]
                   for i in issues]
@@ -103,7 +102,8 @@ async def flow_diff(request: web.Request) -> web.Response:
         body = card("差异 Diff", '<p class="empty">该版本的定义未保存，无法比较。'
                     "The definition of this version was not kept.</p>")
     else:
-        lines = diff(old, new) or ["两个版本相同 The versions are the same."]
+        lines = (await flow_catalog.diff_lines(old, new)
+                 or ["两个版本相同 The versions are the same."])
         body = card(f"<code>{e(a[:12])}</code> → <code>{e(b[:12])}</code>",
                     '<pre class="diff">' + "\n".join(_marks(e(x)) for x in lines) + "</pre>"
                     + '<p class="hint"><del>删除 removed</del> <ins>新增 added</ins></p>')
@@ -142,9 +142,9 @@ def _sim_key(request, flow_id: str) -> tuple[str, str]:
 
 async def simulate_page(request: web.Request) -> web.Response:
     flow_id = request.match_info["flow_id"]
-    found = flow_catalog.shipped().get(flow_id)
+    found = (await flow_catalog.ashipped()).get(flow_id)
     if found is None:
-        raise web.HTTPNotFound(text="no such flow")
+        raise no_such_flow(flow_id)
     flow = found[0]
     voice = flow.type == "voice"
     hint = ("按键输入 0-9 * #，或 <code>wait 6s</code>、<code>record 5s</code>、<code>hangup</code>"
@@ -191,7 +191,7 @@ async def simulate_api(request: web.Request) -> web.Response:
     if not isinstance(data, dict):
         return web.json_response({"error": "the body must be a JSON object"}, status=400)
     flow_id = str(data.get("flow", ""))
-    found = flow_catalog.shipped().get(flow_id)
+    found = (await flow_catalog.ashipped()).get(flow_id)
     if found is None:
         return web.json_response({"error": "no such flow"}, status=404)
     sims = _sims(request)

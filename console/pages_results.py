@@ -110,7 +110,7 @@ async def overview_page(request: web.Request) -> web.Response:
 
 async def funnel_page(request: web.Request) -> web.Response:
     redis = request.app["redis"]
-    shipped = flow_catalog.shipped()
+    shipped = await flow_catalog.ashipped()
     flow_id = request.query.get("flow") or next(iter(sorted(shipped)), "")
     versions = [v for v in await flow_catalog.versions(redis, flow_id) if v.in_stats]
     chosen = request.query.get("v") or (versions[-1].version if versions else "")
