@@ -1,4 +1,5 @@
-"""The SIP edge: one pjsua2 endpoint per process. THE ONLY module that imports pjsua2.
+"""The SIP edge: one pjsua2 endpoint per process. With its ctypes companion
+``adapters.sip_gate``, THE ONLY module that imports pjsua2.
 
 Theory of operation (see docs/ivr.md for the measured facts behind it):
 
@@ -42,6 +43,9 @@ Theory of operation (see docs/ivr.md for the measured facts behind it):
   draining, every slot taken (486/503) or beyond ``max_new_calls_s``. No call
   slot, no RTP sockets, no Python call object: a flood costs a parse and a reply
   (a flood of refusals through pjsua exhausted the 64-handle ioqueue: an abort).
+  It also answers 400 to a body shorter than its Content-Length, and
+  ``BadRequestAnswer`` 400 to a request pjsip cannot parse (it drops those
+  silently): both in adapters/sip_gate.py.
 * The real call limit is read through ctypes (``pjsua_call_get_max_count``;
   the PyPI wheel is built with 4). pjsua itself answers a stateless 486 to
   INVITEs beyond it; we refuse with 503 at our own (lower or equal) limit.
@@ -95,27 +99,22 @@ from typing import Protocol
 import pjsua2 as pj
 
 from adapters.dtmf_inband import DetectorSettings, InbandDtmfDetector, rms
+from adapters.sip_gate import CALL_ID_RE as _CALL_ID_RE
+from adapters.sip_gate import LIB as _LIB
+from adapters.sip_gate import AdmissionGate, BadRequestAnswer
 from ivr.media import CallEnded, DtmfSignal, IncomingInvite, MediaReady
 
 log = logging.getLogger("hcp.sip")
 pjlog = logging.getLogger("hcp.pjsip")
 
-_LIB = ctypes.CDLL(pj._pjsua2.__file__)
-_LIB.pjsua_get_pjsip_endpt.restype = ctypes.c_void_p
 _LIB.pjsip_endpt_create_response.argtypes = [
     ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
     ctypes.POINTER(ctypes.c_void_p)]
 _LIB.pjsip_tsx_send_msg.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-_LIB.pjsip_endpt_register_module.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-_LIB.pjsip_endpt_unregister_module.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-_LIB.pjsip_endpt_respond_stateless.argtypes = [
-    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
-    ctypes.c_void_p]
 _PJ_LEVEL_TO_LOGGING = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING,
                         3: logging.INFO, 4: logging.DEBUG, 5: logging.DEBUG, 6: logging.DEBUG}
 _DTMF_KEYS = "0123456789*#ABCD"
 _SIGNAL_RE = re.compile(r"^\s*signal\s*=\s*(\S)", re.IGNORECASE | re.MULTILINE)
-_CALL_ID_RE = re.compile(r"^(?:call-id|i)\s*:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 _FROM_RE = re.compile(r"^(?:from|f)\s*:[^<\r\n]*<?(sips?:[^>;\s]+)",
                       re.IGNORECASE | re.MULTILINE)
 _CONTENT_TYPE_RE = re.compile(r"^(?:content-type|c)\s*:\s*([^;\r\n]+)",
@@ -493,131 +492,6 @@ class _Account(pj.Account):
         log.info("registration: %s %s", prm.code, prm.reason)
 
 
-_RX_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
-
-
-class _PjsipModule(ctypes.Structure):
-    """``pjsip_module`` (pjsip/sip_module.h), for the admission gate."""
-
-    _fields_ = [("prev", ctypes.c_void_p), ("next", ctypes.c_void_p),
-                ("name", ctypes.c_char_p), ("name_len", ctypes.c_ssize_t),
-                ("id", ctypes.c_int), ("priority", ctypes.c_int),
-                ("load", ctypes.c_void_p), ("start", ctypes.c_void_p),
-                ("stop", ctypes.c_void_p), ("unload", ctypes.c_void_p),
-                ("on_rx_request", _RX_CALLBACK), ("on_rx_response", ctypes.c_void_p),
-                ("on_tx_request", ctypes.c_void_p), ("on_tx_response", ctypes.c_void_p),
-                ("on_tsx_state", ctypes.c_void_p)]
-
-
-# pjsip_rx_data on x86_64 with PJSIP_MAX_PKT_LEN 4000 and the select ioqueue (the wheel):
-# pkt_info.packet, .src_name (char[46]) and .src_port. Checked on every use: the packet
-# must start with "INVITE " and src_name must parse as an address, or the gate steps
-# aside and pjsua takes the INVITE as before.
-_RX_PACKET, _RX_SRC_NAME, _RX_SRC_PORT = 320, 4368, 4416
-_GATE_PRIORITY = 40  # after the transaction layer (16) and the dialogs (32), before pjsua (64)
-
-
-class AdmissionGate:
-    """Refuses a new INVITE statelessly before pjsua gives it a call slot.
-
-    A pjsip module ahead of pjsua's own: an INVITE that reaches it is out of dialog
-    (re-INVITEs are taken by their dialog at priority 32, retransmissions by their
-    transaction). It answers, with no transaction, no call slot, no media transport:
-    403 to a source outside the ACL, 503 while draining, when every call slot is
-    taken (486 at the library's limit, as pjsua would; 503 at a lower limit of ours),
-    or beyond ``max_new_calls_s`` new calls per second. Each pjsua call opens
-    two RTP sockets, and the select ioqueue (64 handles) keeps a closed socket's key
-    500 ms before reuse: a few hundred call set-ups a second used to exhaust it
-    (``pj_ioqueue_register_sock2: Assertion '!pj_list_empty(&ioqueue->free_list)'``,
-    an abort). Refusals are counted; one log line per second at most."""
-
-    def __init__(self, agent: SipAgent, max_new_calls_s: float):
-        self.agent = agent
-        self.rate = max_new_calls_s
-        self.tokens = max(1.0, min(max_new_calls_s, 8.0))
-        self.burst = self.tokens
-        self.refilled = time.monotonic()
-        self.refused: dict[int, int] = {}
-        self._quiet_until = 0.0
-        self._unlogged = 0
-        self._callback = _RX_CALLBACK(self._on_rx_request)  # kept: pjsip holds a raw pointer
-        self._module = _PjsipModule()
-        self._name = b"mod-hcp-admission"
-        self._module.name, self._module.name_len = self._name, len(self._name)
-        self._module.id, self._module.priority = -1, _GATE_PRIORITY
-        self._module.on_rx_request = self._callback
-        self.registered = False
-
-    def register(self) -> None:
-        endpt = _LIB.pjsua_get_pjsip_endpt()
-        status = _LIB.pjsip_endpt_register_module(endpt, ctypes.byref(self._module))
-        self.registered = status == 0
-        if not self.registered:
-            log.error("admission gate not registered (status %d): pjsua refuses alone", status)
-
-    def unregister(self) -> None:
-        if self.registered:
-            _LIB.pjsip_endpt_unregister_module(_LIB.pjsua_get_pjsip_endpt(),
-                                               ctypes.byref(self._module))
-            self.registered = False
-
-    def _on_rx_request(self, rdata: int) -> int:
-        try:
-            if ctypes.string_at(rdata + _RX_PACKET, 7) != b"INVITE ":
-                return 0
-            name = ctypes.string_at(rdata + _RX_SRC_NAME, 46).split(b"\0", 1)[0].decode()
-            ipaddress.ip_address(name)  # ValueError: layout not as expected, step aside
-            status = self.admit(name)
-            if status is None:
-                return 0
-            _LIB.pjsip_endpt_respond_stateless(_LIB.pjsua_get_pjsip_endpt(), rdata, status,
-                                               None, None, None)
-            self._count(status, rdata, name)
-            return 1
-        except Exception:
-            log.exception("admission gate")
-            return 0
-
-    def admit(self, source: str) -> int | None:
-        """The refusal for a new INVITE from ``source`` (an address), or None to admit."""
-        agent = self.agent
-        if not agent._in(source, agent._acl):
-            return 403
-        if agent.draining:
-            return 503
-        if agent._live_calls() >= agent.limit:  # 486 as pjsua's own at the library's limit
-            return 486 if agent.limit >= agent.library_limit else 503
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.refilled) * self.rate)
-        self.refilled = now
-        if self.tokens < 1.0:
-            return 503
-        self.tokens -= 1.0
-        return None
-
-    def _count(self, status: int, rdata: int, source: str) -> None:
-        self.refused[status] = self.refused.get(status, 0) + 1
-        with _logged("on_refused"):
-            self.agent.listener.on_refused(status)
-        now = time.monotonic()
-        if now < self._quiet_until:
-            self._unlogged += 1
-            return
-        self._quiet_until = now + 1.0
-        packet = ctypes.string_at(rdata + _RX_PACKET, 1500).decode("utf-8", "replace")
-        match = _CALL_ID_RE.search(packet)
-        call_id = match.group(1) if match else "?"
-        port = ctypes.c_int.from_address(rdata + _RX_SRC_PORT).value
-        more = f" ({self._unlogged} more refusal(s) in the last second)" if self._unlogged else ""
-        self._unlogged = 0
-        if status == 403:
-            log.warning("INVITE %s from %s:%d refused: not in the ACL (stateless)%s", call_id,
-                        source, port, more)
-        else:
-            log.warning("INVITE %s from %s:%d refused %d: %s%s", call_id, source, port, status,
-                        "draining" if self.agent.draining else "busy", more)
-
-
 class SipAgent:
     """The endpoint, its transports and account, and the live calls."""
 
@@ -644,6 +518,7 @@ class SipAgent:
         self.wakeups = 0  # idle waits ended by a SIP datagram (tests, benchmarks)
         self.idle_waits = 0  # idle waits begun on a fresh look at the SIP sockets
         self.gate = AdmissionGate(self, settings.max_new_calls_s)
+        self.bad_requests = BadRequestAnswer()
 
     # -- audio taps ----------------------------------------------------------------
     # An AudioMediaPort is never destroyed while the process runs. PJSIP 2.15's
@@ -695,6 +570,7 @@ class SipAgent:
         ep.libInit(cfg)
         self.ep = ep
         self.gate.register()
+        self.bad_requests.register()
         for kind in [pj.PJSIP_TRANSPORT_UDP] + ([pj.PJSIP_TRANSPORT_TCP] if s.tcp else []):
             tc = pj.TransportConfig()
             tc.port = s.sip_port
@@ -842,6 +718,7 @@ class SipAgent:
             self._reap_players(everything=True)
         if self.ep is not None:
             self.gate.unregister()
+            self.bad_requests.unregister()
             self.ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
             self.ep = None
 

@@ -130,3 +130,33 @@ async def test_least_load_fills_every_worker_and_frees_slots_on_bye(start_pool, 
     assert result.returncode == 0, result.output + front.log()[-2000:]
     rated = [calls_by_outcome(s.metrics_port, s.name).get("rated") for s in config.workers()]
     assert rated == [8, 8]
+
+
+async def test_malformed_requests_get_400_from_the_front(start_pool, start_front, sipp_dir,
+                                                         redis_url):
+    """Kamailio's sanity checks answer as the workers would (tests/ivr/
+    test_malformed_requests.py), a 400 at once, and forward nothing; except where
+    Kamailio cannot build a reply at all (no From, a Content-Length that is not a
+    number: "failed to send 400 reply" in its log): those it drops, as in production."""
+    import socket
+
+    from tests.ivr.test_malformed_requests import BROKEN, answers, invite
+
+    config = pool_config(1)
+    await start_pool(config)
+    front = start_front(config)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    try:
+        for n, (name, broken) in enumerate(BROKEN.items()):
+            call_id = f"front-malformed-{n}"
+            udp.sendto(invite(front.port, udp.getsockname()[1], call_id, **broken),
+                       ("127.0.0.1", front.port))
+            got = await asyncio.to_thread(answers, udp, call_id)
+            unanswerable = name in ("Content-Length not a number", "no From")
+            assert [g.split("\r\n", 1)[0].split(" ", 2)[1] for g in got] == (
+                [] if unanswerable else ["400"]), (name, got, front.log()[-2000:])
+    finally:
+        udp.close()
+    [worker] = config.workers()
+    assert calls_by_outcome(worker.metrics_port, worker.name) == {}
