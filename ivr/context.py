@@ -25,10 +25,13 @@ else the dialled number's language (``dialled_lang``: Request-URI user → lang)
 else ``default_lang`` of the trunk's mapping, else nothing: the flow's default
 (Mandarin) speaks. Unknown values are dropped, never guessed.
 
-Agent ids: a value of ``agent``/``staff_id`` that looks like a phone number
-(the privacy masker's rule, or a Chinese mobile inside it) is refused — not kept,
-logged masked, ``agent_refused=phone_like`` in the context — so a citizen's number
-never becomes a staff id in a record (issue 11).
+Identifiers: a value of ``agent``/``staff_id``, ``call_record``/``work_order`` or
+``ticket`` that looks like a phone number (the privacy masker's rule, or a Chinese
+mobile inside it) is refused — not kept, logged masked, ``agent_refused`` /
+``call_record_refused`` / ``ticket_refused`` = ``phone_like`` in the context — so a
+citizen's number never becomes a staff id, a record's projectNo or part of a Redis
+key (issue 11; seed art. 4). A call without its record id is named from its Call-ID
+(``HL`` + a UUID5), which is never a key as it came.
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ CALL_RECORD = "call_record"
 WORK_ORDER = "work_order"
 CLOSES_ITEM = "closes_item"
 AGENT_KEYS = (AGENT, "staff_id")
+# identifiers that become record ids or Redis keys, and the flag a refusal sets
+_ID_FLAGS = {AGENT: "agent_refused", "staff_id": "agent_refused",
+             CALL_RECORD: "call_record_refused", WORK_ORDER: "call_record_refused",
+             TICKET: "ticket_refused"}
 
 log = logging.getLogger("hcp.ivr.context")
 
@@ -176,13 +183,13 @@ def looks_like_phone(value: str) -> bool:
     return mask_phones_in_text(value) != value or bool(_MOBILE_INSIDE.search(value))
 
 
-def refuse_phone_agents(ctx: dict[str, str]) -> dict[str, str]:
-    """Drop agent ids that look like phone numbers (logged masked, flagged)."""
-    for key in AGENT_KEYS:
+def refuse_phone_ids(ctx: dict[str, str]) -> dict[str, str]:
+    """Drop identifiers that look like phone numbers (logged masked, flagged)."""
+    for key, flag in _ID_FLAGS.items():
         value = ctx.get(key)
         if value and looks_like_phone(value):
             del ctx[key]
-            ctx["agent_refused"] = "phone_like"
+            ctx[flag] = "phone_like"
             digits = re.sub(r"[^\d+]", "", value)
             log.warning("call context: %s refused, it looks like a phone number (%s)", key,
                         mask_phone(digits) if len(digits) >= 7 else "***")
@@ -216,7 +223,7 @@ def context_from_invite(raw: str, mapping: ContextMapping) -> dict[str, str]:
     lang = lang or mapping.default_lang
     if lang:
         ctx[LANG] = lang
-    return refuse_phone_agents(ctx)
+    return refuse_phone_ids(ctx)
 
 
 def merge_context(from_invite: dict[str, str], posted: dict[str, str] | None) -> dict[str, str]:
@@ -228,7 +235,7 @@ def merge_context(from_invite: dict[str, str], posted: dict[str, str] | None) ->
         if lang:
             posted[LANG] = lang
     ctx.update(posted)
-    refuse_phone_agents(ctx)
+    refuse_phone_ids(ctx)
     if not ctx.get(TICKET):
         ctx["context_missing"] = "true"
     return ctx

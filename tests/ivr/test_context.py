@@ -156,6 +156,24 @@ def test_a_posted_phone_like_agent_or_staff_id_is_refused():
     assert "agent" not in ctx and "staff_id" not in ctx and ctx["agent_refused"] == "phone_like"
 
 
+@pytest.mark.parametrize("header, flag", [("X-Call-Record-Id", "call_record_refused"),
+                                          ("X-Work-Order", "call_record_refused"),
+                                          ("X-Ticket-Id", "ticket_refused")])
+def test_a_phone_like_call_record_or_ticket_never_names_a_record(header, flag, caplog):
+    """The call's own id becomes the record's projectNo and a Redis key (done and
+    invitation markers): a number there would put the caller's phone in both."""
+    from ivr.outcome import call_target
+
+    caplog.set_level("WARNING", logger="hcp.ivr.context")
+    ctx = context_from_invite(invite(f"{header}: 13812345678"), ContextMapping())
+    assert ctx == {flag: "phone_like"}
+    assert "12345678" not in caplog.text
+    target = call_target("item", ctx, "a84b4c76e66710@pc33")
+    assert target.id.startswith("HL") and "1381234" not in target.id
+    posted = merge_context({"call_record": "CR-1"}, {"call_record": "+86 138 1234 5678"})
+    assert "call_record" not in posted and posted["call_record_refused"] == "phone_like"
+
+
 def test_the_calls_own_id_and_closes_item_from_headers_and_uui():
     """What decides the record a call's rating is filed under (ivr.outcome.call_target)."""
     from ivr.outcome import call_target
