@@ -45,8 +45,11 @@ def page(request: web.Request, title: str, body: str, active: str = "") -> web.R
         who = (f'<span class="who">{e(user.name)} · {role}</span>'
                f'<form method="post" action="/console/signout" class="inline">'
                f'{csrf_field(request)}<button class="link">退出 Sign out</button></form>')
+    # on a phone the menu and sign-out fold behind this button (console.js toggles it)
+    menu = ('<button type="button" class="menu-toggle" aria-controls="site-nav" '
+            'aria-expanded="false">菜单 Menu</button>' if user is not None else "")
     text = LAYOUT.substitute(title=e(title), nav=nav if user else "", who=who, body=body,
-                             csrf=e(request.get("csrf", "")))
+                             menu=menu, csrf=e(request.get("csrf", "")))
     return web.Response(text=text, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-store",
                                  "Content-Security-Policy":

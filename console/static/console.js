@@ -1,5 +1,14 @@
-// hcp-gateway console: the flow simulator (the engine runs on the server).
+// hcp-gateway console: the phone menu, and the flow simulator (the engine runs on the server).
 "use strict";
+(function () {
+  const toggle = document.querySelector(".menu-toggle");
+  if (!toggle) return;
+  const header = toggle.closest("header");
+  toggle.addEventListener("click", () => {
+    const open = header.classList.toggle("open");
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+})();
 (function () {
   const sim = document.querySelector(".sim");
   if (!sim) return;

@@ -124,8 +124,8 @@ def signed_in(browser, gateway):
     """A page signed in as ``user`` (default: the supervisor)."""
     contexts = []
 
-    def sign_in(user: str = "zhang"):
-        context = browser.new_context(viewport={"width": 1360, "height": 900},
+    def sign_in(user: str = "zhang", viewport: tuple[int, int] = (1360, 900)):
+        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
                                       locale="zh-CN")
         contexts.append(context)
         page = context.new_page()

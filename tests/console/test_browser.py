@@ -231,3 +231,62 @@ def test_operations_show_the_dead_letter_and_retry_it_once(signed_in, gateway):
     assert status == "submitted"
     records = [k for k in gateway.store.records() if REJECTED_ITEM in k]
     assert len(records) == 1
+
+
+LAYOUT_PAGES = {"overview": "/console/", "flows": "/console/flows",
+                "flow": "/console/flows/hotline-rating",
+                "simulator": "/console/flows/hotline-rating/simulate",
+                "funnel": "/console/funnel?flow=hotline-rating", "results": "/console/results",
+                "cases": "/console/cases?status=all", "ops": "/console/ops",
+                "not-found": "/console/cases/" + "0" * 32}
+
+
+def _inside(box, width: int) -> bool:
+    return box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5
+
+
+@pytest.mark.parametrize("width,height", [(360, 740), (1366, 768)])
+def test_every_page_fits_the_width_and_the_menu_is_reachable(signed_in, gateway, width, height):
+    page = signed_in(viewport=(width, height))
+    paths = dict(LAYOUT_PAGES)
+    page.goto(gateway.base + "/console/cases?status=all")
+    paths["case"] = page.locator("tbody tr a").first.get_attribute("href")
+    page.goto(gateway.base + "/console/flows/hotline-rating")
+    paths["flow-diff"] = page.locator("a:has-text('与上一版比较')").first.get_attribute("href")
+    page.goto(gateway.base + "/console/funnel?flow=hotline-rating")
+    versions = page.locator("select[name=v] option").evaluate_all("o => o.map(x => x.value)")
+    paths["funnel-compare"] = (f"/console/funnel?flow=hotline-rating&v={versions[-1]}"
+                               f"&compare={versions[0]}")
+    for name, path in paths.items():
+        page.goto(gateway.base + path)
+        scroll_width = page.evaluate("document.scrollingElement.scrollWidth")
+        assert scroll_width <= width, (path, scroll_width)
+        toggle = page.locator(".menu-toggle")
+        if width < 900:
+            assert toggle.is_visible() and not page.locator("nav a").first.is_visible()
+            toggle.click()
+            assert toggle.get_attribute("aria-expanded") == "true"
+        else:
+            assert not toggle.is_visible()
+        links = page.locator("nav a")
+        assert links.count() == 6
+        for i in range(6):
+            assert links.nth(i).is_visible() and _inside(links.nth(i).bounding_box(), width), \
+                (path, links.nth(i).inner_text())
+        signout = page.locator("button:has-text('退出')")
+        assert signout.is_visible() and _inside(signout.bounding_box(), width), path
+        if width < 900 and name == "overview":
+            shot(page, "phone-menu")
+        if width < 900 and name != "not-found":
+            toggle.click()  # folded again for the screenshot
+            shot(page, f"phone-{name}")
+    # the simulator's keypad keeps three keys a row on a phone
+    page.goto(gateway.base + "/console/flows/hotline-rating/simulate")
+    boxes = [page.locator(".key").nth(i).bounding_box() for i in range(4)]
+    assert boxes[0]["y"] == boxes[1]["y"] == boxes[2]["y"] < boxes[3]["y"]
+    assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"] and _inside(boxes[2], width)
+    # a menu link works: Operations from the phone menu
+    if width < 900:
+        page.locator(".menu-toggle").click()
+    page.click("nav >> text=运行状态")
+    page.wait_for_url(gateway.base + "/console/ops")
