@@ -23,7 +23,7 @@ import logging
 import os
 from pathlib import Path
 
-from sms.tasks import stop_task
+from ratings.tasks import stop_task
 from sms.completions import add_completion_routes
 from sms.conversation import Conversations
 from sms.invitations import Invitations

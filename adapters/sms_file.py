@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sms import segments
-from sms.tasks import stop_task
+from ratings.tasks import stop_task
 from sms.carrier import (DeliveryReceipt, DeliveryState, InboundHandler, InboundSms,
                          OutboundSms, ReceiptHandler, SubmitResult)
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from gateway.config import Config
 from gateway.metrics import Metrics
 from ratings.submitter import Submitter, default_consumer_name
+from ratings.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,7 @@ class SubmitterComponent:
                 await asyncio.wait_for(self.submitter.stop(timeout=timeout), timeout + 5)
             await asyncio.wait_for(self._task, timeout=5)
         except asyncio.TimeoutError:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop_task(self._task)
             log.warning("submitter.stop_timeout", extra={"left_pending": self.submitter.in_flight})
         log.info("submitter.drained", extra={"in_flight_at_stop": in_flight,
                                              "left_pending": self.submitter.in_flight,

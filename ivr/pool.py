@@ -53,6 +53,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ivr.pool_config import PoolConfig, WorkerSpec, pool_enabled, pool_enabled_in
 from ivr.sip_probe import sip_options_ping
+from ratings.tasks import stop_task
 
 log = logging.getLogger("hcp.ivr.pool")
 REPO = Path(__file__).resolve().parents[1]
@@ -331,11 +332,8 @@ class IvrPool:
                 log.warning("ivr.pool.drain_timeout", extra={"killed": len(pending),
                                                              "drain_s": self.config.drain_s})
                 await self._kill_all()
-        for task in self._supervisors:
-            task.cancel()
-        await asyncio.gather(*self._supervisors, return_exceptions=True)
-        if self._poller is not None:
-            await asyncio.gather(self._poller, return_exceptions=True)
+        for task in [*self._supervisors, self._poller]:
+            await stop_task(task)
         self._supervisors, self._poller = [], None
         await self._end_relays()
 

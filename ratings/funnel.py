@@ -22,6 +22,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 
 from ratings import keys
+from ratings.tasks import stop_task
 
 log = logging.getLogger("ratings.results")  # the console statistics' one logger
 
@@ -173,10 +174,8 @@ class FunnelAggregator:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
 
 def _parse_stat(fields) -> tuple[str, str, str, str] | None:

@@ -36,7 +36,7 @@ import random
 from dataclasses import dataclass, field
 
 from sms import keys, texts
-from sms.tasks import stop_task
+from ratings.tasks import stop_task
 from sms.carrier import Carrier, OutboundSms, PermanentError, Throttled, TransientError
 from sms.deliveries import Deliveries
 from sms.optout import OptOuts

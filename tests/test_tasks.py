@@ -1,10 +1,10 @@
-"""sms.tasks.stop_task: a task that swallows its first cancellation still stops."""
+"""ratings.tasks.stop_task: a task that swallows its first cancellation still stops."""
 
 from __future__ import annotations
 
 import asyncio
 
-from sms.tasks import stop_task
+from ratings.tasks import stop_task
 
 
 async def test_a_task_that_swallows_a_cancel_is_stopped_all_the_same():
