@@ -103,6 +103,15 @@ async def statuses(session: aiohttp.ClientSession, gw: GatewayProcess,
     return dict(await asyncio.gather(*(one(i) for i in ids)))
 
 
+async def submitter_outcomes(session: aiohttp.ClientSession, gw: GatewayProcess) -> dict:
+    """The gateway's own submitter counters (/metrics; since its last start), non-zero."""
+    async with session.get(f"{gw.base_url}/metrics") as resp:
+        text = await resp.text()
+    counts = {line.split('"')[1]: int(float(line.rsplit(" ", 1)[1]))
+              for line in text.splitlines() if line.startswith("hcp_submitter_outcomes_total{")}
+    return {k: v for k, v in counts.items() if v}
+
+
 def _records(store) -> dict[str, dict]:
     return store.records if isinstance(store.records, dict) else store.records()
 
@@ -127,6 +136,7 @@ async def take(fault: str, gw: GatewayProcess, store, accepted: dict[str, tuple[
             await asyncio.sleep(0.2)
         drain_s = loop.time() - started
         final = await statuses(session, gw, list(accepted))
+        outcomes = await submitter_outcomes(session, gw)
 
     client = aioredis.Redis.from_url(redis_url(gw), decode_responses=True)
     try:
@@ -162,7 +172,8 @@ async def take(fault: str, gw: GatewayProcess, store, accepted: dict[str, tuple[
                         f"{ {i: final[i] for i in pending[:3]} }")
     return Ledger(fault, accepted=len(accepted), stored=len(stored),
                   dead_lettered=len(dead), stored_twice=stored_twice, resent=_resent(store),
-                  drain_s=drain_s, problems=problems, dead_ids=dead)
+                  drain_s=drain_s, problems=problems, dead_ids=dead,
+                  notes={"submitter (last process)": outcomes})
 
 
 async def take_sms(fault: str, gw: GatewayProcess, reminders: dict[str, str],
