@@ -30,6 +30,7 @@ import socket
 import sys
 from dataclasses import dataclass
 
+import gateway.http_edge  # noqa: F401  (registers the HTTP edge settings before load)
 import gateway.sms_settings  # noqa: F401  (registers the SMS settings before load)
 import ivr.pool_config  # registers the IVR pool settings before load
 from gateway.config import Config, ConfigError, all_settings, load

@@ -50,6 +50,7 @@ from gateway.components import EXTRA_COMPONENTS, Components, Context, Hook
 from gateway.config import Config
 from gateway.data_dir_lock import DataDirLock
 from gateway.http_api import make_app
+from gateway.http_edge import EdgeLimits, EdgeRunner
 from gateway.metrics import MeteredIntake, Metrics
 from gateway.private_redis import PrivateRedis
 from gateway.secrets_store import secret_locations, with_secrets
@@ -231,8 +232,9 @@ class Gateway:
         return app
 
     async def _start_http(self, app: web.Application) -> None:
-        runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                               shutdown_timeout=5.0)
+        # head/body timeouts, a connection limit, bounded inflating (gateway.http_edge)
+        runner = EdgeRunner(app, EdgeLimits.from_config(self.config), handle_signals=False,
+                            access_log=None, shutdown_timeout=5.0)
 
         async def start():
             await runner.setup()
