@@ -74,9 +74,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("redis.max_connections", "HCP_REDIS_MAX_CONNECTIONS", parsers.positive_int, 256,
             "Connections the process may open to Redis; callers wait (up to 5 s) for a "
             "free one beyond that."),
-    Setting("core.url", "HCP_CORE_URL", parsers.optional_url("http", "https"), None,
-            "Core rating store endpoint. Empty: the local SQLite store "
-            "<data_dir>/core-store.sqlite3."),
+    Setting("core.url", "HCP_CORE_URL", parsers.store_url, None,
+            "Core rating store endpoint: https, or http to a loopback address only. "
+            "Empty: the local SQLite store <data_dir>/core-store.sqlite3."),
     Setting("core.hmac_secret", "HCP_CORE_HMAC_SECRET", parsers.secret, None,
             "Key of the HMAC-SHA256 signature header on store requests. Required with "
             "core.url (the store must know it, so it is never generated).", secret=True),

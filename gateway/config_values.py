@@ -8,7 +8,9 @@ it came from. Other modules declare their settings with ``parsers.<type>``.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import urllib.parse
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -110,6 +112,23 @@ def _optional_url(*schemes: str) -> Callable[[Any], str | None]:
     return parse
 
 
+def _store_url(raw: Any) -> str | None:
+    """The core store's URL: https, or http only to this machine (loopback). Ratings
+    carry evaluator data (seed art. 4): never in clear text over a network."""
+    text = _optional_url("http", "https")(raw)
+    if text is None or text.startswith("https://"):
+        return text
+    host = urllib.parse.urlsplit(text).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"http:// only to a loopback address (127.0.0.1, ::1, localhost), "
+                         f"got {redact_url(text)!r}: use https:// to reach another host")
+    return text
+
+
 def redact_url(url: str) -> str:
     return re.sub(r"//[^@/]*@", "//***@", url)
 
@@ -170,4 +189,4 @@ def _region(raw: Any) -> str:
 parsers = SimpleNamespace(
     text=_text, int=_int, positive_int=_positive_int, positive_float=_positive_float,
     port=_port, duration=_duration, secret=_secret, bool=_bool, log_level=_log_level,
-    optional_url=_optional_url, tokens=_tokens, region=_region, pf_code=_pf_code)
+    optional_url=_optional_url, store_url=_store_url, tokens=_tokens, region=_region, pf_code=_pf_code)

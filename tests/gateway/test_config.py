@@ -62,6 +62,10 @@ def test_environment_values_are_parsed(tmp_path):
     ({"HCP_HTTP_PORT": "70000"}, "http.port"),
     ({"HCP_REDIS_URL": "localhost:6379"}, "redis.url"),
     ({"HCP_CORE_URL": "ftp://x"}, "core.url"),
+    # evaluator data never in clear text over a network (seed art. 4)
+    ({"HCP_CORE_URL": "http://store.example.gov.cn/api"}, "core.url"),
+    ({"HCP_CORE_URL": "http://10.0.0.5:8000/"}, "core.url"),
+    ({"HCP_CORE_URL": "http://127.0.0.1.example.com/"}, "core.url"),
     ({"HCP_CORE_URL": "http://127.0.0.1:9/"}, "core.hmac_secret"),
     ({"HCP_FOLLOW_UP_WINDOW": "two weeks"}, "intake.follow_up_window"),
     ({"HCP_PHONE_SECRET": "short"}, "intake.phone_secret"),
@@ -173,3 +177,10 @@ def test_a_renamed_setting_is_refused_with_its_new_name(tmp_path, where):
     with pytest.raises(ConfigError, match=r"renamed: use sms.send_window "
                                           r"\(\$HCP_SMS_SEND_WINDOW\)"):
         load(path, env=env, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("url", ["https://store.example.gov.cn/api", "http://127.0.0.1:9/",
+                                 "http://127.9.9.9/x", "http://[::1]:8000/", "http://localhost/"])
+def test_a_core_url_over_https_or_to_this_machine_is_taken(url):
+    config = load(env={"HCP_CORE_URL": url, "HCP_CORE_HMAC_SECRET": "s" * 16})
+    assert config.core_url == url
