@@ -189,4 +189,5 @@ def _region(raw: Any) -> str:
 parsers = SimpleNamespace(
     text=_text, int=_int, positive_int=_positive_int, positive_float=_positive_float,
     port=_port, duration=_duration, secret=_secret, bool=_bool, log_level=_log_level,
-    optional_url=_optional_url, store_url=_store_url, tokens=_tokens, region=_region, pf_code=_pf_code)
+    optional_url=_optional_url, store_url=_store_url, tokens=_tokens, region=_region,
+    pf_code=_pf_code)
