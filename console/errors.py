@@ -104,8 +104,10 @@ async def readable_errors(request: web.Request, handler):
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        if exc.status < 400 or wants_json(request):
+        if exc.status < 400:
             raise
+        if wants_json(request):
+            return web.json_response({"error": _message(exc)}, status=exc.status)
         return error_page(request, exc.status, _message(exc))
     except REDIS_DOWN as exc:
         return redis_down(request, exc, time.monotonic() - started)

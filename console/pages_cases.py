@@ -21,6 +21,20 @@ log = logging.getLogger("console.cases")
 STATUS_FILTERS = (("open", "未结 Open"), ("all", "全部 All")) + tuple(C.LABELS.items())
 
 
+def no_such_case(case_id: str) -> web.HTTPNotFound:
+    return web.HTTPNotFound(
+        text=f"没有编号为“{case_id[:40]}”的差评工单（编号有误，或已超过保存期限）。")
+
+
+def case_error_text(exc: CaseError) -> str:
+    """A refused status change, in Chinese (``ratings.cases`` words it for logs)."""
+    now = str(exc).rsplit(" ", 1)[-1] if exc.code == "stale" else ""
+    return {"note_required": "标记为误评或恶意差评时，须在备注中写明理由。",
+            "stale": f"该工单已被他人处理（现为“{now}”）；请查看最新状态后再操作。",
+            "bad_transition": "当前状态下不能进行这个操作。",
+            }.get(exc.code, "操作未能完成。")
+
+
 def _reason_text(codes: list[str]) -> str:
     names = []
     for code in codes:
@@ -73,7 +87,7 @@ async def case_detail(request: web.Request) -> web.Response:
     case_id = request.match_info["case_id"]
     rec = await request.app["cases"].get(case_id)
     if rec is None:
-        raise web.HTTPNotFound(text="no such case")
+        raise no_such_case(case_id)
     history = await request.app["cases"].history(case_id)
     facts = [
         ("评价 Grade", grade_badge(rec["grade"])),
@@ -137,8 +151,9 @@ async def case_move(request: web.Request) -> web.Response:
                                user.name, note)
     except CaseError as exc:
         if exc.code == "not_found":
-            raise web.HTTPNotFound(text="no such case") from None
-        raise web.HTTPSeeOther(url(f"/console/cases/{case_id}", error=str(exc))) from None
+            raise no_such_case(case_id) from None
+        raise web.HTTPSeeOther(url(f"/console/cases/{case_id}",
+                                   error=case_error_text(exc))) from None
     if rec["status"] == C.RECTIFIED:
         await send_feedback(request.app, rec, note)
     raise web.HTTPSeeOther(f"/console/cases/{case_id}")
@@ -165,11 +180,11 @@ async def send_feedback(app, rec: dict, note: str) -> None:
 async def case_voice(request: web.Request) -> web.StreamResponse:
     rec = await request.app["cases"].get(request.match_info["case_id"])
     if rec is None or not rec.get("voice"):
-        raise web.HTTPNotFound()
+        raise web.HTTPNotFound(text="该工单没有语音留言。")
     root = Path(request.app["data_dir"]).resolve()
     path = (root / rec["voice"]).resolve()
     if root not in path.parents or path.suffix.lower() != ".wav" or not path.is_file():
-        raise web.HTTPNotFound(text="recording not found (deleted after its retention?)")
+        raise web.HTTPNotFound(text="录音文件不存在（可能已过保存期限被删除）。")
     return web.FileResponse(path, headers={"Content-Type": "audio/wav",
                                            "Cache-Control": "private, no-store"})
 

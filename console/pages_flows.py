@@ -230,13 +230,13 @@ async def simulate_audio(request: web.Request) -> web.StreamResponse:
     flow_id, n = request.match_info["flow_id"], int(request.match_info["n"])
     sim = _sims(request).get(_sim_key(request, flow_id))
     if sim is None or not 0 <= n < len(sim.plays):
-        raise web.HTTPNotFound()
+        raise web.HTTPNotFound(text="没有这段提示音：请重新开始模拟。")
     play = sim.plays[n]
     library = request.app["prompts"]
     try:
         audio = await library.aresolve(play.text, play.lang, play.audio)
     except Exception as exc:  # espeak-ng missing or failing: say so, the text is shown anyway
         raise web.HTTPServiceUnavailable(
-            text=f"prompt audio unavailable: {type(exc).__name__}") from None
+            text=f"提示音暂时无法生成（{type(exc).__name__}），文字已显示。") from None
     return web.FileResponse(audio.path, headers={"Content-Type": "audio/wav",
                                                  "Cache-Control": "no-store"})

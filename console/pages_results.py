@@ -24,7 +24,8 @@ def date_range(request: web.Request, default_days: int = 30) -> tuple[date, date
         first = date.fromisoformat(request.query.get("from")
                                    or (last - timedelta(days=default_days - 1)).isoformat())
     except ValueError:
-        raise web.HTTPBadRequest(text="from/to: YYYY-MM-DD") from None
+        raise web.HTTPBadRequest(
+            text="日期格式有误：请按 年-月-日 填写，例如 2026-12-01。") from None
     if first > last:
         first, last = last, first
     first = max(first, last - timedelta(days=MAX_DAYS - 1))

@@ -173,7 +173,7 @@ def test_marking_a_malicious_rating_needs_a_reason_and_excludes_it(signed_in, ga
     page.goto(gateway.base + "/console/cases?status=pending_callback")
     page.locator("tbody tr a").first.click()
     page.click("button[value=malicious]")  # no note: refused, status unchanged
-    assert "needs the reason" in page.content()
+    assert "须在备注中写明理由" in page.inner_text(".flash.bad")
     page.fill("textarea[name=note]", "同一号码一小时内对不同事项连续差评")
     page.click("button[value=malicious]")
     page.wait_for_selector("text=剔除 Excluded")
