@@ -139,8 +139,10 @@ class PrivateRedis:
         return self.server.proc.pid if self.server.proc else None
 
     def _write_pid(self) -> None:
-        (self.folder / PORT_FILE).write_text(f"{self.server.port}\n")
-        (self.folder / PID_FILE).write_text(f"{self.server.proc.pid}\n")
+        for name, value in ((PORT_FILE, self.server.port), (PID_FILE, self.server.proc.pid)):
+            path = self.folder / name
+            path.write_text(f"{value}\n")
+            path.chmod(0o600)  # like the rest of the folder (which is 0700 anyway)
 
     def _start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
