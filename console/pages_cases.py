@@ -13,6 +13,7 @@ from aiohttp import web
 from console.html import CHANNEL_LABELS, card, csrf_field, e, grade_badge, page, table, url
 from flows.reasons import REASONS
 from ratings import cases as C
+from ratings import results
 from ratings.cases import CaseError, feedback_text
 from ratings.model import CHINA
 from sms.carrier import CarrierError, OutboundSms
@@ -56,10 +57,73 @@ def _status_pill(rec: dict) -> str:
     return f'<span class="pill {tone}">{e(rec["status_label"])}</span>'
 
 
+PAGE_SIZES = (50, 100, 200)
+STATUS_SCAN = 20_000  # newest cases looked at for one closed status (ratings.cases.list)
+
+
+def _int(raw: str, default: int) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text="页码须为数字。") from None
+
+
+async def case_page(cases: C.Cases, redis, status: str, page_no: int, per: int
+                    ) -> tuple[list[dict], int]:
+    """One page of the queue and the total: open cases nearest deadline first, the others
+    newest first. Open and all page on their index; one status filters the newest
+    STATUS_SCAN cases."""
+    start = (page_no - 1) * per
+    if status == "open":
+        total = int(await redis.zcard(results.CASES_OPEN))
+        ids = await redis.zrange(results.CASES_OPEN, start, start + per - 1)
+    elif status in ("", "all"):
+        total = int(await redis.zcard(results.CASES))
+        ids = await redis.zrevrange(results.CASES, start, start + per - 1)
+    else:
+        found = await cases.list(status, limit=STATUS_SCAN, scan=STATUS_SCAN)
+        return found[start:start + per], len(found)
+    return await cases.get_many(ids), total
+
+
+def _pager(status: str, page_no: int, per: int, total: int, shown: int) -> str:
+    pages = max(1, -(-total // per))
+    first = (page_no - 1) * per + 1 if shown else 0
+    last = first + shown - 1 if shown else 0
+
+    def link(n: int, label: str, rel: str = "") -> str:
+        href = url("/console/cases", status=status, page=n, per=per)
+        return (f'<a class="tab {"on" if n == page_no and not rel else ""}" '
+                f'{f"rel={rel}" if rel else ""} href="{e(href)}">{label}</a>')
+
+    parts = [f'<span class="total">共 <b>{total}</b> 条 · 第 {first}–{last} 条 · '
+             f'第 {page_no}/{pages} 页</span>']
+    if page_no > 1:
+        parts.append(link(page_no - 1, "上一页 Prev", "prev"))
+    parts += [link(n, str(n)) for n in sorted({1, page_no - 1, page_no, page_no + 1, pages})
+              if 1 <= n <= pages]
+    if page_no < pages:
+        parts.append(link(page_no + 1, "下一页 Next", "next"))
+    sizes = "".join(f'<option value="{n}" {"selected" if n == per else ""}>{n}</option>'
+                    for n in PAGE_SIZES)
+    parts.append(f'<form method="get" action="/console/cases" class="inline per">'
+                 f'<input type="hidden" name="status" value="{e(status)}">'
+                 f'<label>每页 <select name="per">{sizes}</select></label>'
+                 f'<button class="button small">确定</button></form>')
+    return f'<div class="pager" role="navigation" aria-label="分页">{"".join(parts)}</div>'
+
+
 async def cases_list(request: web.Request) -> web.Response:
     status = request.query.get("status", "open")
+    if status not in dict(STATUS_FILTERS) and status != "":
+        raise web.HTTPBadRequest(text=f"未知的工单状态“{status[:40]}”。")
+    per = _int(request.query.get("per", "50"), 50)
+    per = per if per in PAGE_SIZES else PAGE_SIZES[0]
+    page_no = max(1, _int(request.query.get("page", "1"), 1))
+    recs, total = await case_page(request.app["cases"], request.app["redis"], status, page_no,
+                                  per)
     rows = []
-    for rec in await request.app["cases"].list(None if status in ("", "all") else status):
+    for rec in recs:
         rows.append([
             f'<a href="/console/cases/{e(rec["id"])}">{e(rec["id"][:8])}</a>',
             e(_local(rec["assessed_at"])), grade_badge(rec["grade"]),
@@ -74,12 +138,13 @@ async def cases_list(request: web.Request) -> web.Response:
         f'<a class="tab {"on" if s == status else ""}" '
         f'href="{url("/console/cases", status=s)}">{e(label)}</a>'
         for s, label in STATUS_FILTERS)
+    pager = _pager(status, page_no, per, total, len(recs))
     body = (f'<div class="tabs">{tabs}<a class="button right" '
             f'href="{url("/console/cases.csv", status=status)}">导出 CSV Export</a></div>'
-            + card("差评工单 Bad-rating cases", table(
+            + card("差评工单 Bad-rating cases", pager + table(
                 ["编号 Case", "评价时间 Rated", "评价 Grade", "渠道 Channel", "事项 Item",
                  "人员 Staff", "号码 Phone", "原因 Reasons", "回访期限 Deadline",
-                 "状态 Status"], rows)))
+                 "状态 Status"], rows) + (pager if len(recs) > 10 else "")))
     return page(request, "差评工单 Bad ratings", body, "/console/cases")
 
 
