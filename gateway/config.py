@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping
 
 # parsers: the value types of settings, also for other modules' settings
 from gateway.config_values import format_duration, parsers, redact_url
+from ratings.workdays import WorkCalendar
 
 DEFAULT_CONFIG_FILE = "hcp.toml"
 
@@ -327,6 +328,14 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
 
 # -- the supervisor console's settings (console/) -----------------------------
 
+def _workday_file(raw: Any) -> str:
+    """A path to a readable override file (checked now: refused at start, not at the
+    first bad rating), or ""."""
+    path = parsers.text(raw).strip()
+    WorkCalendar.from_file(path)  # CalendarFileError is a ValueError: names the setting
+    return path
+
+
 def _console_users(raw: Any) -> tuple[tuple[str, str, str], ...]:
     """``name:role:hash`` entries (TOML list, or comma-separated in the variable);
     role is supervisor or viewer; hash from ``hcp console hash-password``."""
@@ -365,6 +374,10 @@ register_settings(
             "How long a console sign-in lasts without activity."),
     Setting("console.callback_working_days", "HCP_CONSOLE_CALLBACK_DAYS", parsers.positive_int, 2,
             "Callback deadline of a bad-rating case, in working days (seed art. 15)."),
+    Setting("console.workday_overrides", "HCP_CONSOLE_WORKDAY_OVERRIDES", _workday_file, "",
+            "TOML file of local working days and days off (workdays = [...], holidays = "
+            "[...]) over chinese-calendar's public holidays and 调休 weekends; also "
+            "the days of a year the package does not know yet. Empty: none."),
     Setting("console.demo", "HCP_CONSOLE_DEMO", parsers.bool, False,
             "Seed demo evaluations and flow statistics on start (an empty Redis only)."),
     Setting("console.ivr_metrics_urls", "HCP_CONSOLE_IVR_METRICS", _metrics_urls, (),

@@ -8,8 +8,9 @@ which art. 15 answers with a callback just the same), opens one case, in the sam
 atomic step that counts it (``ratings.results.record_accepted``). A case is a hash
 ``results.case(id)`` (id = the evaluation id) plus an append-only log ``results.case_log(id)`` of
 status changes (who, when, note). Its callback deadline is N working days
-(Mon–Fri, China local time; default 2, ``CaseSettings.working_days``) after
-acceptance.
+(China local time; default 2, ``CaseSettings.working_days``) after acceptance:
+weekends, public holidays and 调休 working weekends as ``ratings.workdays`` knows
+them (chinese-calendar, plus the operator's override file).
 
 Status machine (``TRANSITIONS``)::
 
@@ -30,12 +31,13 @@ records the outcome on the case. The phone number is a value in the case hash
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from ratings import keys, results
 from ratings.grades import Grade
 from ratings.model import CHINA, Evaluation, mask_phone
+from ratings.workdays import WorkCalendar
 
 PENDING = "pending_callback"
 CALLED_BACK = "called_back"
@@ -67,6 +69,7 @@ class CaseError(ValueError):
 @dataclass(frozen=True)
 class CaseSettings:
     working_days: int = 2  # callback deadline (seed art. 15 leaves it to the province)
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
 
 
 SETTINGS = CaseSettings()
@@ -79,17 +82,8 @@ def configure(settings: CaseSettings) -> None:
 
 
 def add_working_days(start: datetime, n: int) -> datetime:
-    """``n`` Mon–Fri days after ``start`` (China local), same time of day.
-
-    Accepted on a weekend, the count starts on Monday.
-    """
-    local = start.astimezone(CHINA)
-    added = 0
-    while added < n:
-        local += timedelta(days=1)
-        if local.weekday() < 5:
-            added += 1
-    return local
+    """``n`` working days after ``start`` (China local) by the configured calendar."""
+    return SETTINGS.calendar.add_working_days(start, n)
 
 
 def new_case(ev: Evaluation, now: datetime, settings: CaseSettings | None = None
@@ -98,7 +92,8 @@ def new_case(ev: Evaluation, now: datetime, settings: CaseSettings | None = None
     settings = settings or SETTINGS
     # counted from the evaluation (a backlog that reaches us late is late already),
     # never from a time in the future
-    deadline = add_working_days(min(ev.assessed_at, now), settings.working_days)
+    deadline = settings.calendar.add_working_days(min(ev.assessed_at, now),
+                                                  settings.working_days)
     record = {
         "id": ev.id, "status": PENDING, "grade": ev.grade.id, "channel": ev.channel.value,
         "target_kind": ev.target.kind.value, "target": ev.target.id,
