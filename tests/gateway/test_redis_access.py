@@ -3,7 +3,7 @@
 The private Redis requires the password generated into ``<data_dir>/secrets`` and
 keeps its files from other local users (dir 0700, files 0600, also when an earlier
 version left them readable); the password is on no command line and in no log line;
-the ``hcp`` commands find it (gateway.running). An external Redis with a password,
+the ``hcp`` commands (gateway.running) and the console find it. An external Redis with a password,
 and one over TLS (``rediss://``, a throwaway CA made with openssl here), serve the
 gateway.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -92,12 +93,23 @@ async def test_the_private_redis_wants_its_password_and_keeps_its_files_private(
 async def test_hcp_commands_and_logs_of_a_served_gateway(served_gateway):
     gw = await served_gateway().start()
     password = (gw.data_dir / SECRETS_DIR / REDIS_PASSWORD).read_text().strip()
-    async with aiohttp.ClientSession() as session:
+    # unsafe: keep cookies of an IP address (the console's, on 127.0.0.1)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         async with session.post(f"{gw.base_url}/v1/evaluations", headers=gw.auth, json={
                 "target": {"kind": "item", "id": "GD-ACCESS-1"}, "grade": "satisfied",
                 "channel": "api"}) as resp:
             assert resp.status == 201, await resp.text()
             ev_id = (await resp.json())["id"]
+        # the console's own client (console.app) signs in through the same Redis
+        admin = (gw.data_dir / SECRETS_DIR / "console_admin").read_text().strip()
+        async with session.get(f"{gw.base_url}/console/signin") as resp:
+            pre = re.search(r'name="_pre" value="([^"]+)"', await resp.text()).group(1)
+        async with session.post(f"{gw.base_url}/console/signin", allow_redirects=False,
+                                data={"_pre": pre, "user": "admin",
+                                      "password": admin}) as resp:
+            assert resp.status == 303, await resp.text()
+        async with session.get(f"{gw.base_url}/console/ops") as resp:
+            assert resp.status == 200 and "signin" not in str(resp.url)
     code, out, err = await hcp(gw, "evaluations", "show", ev_id)
     assert code == 0, out + err
     assert ev_id in out and password not in out + err
