@@ -59,8 +59,16 @@ async def signin(request: web.Request) -> web.Response:
     pre = request.cookies.get(auth.PRE_COOKIE, "")
     if not pre or not secrets.compare_digest(pre, str(form.get("_pre", ""))):
         return errors.error_page(request, 403, "登录表单已过期，请刷新页面后重新登录。")
-    got = await request.app["console.sessions"].sign_in(str(form.get("user", "")),
-                                                        str(form.get("password", "")))
+    try:
+        got = await request.app["console.sessions"].sign_in(
+            str(form.get("user", "")), str(form.get("password", "")), client_address(request))
+    except auth.Throttled as exc:
+        wait = max(1, round(exc.retry_after))
+        resp = await signin_form(request, f"尝试次数过多：请 {wait} 秒后再试。这不是账号锁定，"
+                                          f"其他地址不受影响。Too many attempts: wait {wait} s.")
+        resp.set_status(429)
+        resp.headers["Retry-After"] = str(wait)
+        return resp
     if got is None:
         return await signin_form(request, "用户名或密码错误 Wrong user or password")
     token, _csrf = got
@@ -70,6 +78,11 @@ async def signin(request: web.Request) -> web.Response:
                     secure=request.secure)
     resp.del_cookie(auth.PRE_COOKIE, path="/console")
     raise resp
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address (the peer; see console.settings for a trusted proxy)."""
+    return request.remote or ""
 
 
 async def signout(request: web.Request) -> web.Response:

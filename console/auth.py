@@ -2,7 +2,18 @@
 
 Passwords: ``hashlib.scrypt`` (n=2**14, r=8, p=1), stored as
 ``scrypt$<salt hex>$<hash hex>``; ``pbkdf2$<iterations>$<salt>$<hash>`` is read
-too. Sessions: a random token in an HttpOnly, SameSite=Strict cookie; the
+too. A password is checked in a worker thread (two at a time), never on the
+event loop; an unknown user name is checked against a dummy hash of the same
+kind, so known and unknown names cost the same time.
+
+Sign-in throttle: failures are counted per (client address, user name) pair,
+not per user, so nobody can lock a supervisor out from elsewhere. The first
+THROTTLE_FREE failures of a pair cost nothing more; after that each attempt of
+the pair waits a backoff (1 s, 2 s, 4 s … at most THROTTLE_MAX_S) counted from
+its last failure, refused at once (429, its own message) before any hashing
+while it runs; a success forgets the pair, and so do 15 quiet minutes.
+
+Sessions: a random token in an HttpOnly, SameSite=Strict cookie; the
 server keeps ``console.keys.session(token)`` (user, role, CSRF token) with a
 sliding TTL, so every gateway process sharing the Redis knows the session and
 signing out ends it everywhere. Every POST carries the session's CSRF token
@@ -19,6 +30,7 @@ gets the 503 page of ``console.errors``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -39,6 +51,9 @@ ROLE_LABELS = {SUPERVISOR: "主管 supervisor", VIEWER: "只读 viewer"}
 OPEN_PATHS = ("/console/signin", "/console/static/")
 # POSTs a viewer may make: they change nothing stored
 VIEWER_POSTS = ("/console/signout", "/console/api/simulate")
+THROTTLE_FREE = 5  # failures of one (address, user) pair before the backoff starts
+THROTTLE_MAX_S = 300
+HASHING_AT_ONCE = 2  # scrypt takes ~50 ms and 16 MB: at most this many threads at once
 OPS_PATH = "/console/ops"
 RECENT_S = 15 * 60  # how long a verified session is trusted while Redis is away
 RECENT_LIMIT = 1000
@@ -68,6 +83,29 @@ def verify_password(password: str, stored: str) -> bool:
         return False
 
 
+# Record one failed sign-in of a pair and set its backoff, in one step.
+_FAILED_LUA = """
+-- KEYS[1] throttle hash; ARGV[1] now (s), ARGV[2] free failures, ARGV[3] max backoff s,
+-- ARGV[4] ttl s
+local fails = redis.call('HINCRBY', KEYS[1], 'fails', 1)
+local over = fails - tonumber(ARGV[2])
+if over >= 0 then
+  local wait = math.min(2 ^ over, tonumber(ARGV[3]))
+  redis.call('HSET', KEYS[1], 'next_at', tostring(tonumber(ARGV[1]) + wait))
+end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return fails
+"""
+
+
+class Throttled(Exception):
+    """Too many failed sign-ins of this user from this address: wait ``retry_after`` s."""
+
+    def __init__(self, retry_after: float):
+        super().__init__(f"retry after {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class User:
     name: str
@@ -83,22 +121,38 @@ class Sessions:
         self.redis = redis
         self.users = users  # name -> (role, hash)
         self.ttl_s = ttl_s
+        self._failed = redis.register_script(_FAILED_LUA)
+        self._hashing = asyncio.Semaphore(HASHING_AT_ONCE)
+        self._dummy: str | None = None  # a hash to check unknown names against
         # sessions this process verified lately: used only while Redis is away, for
         # GET pages (the error page keeps its menu, the operations page shows the outage)
         self._recent: OrderedDict[str, tuple[User, str, float]] = OrderedDict()
 
-    async def sign_in(self, name: str, password: str) -> tuple[str, str] | None:
-        """(token, csrf) or None. Failed attempts per user are rate limited."""
-        fails = keys.signin_failures(name[:64])
-        if int(await self.redis.get(fails) or 0) >= keys.SIGNIN_FAIL_LIMIT:
-            return None
+    async def _check(self, password: str, stored: str) -> bool:
+        async with self._hashing:
+            return await asyncio.to_thread(verify_password, password, stored)
+
+    async def sign_in(self, name: str, password: str, client: str = ""
+                      ) -> tuple[str, str] | None:
+        """(token, csrf), or None for a wrong name or password; raises Throttled while
+        this (client, name) pair is in its backoff."""
+        throttle = keys.signin_throttle(client, name[:64])
+        next_at = await self.redis.hget(throttle, "next_at")
+        if next_at is not None and float(next_at) > time.time():
+            raise Throttled(float(next_at) - time.time())
         entry = self.users.get(name)
-        if entry is None or not verify_password(password, entry[1]):
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(fails)
-                pipe.expire(fails, keys.SIGNIN_FAIL_TTL_S)
-                await pipe.execute()
+        if entry is None:
+            if self._dummy is None:
+                self._dummy = await asyncio.to_thread(hash_password, secrets.token_hex(16))
+            stored = self._dummy
+        else:
+            stored = entry[1]
+        ok = await self._check(password, stored)
+        if entry is None or not ok:
+            await self._failed(keys=[throttle], args=[time.time(), THROTTLE_FREE,
+                                                      THROTTLE_MAX_S, keys.SIGNIN_THROTTLE_TTL_S])
             return None
+        await self.redis.delete(throttle)
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         await self.redis.hset(keys.session(token), mapping={"user": name, "role": entry[0],
                                                             "csrf": csrf})

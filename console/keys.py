@@ -13,8 +13,7 @@ from ratings.keys import TAG
 
 PREFIX = f"{TAG}:console"
 FLOWDEF_TTL_S = 400 * 24 * 3600
-SIGNIN_FAIL_TTL_S = 15 * 60
-SIGNIN_FAIL_LIMIT = 10  # failed sign-ins per user per 15 minutes
+SIGNIN_THROTTLE_TTL_S = 15 * 60  # a pair's failures are forgotten 15 min after the last
 
 
 def session(token: str) -> str:
@@ -31,5 +30,8 @@ def flowdefs(flow_id: str) -> str:
     return f"{PREFIX}:flowdefs:{flow_id}"
 
 
-def signin_failures(user: str) -> str:
-    return f"{PREFIX}:fail:{user}"
+def signin_throttle(client: str, user: str) -> str:
+    """hash {fails, next_at}: failed sign-ins of one user name from one client address
+    (both hashed: no address or name in a key)."""
+    pair = hashlib.sha256(f"{client}\0{user}".encode()).hexdigest()[:32]
+    return f"{PREFIX}:throttle:{pair}"
