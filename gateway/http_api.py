@@ -107,7 +107,10 @@ async def json_errors_middleware(request: web.Request, handler):
         if exc.status < 400:
             raise
         codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
-        return error_response(exc.status, codes.get(exc.status, "http_error"), exc.reason)
+        response = error_response(exc.status, codes.get(exc.status, "http_error"), exc.reason)
+        if "Allow" in exc.headers:  # a 405 names the methods it allows (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except RecursionError:  # a body json_body_middleware did not read (multipart label)
         return error_response(400, "invalid_json",
                               f"the body is nested deeper than {MAX_DEPTH} levels", "body")
