@@ -33,6 +33,7 @@ import unicodedata
 from ratings.grades import Grade, UnknownGrade
 from sms import grammar_frames as frames
 from sms import grammar_lexicon as lex
+from sms.grammar_fast import FastPath
 from sms.grammar_convention import (
     DEFAULT,
     LETTER_CODES,
@@ -139,7 +140,16 @@ def parse(text: str, convention: ReplyConvention = DEFAULT, *,
     ``expecting_reason``: the flow just asked why (after a bad grade); digits are then
     reason-menu numbers. ``pending_codes``: the citizen's pending reply codes, if the
     caller knows them; any other code gives UNKNOWN (``detail="unknown_code"``).
+    Bare digits and short words are answered from ``sms.grammar_fast`` (the full
+    grammar's own answers, kept); the rest is read by ``parse_full``.
     """
+    return _FAST.parse(text, convention, expecting_reason, pending_codes)
+
+
+def parse_full(text: str, convention: ReplyConvention = DEFAULT, *,
+               expecting_reason: bool = False,
+               pending_codes: Collection[str] | None = None) -> ParsedReply:
+    """``parse`` without the fast path: every reply through the whole grammar."""
     folded = fold(text or "")
     tokens = tokenize(folded.text)
     roles = assign_roles(folded.text, tokens, convention, expecting_reason)
@@ -157,6 +167,9 @@ def parse(text: str, convention: ReplyConvention = DEFAULT, *,
             return replace(rest, opt_out=True)
         return ParsedReply(Intent.OPT_OUT, code=r.code, comment=r.whole)
     return _decide(r, convention, expecting_reason, pending_codes)
+
+
+_FAST = FastPath(parse_full)
 
 
 def _read(folded: Folded, tokens: list[Token], roles: list[Role], text: str) -> _Reading:

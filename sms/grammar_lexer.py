@@ -69,7 +69,8 @@ _ALNUM = re.compile(r"[A-Z0-9]+")
 # A score or a star count after a number, but not 分钟 (minutes) or 星期 (weeks).
 _SCALE_UNIT = re.compile(r"(?:颗星|星级|星|分)(?!钟|期)|\s*[⭐🌟★☆✩✪✫✬✭✮✯]+")
 # Star symbols alone (⭐⭐⭐⭐⭐) are a rating on the star scale too.
-_STARS = re.compile(r"[⭐🌟★☆✩✪✫✬✭✮✯]+(?:\ufe0f)?")
+_STAR_CHARS = frozenset("⭐🌟★☆✩✪✫✬✭✮✯")
+_STARS = re.compile(f"[{''.join(sorted(_STAR_CHARS))}]+(?:\ufe0f)?")
 
 
 def _number_token(text: str, tok: Tok, start: int, end: int) -> Token:
@@ -129,10 +130,19 @@ def tokenize(text: str) -> list[Token]:
             i = tokens[-1].end
             continue
         tok = Tok.SEP if is_separator(ch) else Tok.TEXT
+        # the run of plain characters of the same kind, in one step (not one Token per
+        # character): it stops where any branch above could apply
+        j = i + 1
+        while j < n:
+            c = text[j]
+            if c in _KEYWORDS or c in _STAR_CHARS or c in NUMERALS or (
+                    c.isascii() and c.isalnum()) or (
+                    Tok.SEP if is_separator(c) else Tok.TEXT) is not tok:
+                break
+            j += 1
+        start = i
         if tokens and tokens[-1].tok is tok and tokens[-1].end == i:
-            last = tokens.pop()
-            tokens.append(Token(tok, last.start, i + 1, last.text + ch))
-        else:
-            tokens.append(Token(tok, i, i + 1, ch))
-        i += 1
+            start = tokens.pop().start
+        tokens.append(Token(tok, start, j, text[start:j]))
+        i = j
     return tokens

@@ -5,6 +5,10 @@ baselines measured in the same run:
   (what a rules engine does; it misreads much of what people type);
 - json.dumps of the reply (a floor: what serialising the reply alone costs).
 
+Two grammar sides, also interleaved: ``parse`` (the fast path of sms.grammar_fast for
+bare digits and short words, the full grammar for the rest) and ``parse_full``
+(every reply through the whole grammar: the "before" of issue 16).
+
     .venv/bin/python bench/sms_grammar/bench_parse.py [-n 100000] [--rounds 10]
 
 Prints replies/s for each, the ratios, and how many golden-table replies the naive
@@ -27,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ratings.grades import Grade  # noqa: E402
-from sms.grammar import parse  # noqa: E402
+from sms.grammar import parse, parse_full  # noqa: E402
+from sms.grammar_fast import FORMS  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location(
     "replies", ROOT / "tests" / "sms_grammar" / "replies.py")
@@ -104,19 +109,30 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=10)
     args = ap.parse_args()
     mix = realistic_mix(args.n, args.seed)
-    for text in mix[:2000]:  # warm caches the same way for all three
-        parse(text), naive_parse(text), json.dumps(text)
+    for text in mix[:2000]:  # warm caches the same way for all
+        parse(text), parse_full(text), naive_parse(text), json.dumps(text)
     rates = interleaved({"dumps": lambda t: json.dumps(t, ensure_ascii=False),
-                         "naive": naive_parse, "grammar": parse}, mix, args.rounds)
-    dumps, naive, grammar = rates["dumps"], rates["naive"], rates["grammar"]
+                         "naive": naive_parse, "full": parse_full, "grammar": parse},
+                        mix, args.rounds)
+    dumps, naive, grammar, full = rates["dumps"], rates["naive"], rates["grammar"], \
+        rates["full"]
     wrong, rows = naive_errors()
     mean_len = sum(map(len, mix)) / len(mix)
     print(f"{len(mix):,} replies, realistic mix (mean {mean_len:.1f} characters), one process,"
           f" CPU time, median of {args.rounds} interleaved rounds")
     print(f"json.dumps     {dumps:12,.0f} replies/s")
     print(f"naive regex    {naive:12,.0f} replies/s")
-    print(f"grammar        {grammar:12,.0f} replies/s   {1e6 / grammar:6.1f} us CPU/reply")
-    print(f"ratio grammar/naive {grammar / naive:.3f}   grammar/json.dumps {grammar / dumps:.3f}")
+    print(f"full grammar   {full:12,.0f} replies/s   {1e6 / full:6.1f} us CPU/reply"
+          "   (parse_full: no fast path)")
+    print(f"grammar        {grammar:12,.0f} replies/s   {1e6 / grammar:6.1f} us CPU/reply"
+          f"   (parse: fast path for {sum(t in FORMS for t in mix) / len(mix):.0%} of the mix)")
+    print(f"ratio grammar/naive {grammar / naive:.3f}   grammar/json.dumps {grammar / dumps:.3f}"
+          f"   full/naive {full / naive:.3f}   grammar/full {grammar / full:.2f}")
+    for name, part in (("bare digits", [t for t in mix if t in FORMS and len(t) == 1]),
+                       ("not in the table", [t for t in mix if t not in FORMS])):
+        sub = interleaved({"full": parse_full, "grammar": parse}, part, args.rounds)
+        print(f"  {name:<17} {len(part):6,} replies: grammar {sub['grammar']:10,.0f}/s, "
+              f"full {sub['full']:10,.0f}/s")
     print(f"naive regex wrong on {wrong} of {rows} golden-table replies; the grammar on 0 "
           "(tests/sms_grammar)")
 
