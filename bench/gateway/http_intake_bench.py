@@ -17,7 +17,11 @@ Per side: requests/s (median of its rounds), p50/p99 latency, server-process CPU
 per request (user+sys from /proc), and the ratios http/bare within the run.
 
     .venv/bin/python bench/gateway/http_intake_bench.py [-n 20000] [-c 64] [--rounds 6]
-        [--log-level INFO] [--profile bench/gateway/out/serve.svg]
+        [--log-level INFO] [--profile bench/gateway/out/serve.svg] [--before DIR]
+
+``--before DIR`` adds a third side in the same rounds: ``hcp serve`` run from an
+older checkout (``git archive <commit> | tar -x -C DIR``), on a redis-server of its
+own (its submitter must not drain the other gateway's outbox).
 
 ``--profile`` records the gateway's http rounds with py-spy (needs ptrace: root)
 into the SVG flame graph and a collapsed-stack ``.txt`` beside it.
@@ -51,9 +55,10 @@ def bodies(prefix: str, n: int) -> list[dict]:
     unique = n - n // 10
     items = [f"{prefix}-{i}" for i in range(unique)] + \
         [f"{prefix}-{i}" for i in range(n // 10)]  # the last 10 % repeat earlier items
+    # one number for all, as in the runs: normalise_phone's cache hits (a
+    # distinct number per request costs ~30 us more in phonenumbers)
     return [{"target": {"kind": "item", "id": item}, "grade": "satisfied",
-             "phone": f"138{i % 100000000:08d}", "channel": "api"}
-            for i, item in enumerate(items)]
+             "phone": "13812345678", "channel": "api"} for item in items]
 
 
 def pct(values: list[float], q: int) -> float:
@@ -128,19 +133,27 @@ class Side:
 
 
 async def main(n: int, concurrency: int, rounds: int, log_level: str,
-               profile: Path | None) -> None:
+               profile: Path | None, before: Path | None) -> None:
     print(f"load average at start {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         server = RedisServer(Path(tmp) / "redis").start()
         gw = GatewayProcess(Path(tmp) / "gw", {"HCP_REDIS_URL": server.url,
                                                "HCP_HTTP_TOKENS": TOKEN,
                                                "HCP_LOG_LEVEL": log_level})
+        old_server = old = None
+        if before is not None:
+            old_server = RedisServer(Path(tmp) / "redis-before").start()
+            old = GatewayProcess(Path(tmp) / "gw-before", {
+                "HCP_REDIS_URL": old_server.url, "HCP_HTTP_TOKENS": TOKEN,
+                "HCP_LOG_LEVEL": log_level, "PYTHONPATH": str(before.resolve())})
         bare_port = free_port()
         bare = subprocess.Popen([sys.executable, str(Path(__file__).with_name(
             "bare_server.py")), str(bare_port), server.url, TOKEN])
         spy = None
         try:
             await gw.start()
+            if old is not None:
+                await old.start()
             connector = aiohttp.TCPConnector(limit=concurrency)
             async with aiohttp.ClientSession(connector=connector) as session:
                 bare_url = f"http://127.0.0.1:{bare_port}"
@@ -154,16 +167,21 @@ async def main(n: int, concurrency: int, rounds: int, log_level: str,
                 headers = {"Authorization": f"Bearer {TOKEN}"}
                 sides = {"bare": (Side("bare"), bare_url, bare.pid),
                          "http": (Side("http"), gw.base_url, gw.proc.pid)}
+                if old is not None:
+                    sides["before"] = (Side("before"), old.base_url, old.proc.pid)
+                names = list(sides)
                 per_round = n // rounds
                 for r in range(rounds):
-                    order = ("bare", "http") if r % 2 == 0 else ("http", "bare")
+                    order = names[r % len(names):] + names[:r % len(names)]
+                    if r // len(names) % 2:
+                        order.reverse()
                     for name in order:
                         side, base, pid = sides[name]
                         cpu0 = cpu_seconds(pid)
                         elapsed, lat, acc = await drive(
                             session, f"{base}/v1/evaluations", headers,
                             bodies(f"{name}{r}", per_round), concurrency)
-                        if name == "http":  # the submitter's share of the work, too
+                        if name != "bare":  # the submitter's share of the work, too
                             while await outbox_depth(session, base) > 0:
                                 await asyncio.sleep(0.02)
                         side.cpu += cpu_seconds(pid) - cpu0
@@ -186,6 +204,15 @@ async def main(n: int, concurrency: int, rounds: int, log_level: str,
             print(f"ratio http/bare throughput {ratio:.2f}"
                   f" (per round pair {min(ratios):.2f}-{max(ratios):.2f}); CPU per request "
                   f"{h.cpu / h.n / (b.cpu / b.n):.2f}x (gateway: intake + submission + SQLite)")
+            if old is not None:
+                o = sides["before"][0]
+                print(o.line())
+                ratio = statistics.median(o.rates) / statistics.median(b.rates)
+                print(f"ratio before/bare throughput {ratio:.2f}; CPU per request "
+                      f"{o.cpu / o.n / (b.cpu / b.n):.2f}x; http/before throughput "
+                      f"{statistics.median(h.rates) / statistics.median(o.rates):.2f}, "
+                      f"CPU {h.cpu / h.n / (o.cpu / o.n):.2f}x")
+                await old.stop()
             print(f"load average at end {os.getloadavg()[0]:.2f}")
             await gw.stop()
         finally:
@@ -195,6 +222,9 @@ async def main(n: int, concurrency: int, rounds: int, log_level: str,
             bare.wait(10)
             gw.kill()
             server.stop()
+            if old is not None:
+                old.kill()
+                old_server.stop()
 
 
 if __name__ == "__main__":
@@ -204,5 +234,7 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--profile", type=Path)
+    parser.add_argument("--before", type=Path)
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.concurrency, args.rounds, args.log_level, args.profile))
+    asyncio.run(main(args.n, args.concurrency, args.rounds, args.log_level, args.profile,
+                     args.before))
