@@ -8,6 +8,7 @@ flow definitions seen, and runs the funnel aggregator in the background.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -18,6 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from console import auth, errors, flow_catalog, pages_cases, pages_flows, pages_ops, pages_results
+from console import settings as console_settings
 from console.html import e, page
 from flows.loader import SHIPPED_DIR
 from ivr.prompts import PromptLibrary
@@ -46,7 +48,8 @@ async def signin_form(request: web.Request, error: str = "") -> web.Response:
   <button class="button">登录 Sign in</button>
 </form>"""
     resp = page(request, "登录 Sign in", body)
-    resp.set_cookie(auth.PRE_COOKIE, pre, httponly=True, samesite="Strict", path="/console")
+    resp.set_cookie(auth.PRE_COOKIE, pre, httponly=True, samesite="Strict", path="/console",
+                    secure=is_secure(request))
     if error:
         resp.set_status(401)
     return resp
@@ -75,14 +78,34 @@ async def signin(request: web.Request) -> web.Response:
     resp = web.HTTPSeeOther("/console/")
     resp.set_cookie(auth.COOKIE, token, httponly=True, samesite="Strict", path="/console",
                     max_age=request.app["console.sessions"].ttl_s,
-                    secure=request.secure)
+                    secure=is_secure(request))
     resp.del_cookie(auth.PRE_COOKIE, path="/console")
     raise resp
 
 
+def _from_proxy(request: web.Request) -> bool:
+    try:
+        peer = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        return False
+    return any(peer in net for net in request.app["trusted_proxies"])
+
+
 def client_address(request: web.Request) -> str:
-    """The client's address (the peer; see console.settings for a trusted proxy)."""
+    """The peer, or behind a trusted proxy the address it appended to X-Forwarded-For."""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and _from_proxy(request):
+        return forwarded.split(",")[-1].strip()[:64]
     return request.remote or ""
+
+
+def is_secure(request: web.Request) -> bool:
+    """Cookies get Secure over TLS, with console.secure_cookie, or when a trusted proxy
+    says the browser used https (X-Forwarded-Proto)."""
+    if request.secure or request.app["secure_cookie"]:
+        return True
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return proto == "https" and _from_proxy(request)
 
 
 async def signout(request: web.Request) -> web.Response:
@@ -105,8 +128,11 @@ async def _no_health():
 def make_app(redis, users: dict[str, tuple[str, str]], *, data_dir: str | Path,
              session_ttl_s: int = 8 * 3600, carrier=None, health=None,
              ivr_metrics_urls: tuple[str, ...] = (), metrics_registry=None,
-             find_carrier=None) -> web.Application:
+             find_carrier=None, secure_cookie: bool = False,
+             trusted_proxies: tuple = ()) -> web.Application:
     app = web.Application(middlewares=[errors.readable_errors, auth.require_session])
+    app["secure_cookie"] = secure_cookie
+    app["trusted_proxies"] = tuple(trusted_proxies)
     app["redis"] = redis
     app["console.sessions"] = auth.Sessions(redis, users, session_ttl_s)
     app["cases"] = Cases(redis)
@@ -184,7 +210,11 @@ class ConsoleComponent:
                             session_ttl_s=int(config["console.session_ttl"].total_seconds()),
                             health=health, ivr_metrics_urls=config["console.ivr_metrics_urls"],
                             metrics_registry=getattr(ctx.metrics, "registry", None),
-                            find_carrier=lambda: ctx.http_app.get(SMS_CARRIER_KEY))
+                            find_carrier=lambda: ctx.http_app.get(SMS_CARRIER_KEY),
+                            secure_cookie=console_settings.setting(config,
+                                                                   "console.secure_cookie"),
+                            trusted_proxies=console_settings.setting(config,
+                                                                     "console.trusted_proxies"))
         ctx.http_app.add_subapp("/console/", self.app)
         self.aggregator = FunnelAggregator(
             ctx.redis, f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")

@@ -283,6 +283,10 @@ async def cases_csv(request: web.Request) -> web.Response:
                         headers={"Content-Disposition": 'attachment; filename="cases.csv"'})
 
 
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_safe(value: str) -> str:
-    """No formula injection when a spreadsheet opens the file."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+    """No formula injection when a spreadsheet opens the file (OWASP: a cell starting
+    with = + - @ TAB or CR is quoted with a leading apostrophe)."""
+    return "'" + value if value.startswith(CSV_FORMULA_STARTS) else value
