@@ -22,7 +22,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 import redis
+from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, ResponseError
+from redis.retry import Retry
 
 from adapters.redis_server import RedisServer, free_port, redis_server_binary
 from gateway.config import load
@@ -31,6 +33,9 @@ from gateway.running import find
 from gateway.secrets_store import REDIS_PASSWORD, SECRETS_DIR
 from gateway.serve import Gateway
 from tests.gateway.test_cli_store_evaluations import hcp
+
+
+ONCE = Retry(NoBackoff(), 0)  # a refusal expected: no retries
 
 
 def mode(path: Path) -> int:
@@ -170,10 +175,10 @@ def _tls_files(folder: Path) -> dict[str, Path]:
     def run(*args):
         subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
 
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
-        "-days", "1", "-subj", "/CN=hcp-test-ca")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
-        "-subj", "/CN=127.0.0.1")
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    run("req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "1",
+        "-subj", "/CN=hcp-test-ca")
+    run("req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1")
     run("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
         "-out", cert, "-days", "1", "-extfile", ext)
     return {"ca": ca, "cert": cert, "key": key}
@@ -209,9 +214,9 @@ async def test_rediss_with_tls_and_a_password(tmp_path, caplog):
         assert status["status"] in ("accepted", "submitted")
         # really TLS: plain text on that port gets no answer, an unknown CA no session
         with pytest.raises(redis.ConnectionError):
-            redis.Redis(port=port, password=password, socket_timeout=1).ping()
+            redis.Redis(port=port, password=password, socket_timeout=0.2, retry=ONCE).ping()
         with pytest.raises(redis.ConnectionError):
-            redis.Redis.from_url(url.split("?")[0], socket_timeout=2).ping()
+            redis.Redis.from_url(url.split("?")[0], socket_timeout=0.5, retry=ONCE).ping()
     finally:
         proc.terminate()
         proc.wait(10)
