@@ -7,9 +7,10 @@
 One private redis-server (AOF everysec, as the gateway runs it) and the loopback core
 store (tests/support/corestore.py) in its own process serve every step:
 
-  1. intake baseline   a redis-py pipeline issuing the intake's writes per evaluation
-                       (intake_bench.run_baseline: SET NX EX, HSET, EXPIRE, HSET,
-                       EXPIRE, XADD; one round trip, no decision)
+  1. intake baseline   a bare client running the intake's own accept script, one
+                       EVALSHA per evaluation with its arguments built inline
+                       (intake_bench.run_bare_script: the same decision work, no
+                       domain model)
   2. intake            N evaluations (10 % duplicates of an earlier item from another
                        channel) through ``Intake.accept`` from ``--callers`` concurrent
                        callers (intake_bench.run_intake); the accepted ones stay in
@@ -27,6 +28,9 @@ on the same Redis, posting to the loopback store: evaluations arrive as authenti
 while the gateway's own submitter drains; submission evaluations/s is then accepted /
 time from the first POST until the store holds every accepted evaluation (no
 per-request submission latency; Redis commands are those of the whole gateway).
+That clock holds the intake as well, so it is compared with the two baselines run
+back to back (bare script, then bare POST loop: the same work end to end), not with
+the POST loop alone.
 
 Round trips are counted at the client (intake_bench.CountingRedis: a command or a
 whole pipeline = 1); Redis commands per evaluation come from INFO commandstats deltas
@@ -145,7 +149,7 @@ async def intake_via_http(opts, url: str, store, workdir: Path) -> dict:
 
             before = await command_count(url)
             t0 = time.perf_counter()
-            seconds, latencies, accepted = await http_intake_bench.drive(
+            seconds, latencies, accepted = await intake_bench.drive(
                 post, bodies, opts.callers)
             while store.stats()["stored"] < accepted:
                 await asyncio.sleep(0.05)
@@ -179,7 +183,7 @@ async def run(opts) -> dict:
 
         # 1: the intake baseline (flushes Redis first)
         out["base"], out["base_cmds"] = await counted(
-            url, intake_bench.run_baseline(url, evs, opts.callers))
+            url, intake_bench.run_bare_script(url, evs, opts.callers))
         # 3 (before the gateway, whose submitter needs the store to itself)
         store_ready()
         out["post"] = await bench_submit.baseline(
@@ -245,10 +249,15 @@ def report(opts, r: dict) -> list[str]:
         lines.append(fmt("submission", drained["rate"], drained["p50_ms"], drained["p99_ms"],
                          f"round trips/ev {r['submit_trips'] / accepted:.2f}   redis cmds/ev "
                          f"{r['submit_cmds'] / accepted:.2f}   retries {drained['retries']}"))
-    lines += [
-        f"ratio intake/redis pipeline {intake.rate / base.rate:.2f} (aim >= 0.5)",
-        f"ratio submission/bare POST loop {r['drained_rate'] / post['rate']:.2f} (aim >= 0.8)",
-    ]
+    lines.append(f"ratio intake/bare script {intake.rate / base.rate:.2f}")
+    if opts.via_http:  # the clock ran from the first POST: intake + submission
+        both = accepted / (accepted / base.rate + accepted / post["rate"])
+        lines.append(f"ratio end to end (gateway: intake + submission, first POST to last "
+                     f"record) / (bare script + bare POST loop, back to back: "
+                     f"{both:,.0f} ev/s) {r['drained_rate'] / both:.2f}")
+    else:
+        lines.append(f"ratio submission/bare POST loop {r['drained_rate'] / post['rate']:.2f}"
+                     " (aim >= 0.8)")
     if not opts.via_http:
         lines.append(f"round trips per accepted evaluation, intake + submission "
                      f"{(intake.round_trips + r['submit_trips']) / accepted:.2f}")
