@@ -33,6 +33,7 @@ from sms.deliveries import Deliveries, RecordedSends
 from sms.dispatcher import DispatchPolicy, Dispatcher
 from sms.optout import OptOuts
 from sms.quiet_hours import QuietHours, parse_send_window, parse_timezone
+from sms.rated import RatedCheck, add_rated_elsewhere_routes
 from sms.reminders import Reminders
 from sms.status_api import add_sms_status_routes
 
@@ -65,6 +66,9 @@ SETTINGS = (
     ("sms.poll_s", "HCP_SMS_POLL_S", "positive_float", 1.0, "dispatcher poll interval"),
     ("sms.default_rating", "HCP_SMS_DEFAULT_RATING", "bool", False,
      "7 days without a rating count as 基本满意 (Guangdong's earlier rule)"),
+    ("sms.ask_store_before_sending", "HCP_SMS_ASK_STORE", "bool", False,
+     "ask the core store (its record query) whether an item was rated elsewhere before "
+     "its reminder goes out; needs an HTTP core store (core.url)"),
     ("sms.smpp.host", "HCP_SMPP_HOST", "text", "127.0.0.1", ""),
     ("sms.smpp.port", "HCP_SMPP_PORT", "port", 2775, ""),
     ("sms.smpp.system_id", "HCP_SMPP_SYSTEM_ID", "text", "hcp", ""),
@@ -121,8 +125,10 @@ class SmsChannel:
     name = "sms"
 
     def __init__(self, config, redis, intake, phone_secret: bytes, data_dir: Path,
-                 http_app=None, fail=None, clock=None):
+                 http_app=None, fail=None, clock=None, store=None):
         get = lambda name: _setting(config, name)  # noqa: E731
+        # "rated" as the channel must see it: here, elsewhere (API), or at the store
+        intake = self.rated = RatedCheck(intake, redis, _store_query(store, get))
         self.carrier = build_carrier(get, Path(data_dir), redis)
         extra = {"clock": clock} if clock else {}
         policy = DefaultRatingPolicy(enabled=bool(get("sms.default_rating")))
@@ -159,6 +165,7 @@ class SmsChannel:
     def add_routes(self, app) -> None:
         app[CARRIER_APP_KEY] = self.feedback_carrier  # console/app.py texts through it
         add_completion_routes(app, self.reminders)
+        add_rated_elsewhere_routes(app, self.rated, self.reminders)
         add_sms_status_routes(app, self.reminders, self.deliveries)
         if self.carrier.name not in ("file", "smpp"):
             from adapters.sms_http import add_sms_callback_routes
@@ -208,10 +215,22 @@ class SmsChannel:
         await self.carrier.stop()
 
 
+def _store_query(store, get):
+    """The store to ask before sending, if the setting is on and the store can answer."""
+    if not get("sms.ask_store_before_sending"):
+        return None
+    if not hasattr(store, "stored"):
+        log.warning("sms.ask_store_unavailable", extra={
+            "why": "the core store has no record query (set core.url to the exchange)"})
+        return None
+    return store
+
+
 def make(ctx) -> SmsChannel:
     """Factory for gateway.components.EXTRA_COMPONENTS."""
     config = ctx.config
     secret = config.intake_phone_secret
     return SmsChannel(config, ctx.redis, ctx.intake,
                       secret.encode() if isinstance(secret, str) else secret,
-                      Path(config.data_dir), http_app=ctx.http_app, fail=ctx.fail)
+                      Path(config.data_dir), http_app=ctx.http_app, fail=ctx.fail,
+                      store=ctx.store)

@@ -17,6 +17,8 @@ reminder record, because the dispatcher must text it.
   reply_limit(ref, h) counter of automatic answers to one number in one hour
   WAITS               zset: reminder id -> when its waiting conversation times out
   conversation_lock(ref) short lock: one number's replies handled by one process at a time
+  elsewhere(item)     string: the item was rated on a channel that reports straight to the
+                      province (sms.rated); kept ELSEWHERE_TTL_S
   FLAGGED             stream: replies that report pressure (seed art. 4) for supervisors;
                       capped at FLAGGED_MAXLEN entries and expired FLAGGED_TTL_S after the last
 """
@@ -78,3 +80,10 @@ def early_receipt(carrier: str, cid: str) -> str:
 
 def conversation_lock(ref: str) -> str:
     return f"{PREFIX}:lock:{ref}"
+
+
+ELSEWHERE_TTL_S = 60 * 24 * 3600  # beyond any reminder or reply window of an item
+
+
+def elsewhere(item_id: str) -> str:
+    return f"{PREFIX}:elsewhere:{item_id}"

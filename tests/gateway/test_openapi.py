@@ -49,7 +49,8 @@ def test_version_and_routes_match_the_app():
     # into `hcp serve`) is checked against the full gateway in test_openapi_full.py
     assert in_app <= in_doc
     assert {p for _, p in in_doc - in_app} == {
-        "/v1/completions", "/v1/sms/reminders/{rid}", "/v1/sms/flagged", "/v1/calls/context",
+        "/v1/completions", "/v1/items/rated-elsewhere", "/v1/sms/reminders/{rid}",
+        "/v1/sms/flagged", "/v1/calls/context",
         "/v1/ivr/workers", "/v1/sms/inbound/{provider}", "/v1/sms/receipts/{provider}"}
 
 

@@ -164,6 +164,7 @@ async def test_real_answers_match_the_documented_schemas(gateway):
     auth = {"Authorization": f"Bearer {gateway.config.http_tokens[0]}"}
     missing = {k: v for k, v in COMPLETION.items() if k != "service_code"}
     context = {"correlation_id": "cc-1", "ticket": "T-1", "agent": "A-42", "lang": "zh-CN"}
+    elsewhere = {"item_id": COMPLETION["item_id"], "channel": "pad"}
     cases = [
         # (method, documented path, url, request kwargs, expected status)
         ("post", "/v1/completions", None, dict(json=COMPLETION, headers=auth), 201),
@@ -179,6 +180,12 @@ async def test_real_answers_match_the_documented_schemas(gateway):
          dict(json={**context, "phone": "13800138000"}, headers=auth), 400),
         ("post", "/v1/calls/context", None,
          dict(json={**context, "agent": "has space"}, headers=auth), 400),
+        # after the status above: this cancels the completion's reminder
+        ("post", "/v1/items/rated-elsewhere", None, dict(json=elsewhere, headers=auth), 201),
+        ("post", "/v1/items/rated-elsewhere", None, dict(json=elsewhere, headers=auth), 200),
+        ("post", "/v1/items/rated-elsewhere", None,
+         dict(json={**elsewhere, "rated_at": "2026-11-27 10:02"}, headers=auth), 400),
+        ("post", "/v1/items/rated-elsewhere", None, dict(json=elsewhere), 401),
     ]
     answers = {}
     async with aiohttp.ClientSession() as session:
@@ -198,6 +205,8 @@ async def test_real_answers_match_the_documented_schemas(gateway):
     unknown_field, bad_value = answers[("/v1/calls/context", 400)]
     assert unknown_field["field"] == "phone" and "phone" in unknown_field["message"]
     assert bad_value["field"] == "agent"
+    first, again = (answers[("/v1/items/rated-elsewhere", n)][0] for n in (201, 200))
+    assert first["reminder_cancelled"] is True and again["recorded"] is False
 
 
 def _signed(path: str, body: bytes, secret: str = SECRET) -> dict:
