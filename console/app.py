@@ -27,6 +27,7 @@ from ratings import cases as case_mod
 from ratings.cases import Cases
 from ratings.results import FunnelAggregator
 from sms.carrier import CARRIER_APP_KEY
+from sms.texts import DEFAULT_SIGNATURE
 
 log = logging.getLogger("console")
 STATIC = Path(__file__).parent / "static"
@@ -129,9 +130,11 @@ def make_app(redis, users: dict[str, tuple[str, str]], *, data_dir: str | Path,
              session_ttl_s: int = 8 * 3600, carrier=None, health=None,
              ivr_metrics_urls: tuple[str, ...] = (), metrics_registry=None,
              find_carrier=None, secure_cookie: bool = False,
-             trusted_proxies: tuple = ()) -> web.Application:
+             trusted_proxies: tuple = (), sms_signature: str = DEFAULT_SIGNATURE
+             ) -> web.Application:
     app = web.Application(middlewares=[errors.readable_errors, auth.require_session])
     app["secure_cookie"] = secure_cookie
+    app["sms_signature"] = sms_signature  # of the 已整改 text (console.feedback)
     app["trusted_proxies"] = tuple(trusted_proxies)
     app["redis"] = redis
     app["console.sessions"] = auth.Sessions(redis, users, session_ttl_s)
@@ -167,6 +170,7 @@ def make_app(redis, users: dict[str, tuple[str, str]], *, data_dir: str | Path,
     r.add_get("/cases.csv", pages_cases.cases_csv)
     r.add_get("/cases/{case_id}", pages_cases.case_detail)
     r.add_post("/cases/{case_id}/move", pages_cases.case_move)
+    r.add_get("/api/cases/{case_id}/feedback", pages_cases.feedback_preview)
     r.add_get("/cases/{case_id}/voice", pages_cases.case_voice)
     r.add_get("/ops", pages_ops.ops_page)
     r.add_post("/ops/dead/{entry_id}/retry", pages_ops.dead_retry)
@@ -194,6 +198,14 @@ def users_from_config(config) -> dict[str, tuple[str, str]]:
     return {"admin": (auth.SUPERVISOR, auth.hash_password(path.read_text().strip()))}
 
 
+def _sms_signature(config) -> str:
+    """The SMS channel's signature (``sms.http.sign_name``), as in its other texts."""
+    try:
+        return config["sms.http.sign_name"] or DEFAULT_SIGNATURE
+    except KeyError:  # the SMS settings not registered in this process
+        return DEFAULT_SIGNATURE
+
+
 class ConsoleComponent:
     """Mounts /console on the gateway's HTTP app; runs the funnel aggregator."""
 
@@ -214,7 +226,8 @@ class ConsoleComponent:
                             secure_cookie=console_settings.setting(config,
                                                                    "console.secure_cookie"),
                             trusted_proxies=console_settings.setting(config,
-                                                                     "console.trusted_proxies"))
+                                                                     "console.trusted_proxies"),
+                            sms_signature=_sms_signature(config))
         ctx.http_app.add_subapp("/console/", self.app)
         self.aggregator = FunnelAggregator(
             ctx.redis, f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")

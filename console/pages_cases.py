@@ -10,11 +10,12 @@ from pathlib import Path
 
 from aiohttp import web
 
+from console import feedback
 from console.html import CHANNEL_LABELS, card, csrf_field, e, grade_badge, page, table, url
 from flows.reasons import REASONS
 from ratings import cases as C
 from ratings import results
-from ratings.cases import CaseError, feedback_text
+from ratings.cases import CaseError
 from ratings.model import CHINA
 from sms.carrier import CarrierError, OutboundSms
 
@@ -190,7 +191,7 @@ async def case_detail(request: web.Request) -> web.Response:
 {csrf_field(request)}<input type="hidden" name="from" value="{e(rec["status"])}">
 <label>备注 Note（误评/恶意差评须写明理由 why; 已整改的备注会发给评价人）
 <textarea name="note" rows="3" maxlength="1000"></textarea></label>
-<div class="buttons">{buttons}</div></form>""")
+<div class="buttons">{buttons}</div></form>""" + _feedback_preview(request, rec))
     elif rec["next"]:
         actions = card("处理 Act", '<p class="hint">只读账号 Read-only account.</p>')
     hrows = [[e(_local(h["at"])), e(h["by"]), e(C.LABELS.get(h["from"], h["from"]) or "—"),
@@ -203,6 +204,36 @@ async def case_detail(request: web.Request) -> web.Response:
             + card("处理记录 History", table(["时间 When", "操作人 By", "从 From", "到 To",
                                                 "备注 Note"], hrows)))
     return page(request, f"差评工单 {case_id[:8]}", body, "/console/cases")
+
+
+def _preview_html(p: feedback.Preview) -> str:
+    note = ' · <span class="bad">备注过长，已在分句处截短</span>' if p.note_shortened else ""
+    return (f'<p class="sms-text" id="fb-text">{e(p.text)}</p>'
+            f'<p class="hint" id="fb-meta">{p.length} 字 · {p.segments} 条短信'
+            f'（{"UCS-2" if p.encoding == "ucs2" else e(p.encoding)}）{note}</p>')
+
+
+def _feedback_preview(request: web.Request, rec: dict) -> str:
+    """What 已整改 will text the evaluator, updated as the note is typed (console.js)."""
+    if C.RECTIFIED not in rec["next"]:
+        return ""
+    if not rec.get("phone"):
+        return '<p class="hint">无评价人号码：整改后不发短信。</p>'
+    shown = _preview_html(feedback.preview(rec, "", request.app["sms_signature"]))
+    return (f'<div class="fb-preview" data-url="/console/api/cases/{e(rec["id"])}/feedback">'
+            f'<h3>整改短信预览 Text to the evaluator</h3><div id="fb-body">{shown}</div></div>')
+
+
+async def feedback_preview(request: web.Request) -> web.Response:
+    """GET ?note=… → {text, length, segments, encoding, note_shortened, html}."""
+    rec = await request.app["cases"].get(request.match_info["case_id"])
+    if rec is None:
+        raise no_such_case(request.match_info["case_id"])
+    p = feedback.preview(rec, request.query.get("note", "")[:1000],
+                         request.app["sms_signature"])
+    return web.json_response({"text": p.text, "length": p.length, "segments": p.segments,
+                              "encoding": p.encoding, "note_shortened": p.note_shortened,
+                              "html": _preview_html(p)})
 
 
 async def case_move(request: web.Request) -> web.Response:
@@ -232,7 +263,7 @@ async def send_feedback(app, rec: dict, note: str) -> None:
         return
     carrier = app["find_carrier"]() or app["carrier"]
     message = OutboundSms(id=f"fb-{rec['id']}", phone=rec["phone"],
-                          text=feedback_text(rec, note))
+                          text=feedback.compose(rec, note, app["sms_signature"]))
     try:
         result = await carrier.send(message)
         outcome = f"sent 已发送 ({carrier.name}, {result.segments} 条)"

@@ -10,6 +10,21 @@
   });
 })();
 (function () {
+  // the 已整改 text as the note is typed (the server composes it: console.feedback)
+  const box = document.querySelector(".fb-preview");
+  const note = document.querySelector("form.act textarea[name=note]");
+  if (!box || !note) return;
+  let timer = null;
+  note.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const resp = await fetch(box.dataset.url + "?note=" + encodeURIComponent(note.value),
+                               {credentials: "same-origin"});
+      if (resp.ok) document.getElementById("fb-body").innerHTML = (await resp.json()).html;
+    }, 250);
+  });
+})();
+(function () {
   const sim = document.querySelector(".sim");
   if (!sim) return;
   const flow = sim.dataset.flow;

@@ -149,7 +149,11 @@ def test_bad_rating_moves_through_its_statuses_and_the_evaluator_is_told(signed_
     page.wait_for_selector("text=已电话联系评价人")
     page.click("button[value=rectifying]")
     page.wait_for_selector("button[value=rectified]")
-    page.fill("textarea[name=note]", "已对窗口人员进行培训")
+    page.fill("textarea[name=note]", "已对窗口人员进行培训。")
+    page.wait_for_selector("#fb-text:has-text('已对窗口人员进行培训')")  # the live preview
+    preview = page.inner_text("#fb-text")
+    assert "条短信" in page.inner_text("#fb-meta") and "。。" not in preview
+    shot(page, "case-preview")
     page.click("button[value=rectified]")
     page.wait_for_selector("text=短信反馈")
     history = page.locator("text=处理记录 History >> xpath=.. >> tbody tr")
@@ -159,7 +163,7 @@ def test_bad_rating_moves_through_its_statuses_and_the_evaluator_is_told(signed_
     shot(page, "case")
     sent = sorted((gateway.data_dir / "sms-outbox").glob("*.json"))
     texts = [json.loads(p.read_text())["text"] for p in sent]
-    assert any("已对窗口人员进行培训" in t and "整改" in t for t in texts)
+    assert preview in texts  # exactly the text the supervisor saw
     log = gateway.log()
     assert not re.search(PHONE, log)  # no phone number in the gateway's log
     csv = page.request.get(gateway.base + "/console/cases.csv?status=all")
