@@ -157,7 +157,11 @@ class Submit:
             raise FlowFailure("no_grade", f"{node['id']}: nothing stored in {grade_var}")
         grade = Grade.from_id(grade_id)
         reasons = tuple(s.vars.get(reasons_var) or ())
+        # a comment belongs to the rating it was given for: the caller's words and
+        # recording about the service go with the item, a staff rating carries only a
+        # recording made for it (a record node with ``store: staff_voice_comment``)
         comment = s.vars.get("comment", "") if target == "item" else ""
+        voice = s.vars.get("voice_comment" if target == "item" else "staff_voice_comment")
         missing = None
         if grade.needs_reason and not (reasons or comment):
             # the reason menu ran out without a choice: the grade still counts,
@@ -167,7 +171,7 @@ class Submit:
                 raise FlowFailure("no_reason", f"{node['id']}: {grade.id} needs a reason")
         assess = int(s.context.get("assess_number") or node.get("assess_number", 1))
         return step.wait(fx.SubmitEvaluation(
-            target, grade.id, reasons, comment, assess, s.vars.get("voice_comment"),
+            target, grade.id, reasons, comment, assess, voice,
             step.flow.id, step.flow.version, missing))
 
     def resume(self, step, node, event):
