@@ -46,9 +46,11 @@ whatever it sends, and must not keep real callers waiting. Four bounds:
    reason past it; 400 for a broken stream; 415 for an encoding other than
    gzip/deflate). Handlers then see the plain body, whichever way they read it.
 
-A reverse proxy in front (nginx ``client_header_timeout``/``client_body_timeout``,
-``keepalive_timeout``, ``limit_conn``) adds the same bounds per client address;
-these make the gateway safe without one (docs/configuration.md).
+These make the gateway safe without a reverse proxy (docker/ ships none). One in
+front may add the same bounds per client address: in nginx ``client_header_timeout``
+(1), ``client_body_timeout`` (2, but between two reads, not for the whole body),
+``keepalive_timeout``, ``limit_conn`` (3), ``client_max_body_size`` (4, raw bytes:
+it does not inflate); the gateway's own bounds still hold behind it.
 """
 
 from __future__ import annotations

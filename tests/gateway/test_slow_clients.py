@@ -20,6 +20,9 @@ import time
 import aiohttp
 import pytest
 
+# a flood of sockets: run in turn with the other floods, never next to a timing test
+pytestmark = pytest.mark.xdist_group("realtime")
+
 HEAD_TIMEOUT = 2.0
 BODY_TIMEOUT = 2.0
 SLACK = 8.0  # a loaded machine: what the bound may overrun by, at most
