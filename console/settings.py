@@ -1,10 +1,13 @@
-"""The console's own settings (registered with the gateway's config at import).
+"""The console's own settings, as plain rows the gateway registers.
 
-``gateway.config`` declares the first console settings itself; the ones the
-console added later live here, declared with ``register_settings`` like the IVR
-and SMS ones. They are read through ``setting()`` with their default, so the
-console also runs in a process that loaded its config before importing this
-module (the default then applies).
+``gateway.config`` declares the first console settings itself. The ones the
+console added later are listed here as rows ``(name, variable, parser, default,
+doc)`` — the parser a ``gateway.config_values.parsers`` name or a function —
+the way ``adapters.sms_channel.SETTINGS`` lists the SMS ones: the console does
+not import the gateway (tests/test_layering.py); the gateway turns the rows
+into ``Setting``s with ``register_settings`` before it loads the config
+(``gateway/sms_settings.py`` is the model). They are read through ``setting()``,
+which gives the default in a process that has not registered them.
 """
 
 from __future__ import annotations
@@ -12,12 +15,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from gateway.config import Setting, parsers, register_settings
-
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _networks(raw: Any) -> tuple[Network, ...]:
+def networks(raw: Any) -> tuple[Network, ...]:
     """A TOML list (or comma-separated variable) of addresses or networks."""
     items = raw.split(",") if isinstance(raw, str) else raw
     if not isinstance(items, list | tuple) or not all(isinstance(t, str) for t in items):
@@ -33,20 +34,19 @@ def _networks(raw: Any) -> tuple[Network, ...]:
 
 
 SETTINGS = (
-    Setting("console.secure_cookie", "HCP_CONSOLE_SECURE_COOKIE", parsers.bool, False,
-            "Mark the console's cookies Secure even on plain HTTP to the gateway (a "
-            "TLS-terminating proxy in front that does not send X-Forwarded-Proto)."),
-    Setting("console.trusted_proxies", "HCP_CONSOLE_TRUSTED_PROXIES", _networks, (),
-            "Reverse proxies whose X-Forwarded-Proto (https: Secure cookies) and "
-            "X-Forwarded-For (the client address the sign-in throttle counts) the console "
-            "believes; from any other peer both headers are ignored."),
+    ("console.secure_cookie", "HCP_CONSOLE_SECURE_COOKIE", "bool", False,
+     "Mark the console's cookies Secure even on plain HTTP to the gateway (a "
+     "TLS-terminating proxy in front that does not send X-Forwarded-Proto)."),
+    ("console.trusted_proxies", "HCP_CONSOLE_TRUSTED_PROXIES", networks, (),
+     "Reverse proxies whose X-Forwarded-Proto (https: Secure cookies) and X-Forwarded-For "
+     "(the client address the sign-in throttle counts) the console believes; from any "
+     "other peer both headers are ignored."),
 )
-register_settings(*SETTINGS)
-DEFAULTS = {s.name: s.default for s in SETTINGS}
+DEFAULTS = {name: default for name, _env, _parser, default, _doc in SETTINGS}
 
 
 def setting(config, name: str):
-    """``config[name]``, or the default when the config was loaded before this module."""
+    """``config[name]``, or the default when the gateway has not registered the row."""
     try:
         return config[name]
     except KeyError:

@@ -126,3 +126,22 @@ async def test_the_export_quotes_a_comment_starting_with_a_tab(aredis, tmp_path)
         await session.close()
     finally:
         await server.close()
+
+
+def test_the_settings_rows_register_with_the_gateways_config(tmp_path, monkeypatch):
+    from console import settings
+    from gateway import config as config_module
+    from gateway.config import Setting, load, parsers, register_settings
+
+    monkeypatch.setattr(config_module, "_EXTRA_SETTINGS", [])
+    register_settings(*(Setting(n, env, p if callable(p) else getattr(parsers, p), d, doc)
+                        for n, env, p, d, doc in settings.SETTINGS))
+    config = load(env={"HCP_CONSOLE_SECURE_COOKIE": "true",
+                       "HCP_CONSOLE_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8"}, cwd=tmp_path)
+    assert settings.setting(config, "console.secure_cookie") is True
+    assert settings.setting(config, "console.trusted_proxies") == (
+        ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8"))
+    monkeypatch.setattr(config_module, "_EXTRA_SETTINGS", [])
+    plain = load(env={}, cwd=tmp_path)  # not registered: the defaults
+    assert settings.setting(plain, "console.trusted_proxies") == ()
+    assert settings.setting(plain, "console.secure_cookie") is False
