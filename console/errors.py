@@ -60,7 +60,7 @@ def error_page(request: web.Request, status: int, message: str, title: str = "",
     title = title or TITLES.get(status, "出错了")
     hint = HINTS.get(status, "")
     back = ('<p><a class="button" href="/console/">返回总览</a> '
-            '<a href="javascript:history.back()">返回上一页</a></p>'
+            + ('<a href="/console/ops">查看运行状态</a>' if status == 503 else "") + "</p>"
             if request.get("user") else
             '<p><a class="button" href="/console/signin">登录</a></p>')
     body = card(f"{e(title)} <small class='sub'>HTTP {status}</small>",

@@ -31,7 +31,8 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 
 class Gateway:
-    def __init__(self, workdir: Path, store: CoreStoreProcess):
+    def __init__(self, workdir: Path, store: CoreStoreProcess, extra_env: dict | None = None):
+        self.extra_env = extra_env or {}
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.port = free_port()
@@ -52,6 +53,7 @@ class Gateway:
                     "HCP_CONSOLE_ENABLED": "1", "HCP_CONSOLE_DEMO": "1",
                     "HCP_CONSOLE_USERS": users, "HCP_DRAIN_TIMEOUT_S": "3",
                     "PYTHONPATH": str(ROOT)})
+        env.update(self.extra_env)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen([str(HCP), "serve"], cwd=self.workdir, env=env,
                                          stdout=log, stderr=log)
