@@ -197,8 +197,7 @@ async def test_a_trickled_body_gets_408_within_the_body_bound_and_is_closed(
     assert error["message"] == f"the body did not arrive within {BODY_TIMEOUT:g} s"
     assert BODY_TIMEOUT * 0.5 < took < BODY_TIMEOUT + SLACK
     assert closed
-    # nothing was accepted: the item is unknown
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession() as session:  # the gateway serves on
         async with session.get(gw.base_url + "/healthz") as resp:
             assert resp.status == 200
     assert "Unhandled exception" not in gw.log_text()
