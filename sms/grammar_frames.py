@@ -57,16 +57,22 @@ STOP_REQUEST = re.compile(
     r"(?=$|[^\w]|谢谢|谢了)")  # 发 then 生/错/现…: another verb, not a message
 
 
+_CLAUSE_MARKS = frozenset(_CLAUSE_END)
+_NEXT_CLAUSE_END = re.compile(f"[{re.escape(_CLAUSE_END)}]")
+
+
 def clause_before(text: str, start: int) -> str:
     """The text of the clause that ends at ``start``."""
-    begin = max(text.rfind(ch, 0, start) for ch in _CLAUSE_END) + 1
+    begin = start
+    while begin > 0 and text[begin - 1] not in _CLAUSE_MARKS:  # one pass, not one per mark
+        begin -= 1
     return text[begin:start]
 
 
 def clause_after(text: str, end: int) -> tuple[str, str]:
     """(rest of the clause after ``end``, the mark that ends it or "")."""
-    stops = [i for i in (text.find(ch, end) for ch in _CLAUSE_END) if i >= 0]
-    stop = min(stops) if stops else len(text)
+    found = _NEXT_CLAUSE_END.search(text, end)
+    stop = found.start() if found else len(text)
     return text[end:stop], text[stop] if stop < len(text) else ""
 
 

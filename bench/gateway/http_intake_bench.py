@@ -71,7 +71,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def drive(session, url: str, headers: dict, work: list, concurrency: int):
+async def drive(url: str, headers: dict, work: list, concurrency: int):
+    """One side's round on a fresh session: a pooled connection left idle while the
+    other sides ran would meet the gateway's idle bound (http.head_timeout_s)."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) \
+            as session:
+        return await _drive(session, url, headers, work, concurrency)
+
+
+async def _drive(session, url: str, headers: dict, work: list, concurrency: int):
     latencies: list[float] = []
     accepted = 0
     queue = iter(work)
@@ -179,7 +187,7 @@ async def main(n: int, concurrency: int, rounds: int, log_level: str,
                         side, base, pid = sides[name]
                         cpu0 = cpu_seconds(pid)
                         elapsed, lat, acc = await drive(
-                            session, f"{base}/v1/evaluations", headers,
+                            f"{base}/v1/evaluations", headers,
                             bodies(f"{name}{r}", per_round), concurrency)
                         if name != "bare":  # the submitter's share of the work, too
                             while await outbox_depth(session, base) > 0:
