@@ -19,7 +19,10 @@ def register(subparsers) -> None:
     w.add_argument("--bind", default="", help="address to bind (default: all)")
     w.add_argument("--no-tcp", action="store_true", help="UDP only")
     w.add_argument("--flow", default="hotline-rating", help="flow id or YAML path")
-    w.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    w.add_argument("--redis", default=os.environ.get("HCP_IVR_REDIS_URL") or os.environ.get(
+        "REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="default $HCP_IVR_REDIS_URL (how the pool passes it: a URL with a password "
+             "stays off the command line), then $REDIS_URL")
     w.add_argument("--data-dir", default=os.environ.get("HCP_DATA_DIR", "data"))
     w.add_argument("--allow", action="append", default=None,
                    help="source network allowed to call (repeat); default 127.0.0.1/32")

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import socket
@@ -366,7 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1:5060", help="the IVR worker or front")
     parser.add_argument("--barge-in", action="store_true", help="press 1 s into each prompt")
     parser.add_argument("--wav", type=Path, help="where to write what the caller heard")
-    parser.add_argument("--redis", help="the gateway's Redis URL: print its call summary")
+    parser.add_argument("--redis", default=os.environ.get("HCP_DEMO_REDIS_URL"),
+                        help="the gateway's Redis URL: print its call summary (default "
+                             "$HCP_DEMO_REDIS_URL, which scripts/demo-call sets)")
     parser.add_argument("--timeout", type=int, default=120, help="seconds (default 120)")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
     args = parser.parse_args(argv)

@@ -51,6 +51,7 @@ from flows.events import EvaluationResult
 from ivr.call import CallFacts, utcnow
 from ivr.context import AGENT, CALL_RECORD, CLOSES_ITEM, TICKET, WORK_ORDER
 from ratings import keys
+from ratings.phone_vault import PhoneVault
 from ratings.grades import Grade
 from ratings.model import Channel, Evaluation, InvalidEvaluation, Target, TargetKind
 
@@ -149,10 +150,12 @@ return 1
 
 
 class RedisInvitations:
-    """The default invitation hook: one request per call in the INVITATIONS stream."""
+    """The default invitation hook: one request per call in the INVITATIONS stream,
+    the caller's number sealed (ratings.phone_vault: never in clear at rest)."""
 
-    def __init__(self, redis):
+    def __init__(self, redis, vault: PhoneVault):
         self._script = redis.register_script(_INVITE_LUA)
+        self._vault = vault
 
     async def __call__(self, phone: str, context: dict) -> bool:
         """True if this call's invitation was requested now, False if it was already."""
@@ -160,7 +163,8 @@ class RedisInvitations:
         return bool(await self._script(
             keys=[keys.invited(call_id), keys.INVITATIONS],
             args=[keys.INVITED_TTL_S, keys.INVITATIONS_MAXLEN, keys.INVITATIONS_GROUP,
-                  "call", call_id, "phone", phone, "at", utcnow().isoformat()]))
+                  "call", call_id, "phone", self._vault.seal(phone),
+                  "at", utcnow().isoformat()]))
 
 
 class Outcomes:
@@ -169,7 +173,7 @@ class Outcomes:
         self.redis = redis
         # the gateway may hand in its own hook; a worker process uses Redis
         self.invitation_hook = invitation_hook if invitation_hook is not None \
-            else RedisInvitations(redis)
+            else RedisInvitations(redis, PhoneVault(intake.phone_secret))
 
     async def submit(self, effect, facts: CallFacts, hung_up: bool = False,
                      extra: dict | None = None) -> EvaluationResult:

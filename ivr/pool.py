@@ -56,6 +56,7 @@ from ivr.sip_probe import sip_options_ping
 from ratings.tasks import stop_task
 
 log = logging.getLogger("hcp.ivr.pool")
+REDIS_URL_ENV = "HCP_IVR_REDIS_URL"  # read by `hcp ivr worker` when --redis is not given
 REPO = Path(__file__).resolve().parents[1]
 PR_SET_PDEATHSIG = 1
 RELAY_LINE_LIMIT = 1 << 20  # a longer worker log line is dropped (and said so)
@@ -185,7 +186,7 @@ class IvrPool:
         args = [sys.executable, "-m", "gateway.cli", "ivr", "worker",
                 "--sip-port", str(spec.sip_port), "--rtp-port", str(spec.rtp_port),
                 "--rtp-range", str(spec.rtp_range), "--metrics-port", str(spec.metrics_port),
-                "--redis", self.redis_url, "--data-dir", str(self.data_dir),
+                "--data-dir", str(self.data_dir),
                 "--flow", _flow_argument(c.flow)]
         if c.bind:
             args += ["--bind", c.bind]
@@ -200,6 +201,9 @@ class IvrPool:
     async def _spawn(self, state: WorkerState) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+        # secrets in the environment, not on the command line (/proc/*/cmdline is
+        # readable by every local user): the phone secret and the Redis password
+        env[REDIS_URL_ENV] = self.redis_url
         if self.phone_secret:
             env["HCP_PHONE_SECRET"] = self.phone_secret
         env.setdefault("PYTHONFAULTHANDLER", "1")  # a native crash leaves its stack in the log

@@ -75,7 +75,7 @@ class Invitations:
             at = fields.get("at")
             completion = Completion(
                 item_id=call, service_code="", service_name=INVITATION_NAME, department="",
-                phone=phone, call_id=call,
+                phone=self.reminders.vault.open(phone), call_id=call,
                 completed_at=datetime.fromisoformat(at) if at else datetime.now(timezone.utc))
             scheduled = await self.reminders.schedule(completion)
             self.scheduled += scheduled.created

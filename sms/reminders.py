@@ -26,6 +26,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from ratings.phone_vault import PhoneVault
 from sms import keys
 from sms.completions import Completion
 
@@ -69,9 +70,11 @@ class Reminder:
     dept_code: str = ""
 
     @classmethod
-    def from_record(cls, rid: str, raw: dict[bytes, bytes]) -> Reminder:
+    def from_record(cls, rid: str, raw: dict[bytes, bytes],
+                    open_phone: Callable[[str], str]) -> Reminder:
+        """``open_phone``: ``PhoneVault.open`` (the number is sealed in the record)."""
         data = {k.decode(): v.decode() for k, v in raw.items()}
-        return cls(id=rid, phone=data[PHONE], target_id=data[TARGET],
+        return cls(id=rid, phone=open_phone(data[PHONE]), target_id=data[TARGET],
                    items=tuple(filter(None, data.get(ITEMS, "").split("\x1f"))),
                    service_name=data[NAME], code=data[CODE], due_at=float(data[DUE_AT]),
                    state=data.get(STATE, PENDING), attempts=int(data.get(ATTEMPTS, 0)),
@@ -107,6 +110,7 @@ class Reminders:
                  default_after_s: float | None = None):
         self.redis = redis
         self.secret = phone_secret
+        self.vault = PhoneVault(phone_secret)  # the number is sealed in the record
         self.delay_s = delay_s
         self.lease_s = lease_s
         self.clock = clock
@@ -137,7 +141,7 @@ class Reminders:
         horizon = max(due, completion.completed_at.timestamp() + (default_after_s or 0))
         ttl = int(max(horizon - self.clock(), 0) + keys.REPLY_WINDOW_S)
         ref = keys.phone_ref(self.secret, completion.phone)
-        fields = [PHONE, completion.phone, TARGET, completion.target_id,
+        fields = [PHONE, self.vault.seal(completion.phone), TARGET, completion.target_id,
                   NAME, completion.service_name, SERVICE, completion.service_code,
                   DEPT, completion.department, STATE, PENDING]
         if completion.dept_code:
@@ -152,14 +156,14 @@ class Reminders:
 
     async def get(self, rid: str) -> Reminder | None:
         raw = await self.redis.hgetall(keys.reminder(rid))
-        return Reminder.from_record(rid, raw) if raw else None
+        return Reminder.from_record(rid, raw, self.vault.open) if raw else None
 
     async def get_many(self, rids: list[str]) -> dict[str, Reminder | None]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for rid in rids:
                 pipe.hgetall(keys.reminder(rid))
             raws = await pipe.execute()
-        return {rid: Reminder.from_record(rid, raw) if raw else None
+        return {rid: Reminder.from_record(rid, raw, self.vault.open) if raw else None
                 for rid, raw in zip(rids, raws, strict=True)}
 
     async def by_code(self, phone: str, code: str) -> Reminder | None:

@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from adapters.sms_file import read_outbox
+from gateway.secrets_store import REDIS_PASSWORD, read_secret
 from tests.e2e_ivr.harness import hcp_command, serve
 from tests.ivr.sipp import REPO, build_scenario, run_sipp
 
@@ -47,11 +48,9 @@ def test_a_silent_caller_gets_the_invitation_once(served_sms, tmp_path):
     assert "12345热线通话评价" in shown.stdout, shown.stdout + shown.stderr
     # no phone number in a log line or a key
     assert CALLER not in served_sms.log()
-    port = int((data / "redis.port").read_text().split()[0]) if (data / "redis.port").exists() \
-        else None
-    if port is None:
-        port = int(next(data.rglob("redis.port")).read_text().split()[0])
-    client = redis.Redis(host="127.0.0.1", port=port)
+    port = int(next(data.rglob("redis.port")).read_text().split()[0])
+    client = redis.Redis(host="127.0.0.1", port=port,
+                         password=read_secret(data, REDIS_PASSWORD))
     try:
         names = [k.decode() for k in client.scan_iter(count=1000)]
     finally:

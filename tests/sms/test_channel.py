@@ -87,8 +87,8 @@ def test_settings_defaults_are_the_embedded_default_and_make_reads_ctx(aredis, t
     ctx = SimpleNamespace(config=SimpleNamespace(intake_phone_secret="s", data_dir=tmp_path,
                                                  __getitem__=None),
                           redis=aredis, intake=Intake(aredis, SECRET), http_app=web.Application(),
-                          fail=None)
+                          fail=None, store=None)
     channel = make(ctx)
     assert channel.carrier.name == "file" and channel.default_rater is None
     routes = {r.resource.canonical for r in ctx.http_app.router.routes()}
-    assert {"/v1/completions", "/v1/sms/reminders/{rid}"} <= routes
+    assert {"/v1/completions", "/v1/sms/reminders/{rid}", "/v1/items/rated-elsewhere"} <= routes

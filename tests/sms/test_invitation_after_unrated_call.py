@@ -18,6 +18,7 @@ from ivr.call import CallFacts
 from ivr.outcome import Outcomes, call_id_of
 from ratings import keys as rkeys
 from ratings.intake import Intake
+from ratings.phone_vault import PhoneVault
 
 from .conftest import PHONE, SECRET
 from .test_channel import until
@@ -43,14 +44,18 @@ def facts(call_id: str, caller: str | None = PHONE, **ctx) -> CallFacts:
 async def test_an_unrated_call_requests_one_invitation_however_often_it_ends(aredis):
     one = facts("a@b")
     results = []
-    for worker in (Outcomes(None, aredis), Outcomes(None, aredis)):  # a retry, two workers
+    workers = [Outcomes(Intake(aredis, SECRET), aredis) for _ in range(2)]
+    for worker in workers:  # a retry, two workers
         results.append(await worker.finish(one, None, "unrated"))
         await worker.finish(facts("a@b"), None, "failed")
     assert results == ["unrated", "unrated"]
     assert await aredis.xlen(rkeys.INVITATIONS) == 1
     (_, fields), = await aredis.xrange(rkeys.INVITATIONS)
     call = call_id_of(one.context, "a@b")
-    assert fields[b"call"].decode() == call and fields[b"phone"].decode() == PHONE
+    assert fields[b"call"].decode() == call
+    # the caller's number is sealed in the request (seed art. 4), opened by the SMS side
+    assert "13800138000" not in str(fields)
+    assert PhoneVault(SECRET).open(fields[b"phone"].decode()) == PHONE
     assert await aredis.ttl(rkeys.invited(call)) > 0
     names = [k.decode() for k in await aredis.keys("*")]
     assert not any("13800138000" in k or "a@b" in k for k in names)
@@ -66,7 +71,7 @@ async def test_an_unrated_call_requests_one_invitation_however_often_it_ends(are
 async def test_no_invitation_when_rated_or_not_a_mobile(aredis, caller, outcome, submitted):
     f = facts("c@d", caller)
     f.submitted.extend(submitted)
-    await Outcomes(None, aredis).finish(f, None, outcome)
+    await Outcomes(Intake(aredis, SECRET), aredis).finish(f, None, outcome)
     assert await aredis.exists(rkeys.INVITATIONS) == 0
 
 
@@ -74,13 +79,13 @@ async def test_the_channel_texts_the_invitation_once_and_a_reply_rates_the_call(
         aredis, channel):
     ch, intake, data = channel
     f = facts("e@f", call_record="HL-CR-7")
-    await Outcomes(None, aredis).finish(f, None, "unrated")
+    await Outcomes(Intake(aredis, SECRET), aredis).finish(f, None, "unrated")
     sent = await until(lambda: _outbox(data))
     assert len(sent) == 1 and sent[0]["to"] == PHONE
     assert "12345热线通话评价" in sent[0]["text"] and "回TD退订" in sent[0]["text"]
     # the same call's request again (a request read twice, a restarted consumer)
     await aredis.delete(rkeys.invited("HL-CR-7"))
-    await Outcomes(None, aredis).finish(f, None, "unrated")
+    await Outcomes(Intake(aredis, SECRET), aredis).finish(f, None, "unrated")
     await until(lambda: _stream_empty(aredis))
     await asyncio.sleep(0.3)
     assert len(_outbox_now(data)) == 1  # one reminder per call: one text
