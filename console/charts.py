@@ -104,11 +104,18 @@ FUNNEL_LABELS = {"entered": "进入 entered", "digit": "按键 digit", "invalid"
                  "hangup": "挂机 hangup", "completed": "完成 completed"}
 
 
+def funnel_top(counts: dict[str, Counter], kinds: tuple[str, ...]) -> int:
+    """The largest count drawn: pass one ``top`` to charts put side by side."""
+    return max([c.get(k, 0) for c in counts.values() for k in kinds] + [1])
+
+
 def funnel_bars(nodes: list[str], counts: dict[str, Counter], kinds: tuple[str, ...],
-                width: int = 900) -> str:
+                width: int = 900, top: int | None = None) -> str:
+    """Bars per node and kind; ``top`` (the value of a full-width bar) shared by charts
+    that are compared, so the same length means the same count."""
     if not nodes:
         return '<p class="empty">暂无统计</p>'
-    top = max([c.get(k, 0) for c in counts.values() for k in kinds] + [1])
+    top = max(top or 0, funnel_top(counts, kinds))
     row_h, label_w = 9, 150
     group_h = row_h * len(kinds) + 8
     height = group_h * len(nodes) + 4

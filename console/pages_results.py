@@ -14,6 +14,10 @@ from ratings.grades import Grade
 from ratings.model import CHINA
 
 MAX_DAYS = 366
+# the funnel: kinds drawn (when either compared version has them) and the table's columns
+# after entered, hang-ups and the hang-up rate (first: no horizontal scroll to reach them)
+CHART_KINDS = ("entered", "invalid", "no_input", "timeout", "hangup", "completed")
+TABLE_KINDS = tuple(k for k in results.FUNNEL_KINDS if k not in ("entered", "hangup"))
 NONE_LABEL = {results.NONE: "未标注 none"}
 
 
@@ -131,30 +135,34 @@ async def funnel_page(request: web.Request) -> web.Response:
             f'<label>版本 Version <select name="v">{vopts(chosen, False)}</select></label>'
             f'<label>对比 Compare with <select name="compare">{vopts(compare, True)}'
             f'</select></label><button class="button">查看 Show</button></form>')
-    columns = [chosen] + ([compare] if compare and compare != chosen else [])
+    columns = [v for v in [chosen] + ([compare] if compare and compare != chosen else [])
+               if v]
     flow = shipped.get(flow_id, (None, ""))[0]
     node_order = list(flow.nodes) if flow else []
+    loaded = {v: await results.load_funnel(redis, flow_id, v) for v in columns}
+    # the kinds either version has (an SMS flow's time-outs, a call's hang-ups), one
+    # scale for both charts so the same bar length is the same count
+    kinds = tuple(k for k in CHART_KINDS if k in ("entered", "completed") or any(
+        c.get(k, 0) for counts in loaded.values() for c in counts.values()))
+    top = max([charts.funnel_top(counts, kinds) for counts in loaded.values()] + [1])
     blocks = []
-    for version in columns:
-        if not version:
-            continue
-        counts = await results.load_funnel(redis, flow_id, version)
+    for version, counts in loaded.items():
         nodes = [n for n in node_order if n in counts] + sorted(
             n for n in counts if n not in node_order)
         rows = []
         for node in nodes:
             c = counts[node]
             entered = c.get("entered", 0)
-            rows.append([f"<code>{e(node)}</code>"]
-                        + [str(c.get(k, 0)) for k in results.FUNNEL_KINDS]
-                        + [pct(c.get("hangup", 0) / entered if entered else None)])
+            rows.append([f"<code>{e(node)}</code>", str(entered), str(c.get("hangup", 0)),
+                         pct(c.get("hangup", 0) / entered if entered else None)]
+                        + [str(c.get(k, 0)) for k in TABLE_KINDS])
         blocks.append(card(
             f"版本 <code>{e(version[:12])}</code>",
-            charts.funnel_bars(nodes, counts, ("entered", "invalid", "no_input", "hangup",
-                                               "completed"),
-                               width=900 if len(columns) == 1 else 520)
-            + table(["节点 Node", *[e(charts.FUNNEL_LABELS[k]) for k in results.FUNNEL_KINDS],
-                     "挂机率 Hang-up"], rows, "num")))
+            charts.funnel_bars(nodes, counts, kinds, width=900 if len(columns) == 1 else 520,
+                               top=top)
+            + table(["节点 Node", e(charts.FUNNEL_LABELS["entered"]),
+                     e(charts.FUNNEL_LABELS["hangup"]), "挂机率 Hang-up",
+                     *[e(charts.FUNNEL_LABELS[k]) for k in TABLE_KINDS]], rows, "num")))
     if not blocks:
         blocks.append(card("无统计 No statistics", '<p class="empty">该流程尚无统计数据。</p>'))
     diff_link = ""
