@@ -59,6 +59,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from ratings.model import InvalidEvaluation, normalise_phone
+from sms import keys
 from sms.carrier import (DeliveryReceipt, DeliveryState, InboundHandler, InboundSms,
                          OutboundSms, PermanentError, ReceiptHandler, SubmitResult, Throttled,
                          TransientError)
@@ -83,7 +84,7 @@ def signed_headers(key: str, secret: str, method: str, path: str, body: bytes) -
             "X-Hcp-Signature": signature(secret, method, path, timestamp, nonce, body)}
 
 
-REPLAY_PREFIX = "{hcp}:sms:cb-nonce:"  # + sha256(callback key, nonce)[:32]; see above
+REPLAY_PREFIX = keys.CALLBACK_NONCE_PREFIX  # + sha256(callback key, nonce)[:32]; see above
 MAX_NONCE_CHARS = 128
 
 

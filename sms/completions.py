@@ -93,7 +93,8 @@ def parse_completion(data: object) -> Completion:
     phone = data.get("phone")
     if not isinstance(phone, str):
         raise InvalidEvaluation("phone", "required")
-    linked = data.get("linked_items") or []
+    linked = data.get("linked_items")
+    linked = [] if linked is None else linked  # null is absent; {} or "" is not a list
     if not isinstance(linked, list) or not all(isinstance(x, str) and x for x in linked):
         raise InvalidEvaluation("linked_items", "a list of item ids")
     for item in linked:

@@ -17,6 +17,8 @@ reminder record, because the dispatcher must text it.
   reply_limit(ref, h) counter of automatic answers to one number in one hour
   WAITS               zset: reminder id -> when its waiting conversation times out
   conversation_lock(ref) short lock: one number's replies handled by one process at a time
+  CALLBACK_NONCE_PREFIX + hash  string: a signed provider callback's nonce, kept while its
+                      timestamp is inside the window (replay guard, adapters.sms_http)
   elsewhere(item)     string: the item was rated on a channel that reports straight to the
                       province (sms.rated); kept ELSEWHERE_TTL_S
   FLAGGED             stream: replies that report pressure (seed art. 4) for supervisors;
@@ -87,3 +89,5 @@ ELSEWHERE_TTL_S = 60 * 24 * 3600  # beyond any reminder or reply window of an it
 
 def elsewhere(item_id: str) -> str:
     return f"{PREFIX}:elsewhere:{item_id}"
+
+CALLBACK_NONCE_PREFIX = f"{PREFIX}:cb-nonce:"

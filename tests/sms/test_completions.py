@@ -130,3 +130,12 @@ async def test_reminder_status_route_masks_the_number_and_shows_delivery(aredis,
     finally:
         await carrier.stop()
         await runner.cleanup()
+
+
+@pytest.mark.parametrize("linked", [{}, "", "I-2", [""], [1]])
+async def test_linked_items_must_be_a_list_of_ids(api, linked):
+    session, reminders = api
+    body = dict(BODY, batch_id="B-9", linked_items=linked)
+    async with session.post("/v1/completions", json=body) as resp:
+        assert resp.status == 400 and (await resp.json())["field"] == "linked_items"
+    assert await reminders.pending_count() == 0
