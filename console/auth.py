@@ -140,13 +140,10 @@ class Sessions:
         next_at = await self.redis.hget(throttle, "next_at")
         if next_at is not None and float(next_at) > time.time():
             raise Throttled(float(next_at) - time.time())
+        if self._dummy is None:  # made at the first sign-in of any name: no first-time tell
+            self._dummy = await asyncio.to_thread(hash_password, secrets.token_hex(16))
         entry = self.users.get(name)
-        if entry is None:
-            if self._dummy is None:
-                self._dummy = await asyncio.to_thread(hash_password, secrets.token_hex(16))
-            stored = self._dummy
-        else:
-            stored = entry[1]
+        stored = self._dummy if entry is None else entry[1]
         ok = await self._check(password, stored)
         if entry is None or not ok:
             await self._failed(keys=[throttle], args=[time.time(), THROTTLE_FREE,
