@@ -212,7 +212,7 @@ async def require_session(request: web.Request, handler):
         return await handler(request)
     if found is None:
         if wants_json(request):
-            return web.json_response({"error": "not signed in"}, status=401)
+            return web.json_response({"error": "未登录 not signed in"}, status=401)
         raise web.HTTPFound("/console/signin")
     user, csrf = found
     request["user"], request["csrf"] = user, csrf

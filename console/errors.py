@@ -82,7 +82,7 @@ def redis_down(request: web.Request, exc: BaseException, took_s: float) -> web.R
     log.warning("console: %s %s: Redis unavailable (%s) after %.2f s", request.method,
                 request.path, type(exc).__name__, took_s)
     if wants_json(request):
-        return web.json_response({"error": "redis unavailable"}, status=503)
+        return web.json_response({"error": "Redis 不可用 redis unavailable"}, status=503)
     return error_page(
         request, 503, "评价数据库 Redis 暂时无法连接，页面数据无法读取。",
         title="Redis 不可用",
@@ -116,5 +116,5 @@ async def readable_errors(request: web.Request, handler):
     except Exception:
         log.exception("console: %s %s failed", request.method, request.path)
         if wants_json(request):
-            return web.json_response({"error": "internal error"}, status=500)
+            return web.json_response({"error": "内部错误 internal error"}, status=500)
         return error_page(request, 500, "处理这个页面时出错了。")

@@ -187,13 +187,13 @@ async def simulate_api(request: web.Request) -> web.Response:
     try:
         data = await request.json()
     except ValueError:  # not JSON (UnicodeDecodeError and JSONDecodeError are ValueErrors)
-        return web.json_response({"error": "the body is not JSON"}, status=400)
+        return web.json_response({"error": "请求内容不是 JSON (the body is not JSON)"}, status=400)
     if not isinstance(data, dict):
-        return web.json_response({"error": "the body must be a JSON object"}, status=400)
+        return web.json_response({"error": "请求内容须为 JSON 对象 (a JSON object)"}, status=400)
     flow_id = str(data.get("flow", ""))
     found = (await flow_catalog.ashipped()).get(flow_id)
     if found is None:
-        return web.json_response({"error": "no such flow"}, status=404)
+        return web.json_response({"error": "没有这个流程 (no such flow)"}, status=404)
     sims = _sims(request)
     key = _sim_key(request, flow_id)
     try:
