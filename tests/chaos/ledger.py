@@ -195,12 +195,14 @@ async def take_sms(fault: str, gw: GatewayProcess, reminders: dict[str, str],
                     return rid, ((await resp.json())["state"] if resp.status == 200
                                  else f"HTTP {resp.status}")
 
+        pending = list(reminders)
+        states: dict[str, str] = {}
         while True:
-            states = dict(await asyncio.gather(*(state(r) for r in reminders)))
-            pending = [r for r, s in states.items() if s not in ("sent", "failed")]
+            states.update(await asyncio.gather(*(state(r) for r in pending)))
+            pending = [r for r in pending if states[r] not in ("sent", "failed")]
             if not pending or loop.time() - started > drain_timeout:
                 break
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)
     drain_s = loop.time() - started
     sent = {r for r, s in states.items() if s == "sent" and texts[reminders[r]] > 0}
     failed = {r for r, s in states.items() if s == "failed"}
