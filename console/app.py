@@ -25,6 +25,7 @@ from flows.loader import SHIPPED_DIR
 from ivr.prompts import PromptLibrary
 from ratings import cases as case_mod
 from ratings.cases import Cases
+from ratings.workdays import WorkCalendar
 from ratings.results import FunnelAggregator
 from sms.carrier import CARRIER_APP_KEY
 from sms.texts import DEFAULT_SIGNATURE
@@ -214,7 +215,9 @@ class ConsoleComponent:
     def __init__(self, ctx, health=None):
         self.ctx = ctx
         config = ctx.config
-        case_mod.configure(case_mod.CaseSettings(config["console.callback_working_days"]))
+        case_mod.configure(case_mod.CaseSettings(
+            config["console.callback_working_days"],
+            WorkCalendar.from_file(config["console.workday_overrides"])))
         # the console's own client: short timeouts, so a page says at once that Redis
         # is away instead of waiting as the intake's client does (console.errors)
         self.redis = errors.redis_client(ctx.redis_url)

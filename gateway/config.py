@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping
 
 # parsers: the value types of settings, also for other modules' settings
 from gateway.config_values import format_duration, parsers, redact_url
+from console import settings as console_settings
 from ratings.workdays import WorkCalendar
 
 DEFAULT_CONFIG_FILE = "hcp.toml"
@@ -384,3 +385,8 @@ register_settings(
             "Prometheus endpoints of IVR workers, read for active calls on the "
             "operations page."),
 )
+# the console's later settings, listed as plain rows (the console does not import the
+# gateway; gateway/sms_settings.py does the same for the SMS channel's)
+register_settings(*(
+    Setting(name, env, parser if callable(parser) else getattr(parsers, parser), default, doc)
+    for name, env, parser, default, doc in console_settings.SETTINGS))
