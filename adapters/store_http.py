@@ -22,6 +22,12 @@ assessNumber=…`` (HMAC over the query string as sent), whose 200 answer carrie
 ``record`` (and ``idempotencyKey`` if the exchange keeps ours). ``ratings.store.
 is_ours`` decides; a query that fails transiently makes the whole attempt transient.
 
+A correction (``StoreRecord.kind == "correction"``, seed art. 15: a rating excluded as
+误评/恶意差评) is POSTed the same way, signed, with its idempotency key, to
+``correction_url`` (default: ``<url>/corrections``); the answers map the same, except
+that a duplicate answer is judged by the correction it carries (``record`` and
+``idempotencyKey``), the record query being about ratings only.
+
 ``record_options`` (pf codes, mobile on/off) travel with the store because they
 are part of one province's contract; the submitter builds records with them.
 """
@@ -38,6 +44,7 @@ from yarl import URL
 from ratings.model import mask_phones_in_text
 from ratings.records import DEFAULT_PF_CODES, RecordOptions
 from ratings.store import (
+    CORRECTION,
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
     RejectedByStore,
@@ -87,8 +94,10 @@ def _carried_record(text: str) -> tuple[str | None, dict | None]:
 class HttpCoreStore:
     def __init__(self, url: str, hmac_secret: bytes, timeout: float = 10.0,
                  pf_codes: dict[str, int] | None = None, include_mobile: bool = False,
-                 concurrency: int = 64, query_url: str | None = None):
+                 concurrency: int = 64, query_url: str | None = None,
+                 correction_url: str | None = None):
         self.url = url
+        self.correction_url = correction_url or url.rstrip("/") + "/corrections"
         self.query_url = query_url or url  # where "what is stored under this slot" is asked
         self.hmac_secret = hmac_secret
         self._sign = Signer(hmac_secret)
@@ -112,7 +121,8 @@ class HttpCoreStore:
                    SIGNATURE_HEADER: self._sign(body),
                    "Content-Type": "application/json; charset=utf-8"}
         try:
-            async with self._client().post(self.url, data=body, headers=headers) as answer:
+            target = self.correction_url if record.kind == CORRECTION else self.url
+            async with self._client().post(target, data=body, headers=headers) as answer:
                 status = answer.status
                 if 200 <= status < 300:
                     await answer.read()  # the body is not needed, only read to the end
@@ -131,7 +141,7 @@ class HttpCoreStore:
     async def _duplicate(self, record: StoreRecord, reason: str, text: str) -> StoreOutcome:
         """DUPLICATE if the record stored in ``record``'s slot is ours, else StoreConflict."""
         key, stored = _carried_record(text)
-        if stored is None:
+        if stored is None and record.kind != CORRECTION:
             key, stored = await self.stored(record.payload.get("projectNo", ""),
                                             record.payload.get("assessNumber", 1))
         if is_ours(record, key, stored):

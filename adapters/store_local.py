@@ -8,6 +8,11 @@ Like the exchange it keeps one record per (projectNo, assessNumber): a record wi
 a new key whose slot another key holds is not stored and answers StoreConflict
 (dead letter, with the key that holds the slot), never DUPLICATE.
 
+A correction (``StoreRecord.kind == "correction"``: a rating excluded as 误评/恶意差评,
+seed art. 15) goes to the ``corrections`` table, one per corrected slot, in the same
+batch transaction: refused (RejectedByStore) if no rating is stored in that slot, a
+repeat of its key is DUPLICATE, another key for a corrected slot a StoreConflict.
+
 Theory of operation (group commit):
   ``submit`` puts (record, future) on a pending list and awaits the future. One
   committer task per event loop takes everything pending (up to ``max_batch``),
@@ -39,6 +44,8 @@ from pathlib import Path
 
 from ratings.records import RecordOptions
 from ratings.store import (
+    CORRECTION,
+    RejectedByStore,
     StoreConflict,
     StoreOutcome,
     StoreRecord,
@@ -62,6 +69,17 @@ MIGRATE = (
     "UPDATE records SET assess_number = json_extract(payload, '$.assessNumber')"
     " WHERE assess_number IS NULL",
 )
+CORRECTIONS = """
+CREATE TABLE IF NOT EXISTS corrections (
+    idempotency_key TEXT PRIMARY KEY,
+    project_no      TEXT NOT NULL,
+    assess_number   INTEGER,
+    payload         TEXT NOT NULL,
+    stored_at       TEXT NOT NULL,
+    UNIQUE (project_no, assess_number)
+)
+"""
+NO_ORIGINAL_WORDING = "更正失败：原评价不存在"
 SLOT_INDEX = ("CREATE INDEX IF NOT EXISTS records_slot ON records (project_no, assess_number)")
 SLOT_HOLDER = ("SELECT idempotency_key FROM records WHERE project_no = ? AND assess_number = ?"
                " LIMIT 1")
@@ -103,12 +121,15 @@ class LocalCoreStore:
                 for statement in MIGRATE:
                     conn.execute(statement)
             conn.execute(SLOT_INDEX)
+            conn.execute(CORRECTIONS)
             self._conn = conn
         return self._conn
 
     def _insert_one(self, conn: sqlite3.Connection, r: StoreRecord, now: str):
         """STORED, DUPLICATE (this key is there) or a StoreConflict (its slot is taken)."""
         project, number = str(r.payload.get("projectNo", "")), r.payload.get("assessNumber")
+        if r.kind == CORRECTION:
+            return self._insert_correction(conn, r, project, number, now)
         holder = conn.execute(SLOT_HOLDER, (project, number)).fetchone()
         if holder is not None and holder[0] != r.idempotency_key:
             if conn.execute("SELECT 1 FROM records WHERE idempotency_key = ?",
@@ -120,6 +141,26 @@ class LocalCoreStore:
             r.idempotency_key, project, number,
             json.dumps(r.payload, ensure_ascii=False, sort_keys=True), now)).rowcount == 1
         return StoreOutcome.STORED if new else StoreOutcome.DUPLICATE
+
+    def _insert_correction(self, conn: sqlite3.Connection, r: StoreRecord, project: str,
+                           number, now: str):
+        """A correction of the rating stored in (project, number): once per slot."""
+        if conn.execute("SELECT 1 FROM corrections WHERE idempotency_key = ?",
+                        (r.idempotency_key,)).fetchone():
+            return StoreOutcome.DUPLICATE
+        holder = conn.execute("SELECT idempotency_key FROM corrections WHERE project_no = ?"
+                              " AND assess_number = ?", (project, number)).fetchone()
+        if holder is not None:
+            return StoreConflict(conflict_reason(r, SLOT_WORDING, True)
+                                 + f" corrected by {holder[0]}", 409)
+        if conn.execute(SLOT_HOLDER, (project, number)).fetchone() is None:
+            return RejectedByStore(f"{NO_ORIGINAL_WORDING} (projectNo {project} "
+                                   f"assessNumber {number})", 422)
+        conn.execute("INSERT INTO corrections (idempotency_key, project_no, assess_number,"
+                     " payload, stored_at) VALUES (?, ?, ?, ?, ?)",
+                     (r.idempotency_key, project, number,
+                      json.dumps(r.payload, ensure_ascii=False, sort_keys=True), now))
+        return StoreOutcome.STORED
 
     def _insert_batch(self, records: list[StoreRecord]) -> list:
         """One transaction for the whole batch; an outcome (or conflict) per record."""
@@ -180,7 +221,7 @@ class LocalCoreStore:
             for (_, fut), outcome in zip(batch, stored, strict=True):
                 if fut.done():  # a caller that gave up is simply not answered
                     continue
-                if isinstance(outcome, StoreConflict):
+                if isinstance(outcome, RejectedByStore):  # a StoreConflict too
                     fut.set_exception(outcome)
                 else:
                     fut.set_result(outcome)
@@ -204,6 +245,15 @@ class LocalCoreStore:
         row = self._connect().execute(
             "SELECT payload FROM records WHERE idempotency_key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
+
+    def _corrections(self) -> dict[str, dict]:
+        rows = self._connect().execute(
+            "SELECT idempotency_key, payload FROM corrections ORDER BY rowid").fetchall()
+        return {key: json.loads(payload) for key, payload in rows}
+
+    async def corrections(self) -> dict[str, dict]:
+        """Every correction stored: idempotency key -> payload."""
+        return await self._run(self._corrections)
 
     async def count(self) -> int:
         return await self._run(self._count)

@@ -12,7 +12,7 @@ import sys
 
 COMMAND_MODULES = ("gateway.cli_serve", "gateway.cli_flows", "gateway.cli_sms",
                    "gateway.cli_ivr", "gateway.cli_prompts", "gateway.cli_console",
-                   "gateway.cli_store", "gateway.cli_evaluations")
+                   "gateway.cli_store", "gateway.cli_evaluations", "gateway.cli_cases")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,6 +18,14 @@ idempotency key where the store tells it, else the same content). Anything else
 is ``StoreConflict`` (a ``RejectedByStore``): the evaluation goes to the dead
 letters with the store's words, never silently counted as stored.
 
+A record has a ``kind``: ``"evaluation"`` (a rating) or ``"correction"`` (seed art.
+15: a rating verified as 误评/恶意差评 and excluded by two supervisors, reported to
+the exchange so that it does not count there either; built by ``ratings.corrections``).
+A correction names the original record's slot (projectNo, assessNumber) and says why;
+the exchange keeps one correction per slot, and the same duplicate rule applies to it
+(``CORRECTION_IDENTITY_FIELDS``). Each store sends a correction where its contract
+says (the HTTP store: ``correction_url``; the local store: its ``corrections`` table).
+
 The signing helpers live here because both sides need the same bytes: the HTTP
 adapter signs the exact body it sends, the loopback test store verifies it.
 """
@@ -40,12 +48,17 @@ class StoreRecord:
     """One record for the store: one item of one evaluation."""
 
     idempotency_key: str  # "<evaluation id>:<item>" — stable across retries and claims
-    payload: dict  # national-style JSON record (ratings.records)
+    payload: dict  # national-style JSON record (ratings.records, ratings.corrections)
+    kind: str = "evaluation"  # EVALUATION | CORRECTION
 
     def body(self) -> bytes:
         """The canonical bytes sent and signed (compact, UTF-8, keys sorted)."""
         return json.dumps(self.payload, ensure_ascii=False, separators=(",", ":"),
                           sort_keys=True).encode()
+
+
+EVALUATION = "evaluation"
+CORRECTION = "correction"
 
 
 class StoreOutcome(Enum):
@@ -73,6 +86,8 @@ class StoreConflict(RejectedByStore):
 # What makes two records the same rating: the slot, the grade, the time and the words.
 IDENTITY_FIELDS = ("projectNo", "assessNumber", "satisfaction", "assessTime", "proManager",
                    "evalDetail", "writingEvaluation")
+# What makes two corrections the same: the slot they correct, the type and the reason.
+CORRECTION_IDENTITY_FIELDS = ("projectNo", "assessNumber", "correctionType", "reason")
 
 
 def _norm(value) -> str:
@@ -89,7 +104,8 @@ def is_ours(record: StoreRecord, stored_key: str | None, stored: dict | None) ->
         return stored_key == record.idempotency_key
     if not isinstance(stored, dict):
         return False
-    return all(_norm(stored.get(f)) == _norm(record.payload.get(f)) for f in IDENTITY_FIELDS)
+    fields = CORRECTION_IDENTITY_FIELDS if record.kind == CORRECTION else IDENTITY_FIELDS
+    return all(_norm(stored.get(f)) == _norm(record.payload.get(f)) for f in fields)
 
 
 def conflict_reason(record: StoreRecord, store_words: str, found: bool) -> str:

@@ -17,7 +17,15 @@ answers what is stored there: 200 ``{"projectNo", "assessNumber", "record",
 "idempotencyKey"}`` or 404. ``plant(payload, key)`` stores someone else's record
 (another system reporting to the exchange) so a test can make our key taken, and
 ``query_supported = False`` makes the GET answer 404 to everything (an exchange
-without a query). Faults are queued and consumed one request at a time,
+without a query).
+
+``POST /v1/evaluations/corrections`` (signed, with an ``Idempotency-Key``) takes a
+correction (seed art. 15: a rating excluded as 误评/恶意差评): ``projectNo`` and
+``assessNumber`` of a rating stored here, ``correctionType`` 1 (误评) or 2 (恶意差评)
+and a non-blank ``reason``; 422 if no rating is stored in that slot; one correction per
+slot: a repeat is 409 with the duplicate wording and carries the stored correction
+(``record``, ``idempotencyKey``). Kept in ``corrections`` (key -> payload); the queued
+faults apply to it as to a rating. Faults are queued and consumed one request at a time,
 so a test says exactly what the next N requests see:
 
     fail_next(n, status=503)         answer 5xx
@@ -71,6 +79,8 @@ _dumps = partial(json.dumps, ensure_ascii=False)
 # The exchange's answer to a repeated (projectNo, assessNumber), as provincial systems word it.
 DUPLICATE_WORDING = "评价信息重复提交：该办件编号的本次评价已存在"
 BAD_GRADE_WORDING = "不满意评价须填写评价详情（evalDetail）或文字评价（writingEvaluation）"
+CORRECTION_PATH = RECORD_PATH + "/corrections"
+NO_ORIGINAL_WORDING = "更正失败：原评价不存在"
 
 
 def slot_of(payload: dict) -> tuple[str, int]:
@@ -117,6 +127,8 @@ class LoopbackCoreStore:
         self.queries = 0
         self.query_supported = True
         self.requests = 0
+        self.corrections: dict[str, dict] = {}  # idempotency key -> correction payload
+        self.correction_slots: dict[tuple[str, int], str] = {}  # corrected slot -> key
         self.faults_served: Counter[str] = Counter()
         self._faults: deque[Fault] = deque()
         self._reject_keys: dict[str, tuple[str, int]] = {}
@@ -141,6 +153,8 @@ class LoopbackCoreStore:
         app = web.Application(client_max_size=1 << 20)
         app.router.add_post(RECORD_PATH, self._handle_record)
         app.router.add_get(RECORD_PATH, self._handle_query)
+        app.router.add_post(CORRECTION_PATH, self._handle_correction)
+        app.router.add_get("/_control/corrections", self._handle_corrections)
         app.router.add_post("/_control/plant", self._handle_plant)
         app.router.add_post("/_control/faults", self._handle_faults)
         app.router.add_post("/_control/reset", self._handle_reset)
@@ -231,6 +245,8 @@ class LoopbackCoreStore:
         self.slots.clear()
         self.duplicates.clear()
         self.refused_repeats.clear()
+        self.corrections.clear()
+        self.correction_slots.clear()
         self.queries = 0
         self.query_supported = True
         self.faults_served.clear()
@@ -340,6 +356,56 @@ class LoopbackCoreStore:
         if not key.startswith("foreign:"):  # a record another system sent has no key of ours
             body["idempotencyKey"] = key
         return web.json_response(body, dumps=_dumps)
+
+    async def _handle_correction(self, request: web.Request) -> web.StreamResponse:
+        """A correction of a stored rating (误评/恶意差评), once per corrected slot."""
+        self.requests += 1
+        body = await request.read()
+        await self._wait_while_hanging()
+        fault = self._faults.popleft() if self._faults else None
+        if fault is not None:
+            self.faults_served[fault.kind] += 1
+            early = await self._fault_before_store(request, fault)
+            if early is not None:
+                return early
+        if not signature_ok(self.secret, body, request.headers.get(SIGNATURE_HEADER)):
+            return web.json_response({"error": "bad signature"}, status=401)
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if not key:
+            return web.json_response({"error": f"{IDEMPOTENCY_HEADER} header required"},
+                                     status=400)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return web.json_response({"error": "body is not JSON"}, status=400)
+        if not isinstance(payload, dict) or payload.get("correctionType") not in (1, 2) \
+                or not str(payload.get("reason") or "").strip():
+            return web.json_response({"error": "correctionType (1|2) and reason required"},
+                                     status=422)
+        slot = slot_of(payload)
+        held = self.correction_slots.get(slot)
+        if held is not None:
+            if held == key:
+                self.duplicates[key] += 1
+            else:
+                self.refused_repeats[key] += 1
+            return web.json_response({"error": DUPLICATE_WORDING, "idempotencyKey": held,
+                                      "record": self.corrections[held]}, status=409,
+                                     dumps=_dumps)
+        if slot not in self.slots:
+            return web.json_response({"error": NO_ORIGINAL_WORDING}, status=422, dumps=_dumps)
+        self.corrections[key] = payload
+        self.correction_slots[slot] = key
+        answer = web.json_response({"stored": key}, status=201)
+        if fault is not None and fault.after_store:
+            if fault.kind == "slow":
+                await asyncio.sleep(fault.seconds)
+            elif fault.kind == "reset":
+                return self._reset(request)
+        return answer
+
+    async def _handle_corrections(self, request: web.Request) -> web.Response:
+        return web.json_response(self.corrections, dumps=_dumps)
 
     # -- control endpoints (for a store in another process) --------------
     async def _handle_plant(self, request: web.Request) -> web.Response:
