@@ -71,8 +71,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("http.tokens", "HCP_HTTP_TOKENS", parsers.tokens, (),
             "Bearer tokens accepted on /v1 (env: comma-separated). Empty: one is "
             "generated into <data_dir>/secrets/api_token.", secret=True),
-    Setting("redis.url", "HCP_REDIS_URL", parsers.optional_url("redis", "rediss", "unix"), None,
-            "Redis to use. Empty: a private redis-server with AOF in <data_dir>/redis."),
+    Setting("redis.url", "HCP_REDIS_URL", parsers.optional_url(
+                "redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel"), None,
+            "Redis to use (redis+sentinel://: the primary Sentinel names). "
+            "Empty: a private redis-server with AOF in <data_dir>/redis."),
     Setting("redis.max_connections", "HCP_REDIS_MAX_CONNECTIONS", parsers.positive_int, 256,
             "Connections the process may open to Redis; callers wait (up to 5 s) for a "
             "free one beyond that."),

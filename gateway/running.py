@@ -5,7 +5,10 @@ Theory of operation
 The gateway's state (evaluation status, dedupe keys, outbox) lives in one Redis:
 
 * ``redis.url`` set (file or ``$HCP_REDIS_URL``): that server. It may run without
-  the gateway; a command reads it as it is.
+  the gateway; a command reads it as it is. A ``redis+sentinel://`` URL
+  (gateway.redis_connect) is resolved to the primary its sentinels name at that
+  moment, so every command (and ``python -m gateway.running``) gets a plain
+  ``redis://`` URL.
 * unset: the private ``redis-server`` that ``hcp serve`` starts with ``--dir
   <data_dir>/redis`` (gateway.private_redis) and stops when it stops. While it
   runs, its pid and port are in ``redis.pid`` and ``redis.port`` there; the pid
@@ -27,6 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from redis.exceptions import RedisError
+
+from gateway import redis_connect
 from gateway.config import Config
 from gateway.config_values import redact_url
 from gateway.secrets_store import REDIS_PASSWORD, SECRETS_DIR, read_secret
@@ -93,6 +99,8 @@ def _answers(host: str, port: int, timeout: float = 1.0) -> bool:
 
 def find(config: Config) -> GatewayRedis:
     """The Redis of the gateway ``config`` describes, or GatewayNotRunning."""
+    if config.redis_url and redis_connect.is_sentinel(config.redis_url):
+        return _sentinel_primary(config)
     if config.redis_url:
         where = config.sources.get("redis.url", "the config")
         return GatewayRedis(config.redis_url,
@@ -111,6 +119,24 @@ def find(config: Config) -> GatewayRedis:
     auth = f":{quote(password, safe='')}@" if password else ""
     return GatewayRedis(f"redis://{auth}127.0.0.1:{port}/0",
                         f"the private Redis of {config.data_dir} (pid {pid}, port {port})")
+
+
+def _sentinel_primary(config: Config) -> GatewayRedis:
+    """The primary the sentinels of a ``redis+sentinel://`` redis.url name now, as a
+    plain URL (a command is short; a failover during it is not followed)."""
+    where = config.sources.get("redis.url", "the config")
+    shown = redact_url(config.redis_url)
+    try:
+        url = redis_connect.primary_url(config.redis_url)
+    except ValueError as exc:
+        raise GatewayNotRunning(f"redis.url (from {where}): {exc}") from None
+    except RedisError as exc:  # MasterNotFoundError: no sentinel knows a primary
+        raise GatewayNotRunning(
+            f"no sentinel of {shown} names a primary ({type(exc).__name__}): are the "
+            f"sentinels running, and is the service name in redis.url right?") from None
+    primary = url.split("@")[-1].split("://")[-1].split("/")[0]
+    return GatewayRedis(url, f"Redis primary {primary}, named by the sentinels of {shown} "
+                             f"(redis.url, from {where})")
 
 
 def unreachable(redis: GatewayRedis, exc: BaseException) -> GatewayNotRunning:

@@ -37,17 +37,17 @@ import signal
 import socket
 from urllib.parse import urlsplit
 
-import redis.asyncio as aioredis
 from aiohttp import web
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
+from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters.store_http import HttpCoreStore
 from adapters.store_local import LocalCoreStore
 from gateway.components import EXTRA_COMPONENTS, Components, Context, Hook
+from gateway import redis_connect
 from gateway.config import Config
+from gateway.config_values import redact_url
 from gateway.data_dir_lock import DataDirLock
 from gateway.http_api import make_app
 from gateway.http_edge import EdgeLimits, EdgeRunner
@@ -172,29 +172,38 @@ class Gateway:
             self.redis_url = private.url
         # Blocking pool: under a burst a caller waits for a free connection
         # instead of failing with MaxConnectionsError. Retries: after a Redis
-        # restart the pool's idle connections are dead; a command on one is
-        # retried on a fresh connection. Safe, because every command of the
-        # rating layer is idempotent (the intake script answers a replay of the
-        # same evaluation id as accepted and writes nothing).
-        pool = aioredis.BlockingConnectionPool.from_url(
+        # restart (or a Sentinel failover) the pool's idle connections are dead; a
+        # command on one is retried on a fresh connection (to the new primary).
+        # Safe, because every command of the rating layer is idempotent (the
+        # intake script answers a replay of the same evaluation id as accepted and
+        # writes nothing). A refused password is not retried (gateway.redis_connect).
+        client = redis_connect.async_client(
             self.redis_url, max_connections=self.config.redis_max_connections, timeout=5,
-            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+            retry=redis_connect.retry_policy(3),
             retry_on_error=[RedisConnectionError, RedisTimeoutError])
-        client = aioredis.Redis(connection_pool=pool)
+        acked = self.config["redis.min_replicas_acked"]
+        if acked:  # the 201 waits for that many replicas (docs/operations.md)
+            client.require_replicas(acked, self.config["redis.replica_ack_timeout_s"],
+                                    frozenset({redis_connect.accept_script_sha()}))
+        shown = redact_url(self.redis_url)
 
         async def connect():
             for attempt in range(50):  # an external Redis may still be starting
                 try:
                     await client.ping()
                     return
+                except AuthenticationError as exc:  # a ConnectionError, but no outage
+                    log.error("redis.refused", extra={"url": shown, "error": str(exc)})
+                    raise redis_connect.RedisRefused(
+                        f"Redis {shown} refused the credentials ({exc}): fix the password "
+                        f"in redis.url ($HCP_REDIS_URL)") from None
                 except (OSError, RedisConnectionError):
                     if attempt == 49:
                         raise
                     await asyncio.sleep(0.2)
 
         async def close():
-            await client.aclose()
-            await pool.disconnect()
+            await redis_connect.close_async(client)
 
         await self.components.start(Hook("redis-client", connect, close))
         self.redis = client
