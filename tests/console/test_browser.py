@@ -294,3 +294,13 @@ def test_every_page_fits_the_width_and_the_menu_is_reachable(signed_in, gateway,
         page.locator(".menu-toggle").click()
     page.click("nav >> text=运行状态")
     page.wait_for_url(gateway.base + "/console/ops")
+
+
+def test_a_viewer_sees_that_there_is_a_voice_comment_but_cannot_play_it(signed_in, gateway):
+    """A citizen's recording is evaluator data (seed art. 4): supervisors only."""
+    page = signed_in("li")  # a viewer
+    href = _first_case_with_voice(page, gateway.base)
+    page.goto(gateway.base + href)
+    assert "仅主管账号可收听" in page.content() and page.locator("audio").count() == 0
+    voice = page.request.get(gateway.base + href + "/voice")
+    assert voice.status == 403 and voice.body()[:4] != b"RIFF"
