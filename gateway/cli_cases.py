@@ -29,6 +29,7 @@ import sys
 
 from gateway import running
 from gateway.cli_store import config_options, load_config
+from ratings.model import mask_phones_in_text
 
 SHOWN = ("id", "status", "status_label", "grade", "grade_label", "target_kind", "target",
          "assess_number", "phone_masked", "deadline", "overdue", "overdue_kind",
@@ -48,7 +49,9 @@ def via() -> str:
 
 
 def shown(rec: dict) -> dict:
-    return {k: rec[k] for k in SHOWN if k in rec}
+    """The case as it may be shown: no phone number, free text masked."""
+    return {k: mask_phones_in_text(rec[k]) if isinstance(rec[k], str) else rec[k]
+            for k in SHOWN if k in rec}
 
 
 async def _with_cases(config, work):
@@ -116,7 +119,9 @@ def run(args) -> int:
             rec = await cases.get(args.id)
             if rec is None:
                 raise CaseError("not_found", "no such case")
-            return {"case": shown(rec), "log": await cases.history(args.id)}
+            log = [{k: mask_phones_in_text(v) if isinstance(v, str) else v
+                    for k, v in h.items()} for h in await cases.history(args.id)]
+            return {"case": shown(rec), "log": log}
         out = {"case": shown(await _step(args, cases))}
         if args.step == "approve-exclusion" and not args.no_send:
             out["corrections"] = await _send_corrections(config, client)
