@@ -254,3 +254,41 @@ class CorrectionSender:
 
     async def stop(self) -> None:
         self._stop.set()
+
+
+class SenderComponent:
+    """The gateway component that runs a ``CorrectionSender`` (``component(ctx)`` is the
+    factory for ``gateway.components.EXTRA_COMPONENTS``: ``ctx.redis``, ``ctx.store``,
+    ``ctx.fail``). One per process, each with its own consumer name."""
+
+    name = "corrections"
+
+    def __init__(self, ctx, interval: float = 5.0):
+        import os
+        import socket
+
+        self.sender = CorrectionSender(
+            ctx.redis, ctx.store, consumer=f"{socket.gethostname()}-{os.getpid()}")
+        self.interval = interval
+        self.fail = getattr(ctx, "fail", None)
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self.sender.run(self.interval), name="corrections")
+        self.task.add_done_callback(self._died)
+
+    def _died(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None and self.fail:
+            self.fail(task.exception())
+
+    async def stop(self) -> None:
+        await self.sender.stop()
+        if self.task is not None:
+            try:
+                await asyncio.wait_for(self.task, 10)
+            except asyncio.TimeoutError:
+                self.task.cancel()
+
+
+def component(ctx) -> SenderComponent:
+    return SenderComponent(ctx)

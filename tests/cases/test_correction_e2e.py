@@ -144,3 +144,24 @@ async def test_the_local_store_keeps_one_correction_per_rating(tmp_path):
         assert await store.count() == 1  # a correction is no rating
     finally:
         await store.close()
+
+
+async def test_the_gateway_component_sends_what_an_approval_queued(aredis, store,
+                                                                   http_store):
+    from types import SimpleNamespace
+
+    from ratings.corrections import SenderComponent
+
+    ev = bad_ev("GD-106")
+    await submitted(aredis, http_store, ev)
+    failures = []
+    part = SenderComponent(SimpleNamespace(redis=aredis, store=http_store,
+                                           fail=failures.append), interval=0.05)
+    await part.start()
+    try:
+        await excluded(aredis, ev)
+        await wait_for(lambda: store.corrections, timeout=10)
+    finally:
+        await part.stop()
+    assert part.task.done() and not failures
+    assert [p["projectNo"] for p in store.corrections.values()] == ["GD-106"]
