@@ -243,6 +243,27 @@ class AckedRedis(aioredis.Redis):
         return result
 
 
+def blocking_pool(url: str, **pool_kwargs) -> aioredis.ConnectionPool:
+    """A drop-in for ``BlockingConnectionPool.from_url(url, **pool_kwargs)`` that also
+    takes a sentinel URL: then a pool whose connections go to the primary the
+    sentinels name (``pool.sentinel_manager`` holds the clients of the sentinels)."""
+    if not is_sentinel(url):
+        return aioredis.BlockingConnectionPool.from_url(url, **pool_kwargs)
+    target = parse_sentinel_url(url)
+    sentinel_kwargs = target.sentinel_kwargs()
+    for name in ("socket_timeout", "socket_connect_timeout"):
+        if name in pool_kwargs:
+            sentinel_kwargs.setdefault(name, pool_kwargs[name])
+    sentinel_kwargs.setdefault("socket_connect_timeout", 1.0)
+    sentinel_kwargs.setdefault("socket_timeout", 1.0)
+    manager = Sentinel(target.sentinels, sentinel_kwargs=sentinel_kwargs)
+    pool = BlockingSentinelConnectionPool(
+        target.service, manager, is_master=True,
+        **dict(target.connection_kwargs(), **pool_kwargs))
+    pool.sentinel_manager = manager
+    return pool
+
+
 def async_client(url: str, *, max_connections: int, timeout: float = 5,
                  retry: Retry | None = None, retry_on_error: list | None = None,
                  redis_class: type[aioredis.Redis] = AckedRedis,
@@ -254,30 +275,14 @@ def async_client(url: str, *, max_connections: int, timeout: float = 5,
         pool_kwargs["retry"] = retry
     if retry_on_error is not None:
         pool_kwargs["retry_on_error"] = retry_on_error
-    if not is_sentinel(url):
-        pool = aioredis.BlockingConnectionPool.from_url(url, **pool_kwargs)
-        return redis_class(connection_pool=pool)
-    target = parse_sentinel_url(url)
-    sentinel_kwargs = target.sentinel_kwargs()
-    for name in ("socket_timeout", "socket_connect_timeout"):
-        if name in connection_kwargs:
-            sentinel_kwargs.setdefault(name, connection_kwargs[name])
-    sentinel_kwargs.setdefault("socket_connect_timeout", 1.0)
-    sentinel_kwargs.setdefault("socket_timeout", 1.0)
-    manager = Sentinel(target.sentinels, sentinel_kwargs=sentinel_kwargs,
-                       **target.connection_kwargs())
-    client = manager.master_for(target.service, redis_class=redis_class,
-                                connection_pool_class=BlockingSentinelConnectionPool,
-                                **pool_kwargs)
-    client.sentinel_manager = manager  # closed with the client (close_async)
-    return client
+    return redis_class.from_pool(blocking_pool(url, **pool_kwargs))
 
 
 async def close_async(client: aioredis.Redis) -> None:
     """Close the client, its pool and (sentinel URL) its clients of the sentinels."""
     await client.aclose()
     await client.connection_pool.disconnect()
-    manager = getattr(client, "sentinel_manager", None)
+    manager = getattr(client.connection_pool, "sentinel_manager", None)
     if manager is not None:
         await manager.aclose()
 
