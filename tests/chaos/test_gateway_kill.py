@@ -43,7 +43,7 @@ async def test_gateway_kill9_under_load(served, store):
         await gw.start()
     await posting
     ledger = await take("gateway kill -9", gw, store, load.accepted, sc.drain_timeout_s)
-    ledger.notes.update({"kills": sc.kills, "(accepted, stored) at each kill": at_kill,
+    ledger.notes.update({"kills": sc.kills, "(201s, records at the exchange) at each kill": at_kill,
                          "posts retried": load.retried})
     assert await gw.stop() == 0
     ledger.check()
