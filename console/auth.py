@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 from collections import OrderedDict
@@ -57,6 +58,24 @@ HASHING_AT_ONCE = 2  # scrypt takes ~50 ms and 16 MB: at most this many threads 
 OPS_PATH = "/console/ops"
 RECENT_S = 15 * 60  # how long a verified session is trusted while Redis is away
 RECENT_LIMIT = 1000
+
+
+def from_proxy(request: web.Request) -> bool:
+    """The peer is one of ``console.trusted_proxies``."""
+    try:
+        peer = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        return False
+    return any(peer in net for net in request.app["trusted_proxies"])
+
+
+def client_address(request: web.Request) -> str:
+    """The peer, or behind a trusted proxy the address it appended to X-Forwarded-For
+    (what the sign-in throttle counts and the audit log records)."""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and from_proxy(request):
+        return forwarded.split(",")[-1].strip()[:64]
+    return request.remote or ""
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:

@@ -9,6 +9,7 @@ from datetime import datetime
 import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
+from console import audit
 from console.errors import REDIS_DOWN
 from console.html import card, csrf_field, e, page, stat, table, url
 from ratings import keys as rkeys
@@ -194,8 +195,11 @@ async def _ops_page(request: web.Request) -> web.Response:
         health_rows.append(["IVR metrics", _ok(p), e(p)])
     flash = f'<div class="flash">{e(request.query["msg"])}</div>' if request.query.get("msg") \
         else ""
-    body = (flash + stats + card("健康状况 Health", table(["组件 Part", "状态", "详情 Detail"],
-                                                      health_rows))
+    links = ('<p class="links"><a href="/console/search">查找来电或评价 Find a call</a>'
+             + (' · <a href="/console/audit">审计日志 Audit log</a>'
+                if request["user"].may_act else "") + "</p>")
+    body = (flash + links + stats
+            + card("健康状况 Health", table(["组件 Part", "状态", "详情 Detail"], health_rows))
             + card(f"死信 Dead letters (最近 {DEAD_SHOWN})",
                    table(["评价 Evaluation", "时间 When", "HTTP", "核心库原因 Store's reason", ""],
                          rows)))
@@ -219,4 +223,6 @@ async def dead_retry(request: web.Request) -> web.Response:
     msg = {1: "已重新提交 Re-queued", 0: "该评价已不在死信中 Already re-queued",
            -1: "评价记录已过期，无法重提 Record expired"}[done]
     log.info("dead letter %s retry by %s: %s", ev_id, request["user"].name, done)
+    await audit.record(request, "dead.retry", target=ev_id,
+                       detail={1: "requeued", 0: "already requeued", -1: "expired"}[done])
     raise web.HTTPSeeOther(url("/console/ops", msg=msg))
