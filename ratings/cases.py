@@ -395,8 +395,10 @@ class Cases:
             raise CaseError("note_required", "the approving supervisor's name is required")
         now = now or _now()
         rec = await self._get_or_raise(case_id)
+        if rec["status"] != EXCLUSION_REQUESTED:
+            raise CaseError("stale", f"the case is already {rec['status_label']}")
         kind = kind or rec.get("exclusion_kind", "")
-        if rec["status"] == EXCLUSION_REQUESTED and kind != rec.get("exclusion_kind"):
+        if kind != rec.get("exclusion_kind"):
             raise CaseError("bad_transition", f"the request was for "
                             f"{LABELS.get(rec.get('exclusion_kind', ''), '?')}, not "
                             f"{LABELS.get(kind, kind)}")

@@ -137,3 +137,20 @@ async def test_two_approvers_racing_exclude_once(aredis):
     assert await aredis.xlen(corrections.CORRECTIONS) == 20
     r = await totals(aredis)
     assert r.excluded == {"very_dissatisfied": 20} and sum(r.total.values()) == 0
+
+
+async def test_the_approval_is_of_the_kind_requested_by_whoever_asked_last(aredis):
+    cases = Cases(aredis)
+    cid = await opened(aredis)
+    await called_back(cases, cid)
+    await cases.request_exclusion(cid, C.MISTAKEN, "按错键", "zhang")
+    with pytest.raises(CaseError) as other_kind:
+        await cases.approve_exclusion(cid, C.MALICIOUS, "", "li")
+    assert other_kind.value.code == "bad_transition"
+    await cases.reject_exclusion(cid, "录音不支持", "li")
+    await cases.request_exclusion(cid, C.MALICIOUS, "同号码反复差评", "li")  # li asks now
+    with pytest.raises(CaseError) as own:
+        await cases.approve_exclusion(cid, None, "", "li")
+    assert own.value.code == "same_supervisor"
+    rec = await cases.approve_exclusion(cid, None, "", "zhang")
+    assert rec["status"] == C.MALICIOUS and rec["exclusion_requested_by"] == "li"
