@@ -165,3 +165,15 @@ async def test_the_gateway_component_sends_what_an_approval_queued(aredis, store
         await part.stop()
     assert part.task.done() and not failures
     assert [p["projectNo"] for p in store.corrections.values()] == ["GD-106"]
+
+
+async def test_a_duplicate_answer_that_shows_no_correction_of_ours_is_a_conflict(
+        aredis, store, http_store):
+    """重复 with nothing to compare: never counted as sent (the honest duplicate rule)."""
+    ev = bad_ev("GD-107")
+    await submitted(aredis, http_store, ev)
+    await excluded(aredis, ev)
+    store.conflict_next(1)
+    assert (await CorrectionSender(aredis, http_store).drain())["rejected"] == 1
+    status = (await Cases(aredis).get(ev.id))["correction_status"]
+    assert "conflict" in status and "重复" in status and not store.corrections
