@@ -48,3 +48,4 @@ async def test_gateway_kill9_under_load(served, store):
     assert await gw.stop() == 0
     ledger.check()
     assert ledger.accepted == sc.ratings
+    assert all(0 < accepted < sc.ratings for accepted, _records in at_kill)  # under load

@@ -106,3 +106,4 @@ async def test_smsc_killed_mid_burst(served):
         if second is not None:
             await second.kill()
     ledger.check(twice_at_most=SMPP_WINDOW)
+    assert 0 < at_kill < n  # the SMSC died mid-burst
