@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from console import (audit, auth, errors, flow_catalog, pages_cases, pages_flows, pages_ops,
-                     pages_results)
+                     pages_results, pages_search)
 from console import settings as console_settings
 from console.html import e, page
 from flows.loader import SHIPPED_DIR
@@ -169,6 +169,10 @@ def make_app(redis, users: dict[str, tuple[str, str]], *, data_dir: str | Path,
     r.add_get("/ops", pages_ops.ops_page)
     r.add_post("/ops/dead/{entry_id}/retry", pages_ops.dead_retry)
     r.add_get("/audit", audit.audit_page)
+    r.add_route("*", "/search", pages_search.search_page)
+    r.add_get("/calls/{entry_id}", pages_search.call_timeline)
+    r.add_get("/evaluations/{ev_id}", pages_search.evaluation_timeline)
+    r.add_get("/evaluations/{ev_id}/voice", pages_search.evaluation_voice)
     r.add_static("/static", STATIC)
     return app
 

@@ -51,7 +51,7 @@ VIEWER = "viewer"
 ROLE_LABELS = {SUPERVISOR: "主管 supervisor", VIEWER: "只读 viewer"}
 OPEN_PATHS = ("/console/signin", "/console/static/")
 # POSTs a viewer may make: they change nothing stored
-VIEWER_POSTS = ("/console/signout", "/console/api/simulate")
+VIEWER_POSTS = ("/console/signout", "/console/api/simulate", "/console/search")
 THROTTLE_FREE = 5  # failures of one (address, user) pair before the backoff starts
 THROTTLE_MAX_S = 300
 HASHING_AT_ONCE = 2  # scrypt takes ~50 ms and 16 MB: at most this many threads at once

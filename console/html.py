@@ -48,8 +48,14 @@ def page(request: web.Request, title: str, body: str, active: str = "") -> web.R
     # on a phone the menu and sign-out fold behind this button (console.js toggles it)
     menu = ('<button type="button" class="menu-toggle" aria-controls="site-nav" '
             'aria-expanded="false">菜单 Menu</button>' if user is not None else "")
+    # the search box (console.pages_search): a POST, so no digits of a phone in a URL
+    search = ('<form class="top-search" method="post" action="/console/search" '
+              f'role="search">{csrf_field(request)}<input name="q" maxlength="64" required '
+              'aria-label="查找工单号、事项号或号码后四位" placeholder="工单号 / 号码后四位" '
+              'autocomplete="off"><button class="button small">查找</button></form>'
+              if user is not None else "")
     text = LAYOUT.substitute(title=e(title), nav=nav if user else "", who=who, body=body,
-                             menu=menu, csrf=e(request.get("csrf", "")))
+                             menu=menu, csrf=e(request.get("csrf", "")), search=search)
     return web.Response(text=text, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-store",
                                  "Content-Security-Policy":

@@ -12,9 +12,18 @@ from aiohttp import web
 from console import flow_catalog
 from console.html import card, e, page, table, url
 from flows import effects as fx
+from ivr.context import AGENT, ContextMapping, context_from_invite
 from flows.simulate import Simulator, SimulatorError
 
 SIM_LIMIT = 200  # simulator sessions kept in memory (oldest dropped)
+# The call context fields of the simulator (issue 13 point 7): what a PBX hands the IVR
+# in the INVITE. The console writes them into an INVITE as those headers and reads it
+# back with the IVR's own ivr.context (default mapping, as hcp serve's IVR pool uses):
+# the same spellings of a language, the same refusal of phone-like ids.
+SIM_HEADERS = (("ticket", "X-Ticket-Id"), ("agent", "X-Agent-Id"), ("lang", "X-Language"))
+SIM_FIELD = re.compile(r"^[\w.:/@+\-\u4e00-\u9fff]{0,64}$")
+# what a messaging flow's texts name (the SMS channel fills them from the evaluation)
+SIM_DISPLAY = {"item_name": "不动产登记", "reply_code": "A3"}
 
 
 def no_such_flow(flow_id: str) -> web.HTTPNotFound:
@@ -154,13 +163,25 @@ async def simulate_page(request: web.Request) -> web.Response:
         keys = "".join(f'<button type="button" class="key" data-key="{k}">{k}</button>'
                        for k in "123456789*0#")
         keypad = f'<div class="keypad">{keys}</div>'
-    langs = "".join(f'<option value="{e(x)}">{e(x)}</option>' for x in flow.languages)
+    langs = '<option value="">未指定 none</option>' + "".join(
+        f'<option value="{e(x)}">{e(x)}</option>' for x in flow.languages)
+    context = ""
+    if voice:
+        context = "".join(
+            f'<label>{label} <input id="sim-{name}" autocomplete="off" '
+            f'placeholder="{hint}"></label>'
+            for name, label, hint in (("ticket", "工单号 Ticket", "12345 工单号"),
+                                      ("agent", "话务员 Agent", "工号 agent id"),
+                                      ("trunk", "中继 Trunk", "被叫号码 dialled")))
     body = f"""
 <div class="sim" data-flow="{e(flow_id)}">
   <div class="sim-controls">
-    <label>语言 Language <select id="sim-lang">{langs}</select></label>
+    <label>语言 Language <select id="sim-lang">{langs}</select></label>{context}
     <button type="button" class="button" id="sim-start">开始 / 重新开始 Start</button>
   </div>
+  <p class="hint">{"来电上下文按 IVR 的规则读取（与 INVITE 中的 X-Ticket-Id、X-Agent-Id、"
+                   "X-Language 相同）：给出话务员工号时流程会询问是否评价话务员。"
+                   if voice else ""}</p>
   <div class="sim-grid">
     <div>
       <div id="sim-log" class="sim-log" aria-live="polite"></div>
@@ -198,17 +219,21 @@ async def simulate_api(request: web.Request) -> web.Response:
     key = _sim_key(request, flow_id)
     try:
         if data.get("action") == "start":
-            lang = data.get("lang") or None
+            try:
+                context = call_context(data)
+            except ValueError as exc:
+                return web.json_response({"error": str(exc)}, status=400)
+            lang = context.get("lang")
             if lang not in found[0].languages:
                 lang = None
-            sim = ConsoleSimulator(found[0], _grammar(), lang=lang,
-                                   context={"item_name": "不动产登记", "staff_id": "A1024",
-                                            "reply_code": "A3"})
+            shown = {k: v for k, v in context.items() if k not in SIM_DISPLAY}
+            sim = ConsoleSimulator(found[0], _grammar(), lang=lang, context=context)
             sims[key] = sim
             while len(sims) > SIM_LIMIT:
                 sims.popitem(last=False)
             start_at = 0
-            lines = sim.begin()
+            lines = ["context: " + (" ".join(f"{k}={v}" for k, v in sorted(shown.items()))
+                                    or "(none: context_missing)")] + sim.begin()
         else:
             sim = sims.get(key)
             if sim is None:
@@ -224,6 +249,27 @@ async def simulate_api(request: web.Request) -> web.Response:
                               "node": sim.session.node if sim.session else "",
                               "status": sim.session.status if sim.session else "",
                               "ended": sim.ended})
+
+
+def call_context(data: dict) -> dict[str, str]:
+    """The flow's context for a simulated call, as the IVR builds it from an INVITE
+    carrying the form's ticket, agent and language, sent to the trunk's number."""
+    values = {}
+    for name in ("ticket", "agent", "lang", "trunk"):
+        value = data.get(name) or ""
+        if not isinstance(value, str) or not SIM_FIELD.match(value.strip()):
+            raise ValueError(f"{name} 只能是 64 个以内的字母、数字或汉字 (letters and digits)")
+        values[name] = value.strip()
+    dialled = values["trunk"] or "12345"
+    raw = "".join([f"INVITE sip:{dialled}@console-simulator SIP/2.0\r\n"]
+                  + [f"{header}: {values[name]}\r\n" for name, header in SIM_HEADERS
+                     if values[name]] + ["\r\n"])
+    context = context_from_invite(raw, ContextMapping())
+    if context.get(AGENT):  # the flows call the agent the staff member (ivr.worker)
+        context.setdefault("staff_id", context[AGENT])
+    if values["trunk"]:
+        context["trunk"] = values["trunk"]
+    return {**SIM_DISPLAY, **context}
 
 
 async def simulate_audio(request: web.Request) -> web.StreamResponse:

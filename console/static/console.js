@@ -69,7 +69,9 @@
   }
   document.getElementById("sim-start").addEventListener("click", () => {
     log.textContent = ""; queue = []; player.pause();
-    send({action: "start", lang: document.getElementById("sim-lang").value});
+    const field = (id) => { const el = document.getElementById(id); return el ? el.value : ""; };
+    send({action: "start", lang: field("sim-lang"), ticket: field("sim-ticket"),
+          agent: field("sim-agent"), trunk: field("sim-trunk")});
   });
   document.getElementById("sim-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
