@@ -46,7 +46,7 @@ from adapters.store_http import HttpCoreStore
 from adapters.store_local import LocalCoreStore
 from gateway.components import EXTRA_COMPONENTS, Components, Context, Hook
 from gateway import redis_connect
-from gateway.config import Config
+from gateway.config import Config, ConfigError
 from gateway.config_values import redact_url
 from gateway.data_dir_lock import DataDirLock
 from gateway.http_api import make_app
@@ -177,10 +177,14 @@ class Gateway:
         # Safe, because every command of the rating layer is idempotent (the
         # intake script answers a replay of the same evaluation id as accepted and
         # writes nothing). A refused password is not retried (gateway.redis_connect).
-        client = redis_connect.async_client(
-            self.redis_url, max_connections=self.config.redis_max_connections, timeout=5,
-            retry=redis_connect.retry_policy(3),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError])
+        try:
+            client = redis_connect.async_client(
+                self.redis_url, max_connections=self.config.redis_max_connections, timeout=5,
+                retry=redis_connect.retry_policy(3),
+                retry_on_error=[RedisConnectionError, RedisTimeoutError])
+        except ValueError as exc:  # a redis+sentinel:// URL of the wrong shape
+            raise ConfigError("redis.url", str(exc),
+                              self.config.sources.get("redis.url", "")) from None
         acked = self.config["redis.min_replicas_acked"]
         if acked:  # the 201 waits for that many replicas (docs/operations.md)
             client.require_replicas(acked, self.config["redis.replica_ack_timeout_s"],
