@@ -142,7 +142,8 @@ async def audit_page(request: web.Request) -> web.Response:
             shown = f.get("at", "")
         rows.append([e(shown), e(f.get("user", "")),
                      e(ACTIONS.get(f.get("action", ""), f.get("action", ""))),
-                     f"<code>{e(f.get('target', ''))}</code>", e(f.get("detail", "")),
+                     f"<code>{e(f['target'])}</code>" if f.get("target") else "",
+                     e(f.get("detail", "")),
                      e(f.get("from", ""))])
     opts = '<option value="">全部 all</option>' + "".join(
         f'<option value="{k}" {"selected" if k == action else ""}>{e(v)}</option>'
