@@ -120,9 +120,9 @@ async def test_min_replicas_acked_closes_the_window(sentinel_set, served, store)
     await load.until_accepted(RATINGS // 3)
     store.hang(True)
     window, old = await cut_and_kill(sentinels, load)
-    await in_thread(sentinels.wait_for_failover, old)
+    new = await in_thread(sentinels.wait_for_failover, old)
     store.hang(False)
-    sentinels.restart(old)  # back as a replica of the new primary: WAIT 1 can succeed
+    sentinels.restart(old, replica_of=new)  # a replica again: WAIT 1 can succeed
     await posting
     ledger = await take("sentinel: link cut, primary kill -9 (min_replicas_acked 1)",
                         gw, store, load.accepted)
