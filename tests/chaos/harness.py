@@ -52,8 +52,8 @@ class Scale:
     flood: tuple[int, float]  # INVITE/s, seconds
 
 
-SHORT = Scale("short", ratings=300, clients=8, outage_s=2.0, kills=1, drain_timeout_s=45,
-              flood=(100, 3.0))
+SHORT = Scale("short", ratings=300, clients=8, outage_s=1.5, kills=1, drain_timeout_s=45,
+              flood=(100, 2.0))
 LONG = Scale("long", ratings=5000, clients=32, outage_s=20.0, kills=3, drain_timeout_s=240,
              flood=(200, 10.0))
 
