@@ -46,6 +46,7 @@ from aiohttp import web
 
 from console import flow_catalog
 from console.html import CHANNEL_LABELS, card, csrf_field, e, grade_badge, page, table
+from flows.reasons import REASONS
 from flows.simulate import Simulator, SimulatorError
 from ivr.context import looks_like_phone
 from ivr.outcome import CALLS_STREAM, evaluation_id
@@ -323,7 +324,8 @@ async def _evaluation_steps(request: web.Request, ev_id: str) -> tuple[list[str]
     target = ev.get("target") or {}
     who = "话务员 agent " + target.get("staff_id", "") if target.get("kind") == "staff" \
         else {"call": "本次来电 this call", "item": "事项 item"}.get(target.get("kind"), "")
-    reasons = "、".join(ev.get("reasons") or []) or "—"
+    reasons = "、".join(f"{REASONS.get(r, '')} {r}".strip() for r in ev.get("reasons") or []) \
+        or "—"
     comment = mask_phones_in_text(ev.get("comment") or "")
     detail = (f"{e(who)} <code>{e(target.get('id', ''))}</code> · 原因 reasons: {e(reasons)}"
               + (f" · 意见 comment: {e(comment)}" if comment else ""))
@@ -370,7 +372,7 @@ async def call_timeline(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="没有这通来电的记录（IVR 摘要可能已超出保存条数）。")
     ended = _entry_time(entry_id)
     digits = json.loads(f.get("digits") or "[]")
-    steps = [_step("", "来电接通 call answered",
+    steps = [_step("+0.0 s", "来电接通 call answered",
                    f"工单 ticket <code>{e(f.get('ticket') or '—')}</code> · 话务员 agent "
                    f"<code>{e(f.get('agent') or '—')}</code> · 流程 <code>{e(f.get('flow'))}"
                    f"</code> <code>{e(f.get('flow_version', '')[:12])}</code>"
