@@ -31,6 +31,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
@@ -65,8 +66,11 @@ class Node:
                                      preexec_fn=_die_with_parent)
         log.close()
 
+    password: str | None = None  # a data node's requirepass
+
     def client(self, **kw) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=1, **kw)
+        return redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=1,
+                           password=None if self.sentinel else self.password, **kw)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -80,8 +84,9 @@ class Node:
 class SentinelSet:
     def __init__(self, workdir: Path, replicas: int = 1, sentinels: int = 3,
                  service: str = SERVICE, down_after_ms: int = 1000,
-                 failover_timeout_ms: int = 5000):
+                 failover_timeout_ms: int = 5000, password: str | None = None):
         self.workdir = Path(workdir)
+        self.password = password  # requirepass + masterauth on the data nodes
         self.service = service
         self.down_after_ms = down_after_ms
         self.failover_timeout_ms = failover_timeout_ms
@@ -95,13 +100,16 @@ class SentinelSet:
         folder = self.workdir / name
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, 0o700)
-        return Node(name, free_port(), folder, sentinel)
+        return Node(name, free_port(), folder, sentinel,
+                    password=None if sentinel else self.password)
 
     # -- configuration ---------------------------------------------------------
     def _data_conf(self, node: Node, replica_of: int | None) -> str:
         lines = [f"port {node.port}", "bind 127.0.0.1", f"dir {node.folder}",
                  "daemonize no", 'save ""', "appendonly yes", "appendfsync everysec",
                  "logfile redis.log", "repl-diskless-sync no"]
+        if self.password:
+            lines += [f"requirepass {self.password}", f"masterauth {self.password}"]
         if replica_of is not None:
             lines.append(f"replicaof 127.0.0.1 {replica_of}")
         return "\n".join(lines) + "\n"
@@ -114,7 +122,8 @@ class SentinelSet:
             f"sentinel monitor {s} 127.0.0.1 {primary_port} {self.quorum}",
             f"sentinel down-after-milliseconds {s} {self.down_after_ms}",
             f"sentinel failover-timeout {s} {self.failover_timeout_ms}",
-            f"sentinel parallel-syncs {s} 1", ""])
+            f"sentinel parallel-syncs {s} 1",
+            f"sentinel auth-pass {s} {self.password}" if self.password else "", ""])
 
     # -- life cycle ------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> SentinelSet:
@@ -156,8 +165,10 @@ class SentinelSet:
     # -- what the sentinels say --------------------------------------------------
     @property
     def url(self) -> str:
+        """The gateway's redis.url (with the password: never log it unredacted)."""
         hosts = ",".join(f"127.0.0.1:{n.port}" for n in self.sentinels)
-        return f"redis+sentinel://{hosts}/{self.service}/0"
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis+sentinel://{auth}{hosts}/{self.service}/0"
 
     def primary_port(self) -> int | None:
         """The primary's port as the first answering sentinel names it."""

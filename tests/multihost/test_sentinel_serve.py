@@ -1,6 +1,8 @@
 """``hcp serve`` on a ``redis+sentinel://`` URL: a primary, a replica, three sentinels.
 
-The gateway finds the primary through the sentinels (redis-py's Sentinel client),
+The data nodes require a password (``requirepass``, ``masterauth``, the sentinels'
+``auth-pass``); the URL carries it. The gateway finds the primary through the
+sentinels (redis-py's Sentinel client),
 accepts over HTTP, submits to the loopback exchange, and the ``hcp`` commands find
 the same Redis (``python -m gateway.running`` names the primary as a plain URL).
 """
@@ -20,6 +22,8 @@ from tests.gateway.process import ROOT
 
 pytestmark = pytest.mark.xdist_group("realtime")
 
+PASSWORD = "sentinel-data-pw-0123456789"  # requirepass/masterauth of the data nodes
+
 
 async def wait_submitted(session, gw, ev_id: str, timeout: float = 20.0) -> dict:
     loop = asyncio.get_running_loop()
@@ -34,8 +38,9 @@ async def wait_submitted(session, gw, ev_id: str, timeout: float = 20.0) -> dict
 
 
 async def test_hcp_serve_on_sentinel_accepts_and_submits(sentinel_set, served, store):
-    sentinels = sentinel_set(replicas=1)
-    gw = await served(sentinels.url, HCP_CONSOLE_ENABLED="0").start()  # see below
+    sentinels = sentinel_set(replicas=1, password=PASSWORD)
+    gw = await served(sentinels.url, HCP_CONSOLE_ENABLED="0",  # see below
+                      HCP_LOG_LEVEL="INFO").start()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         async with session.post(f"{gw.base_url}/v1/evaluations",
                                 json={"target": {"kind": "item", "id": "SNT-1"},
@@ -58,8 +63,9 @@ async def test_hcp_serve_on_sentinel_accepts_and_submits(sentinel_set, served, s
     done = subprocess.run([sys.executable, "-m", "gateway.running"], cwd=ROOT, env=gw.env(),
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"redis://127.0.0.1:{primary.port}/0"
+    assert done.stdout.strip() == f"redis://:{PASSWORD}@127.0.0.1:{primary.port}/0"
     assert await gw.stop() == 0
+    assert PASSWORD not in gw.log_text() and "***@" in gw.log_text()
 
 
 @pytest.mark.xfail(strict=True, raises=RuntimeError, reason=(
