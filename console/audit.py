@@ -72,7 +72,8 @@ async def record(request: web.Request, action: str, *, target: str = "", detail:
         found = request.get("user")
         user = found.name if found is not None else ""
     fields = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "user": user[:64], "action": action, "target": mask_phones_in_text(target)[:200],
+              "user": mask_phones_in_text(user)[:64], "action": action,
+              "target": mask_phones_in_text(target)[:200],
               "detail": mask_phones_in_text(detail)[:300],
               "from": auth.client_address(request)}
     log.info("audit %s user=%s target=%s from=%s %s", action, fields["user"], fields["target"],

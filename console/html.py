@@ -53,6 +53,7 @@ def page(request: web.Request, title: str, body: str, active: str = "") -> web.R
               f'role="search">{csrf_field(request)}<input name="q" maxlength="64" required '
               'aria-label="查找工单号、事项号或号码后四位" placeholder="工单号 / 号码后四位" '
               'autocomplete="off"><button class="button small">查找</button></form>'
+              '<a class="top-search-link" href="/console/search">查找</a>'
               if user is not None else "")
     text = LAYOUT.substitute(title=e(title), nav=nav if user else "", who=who, body=body,
                              menu=menu, csrf=e(request.get("csrf", "")), search=search)

@@ -163,3 +163,17 @@ async def test_the_audit_pages_through_older_entries(aredis, tmp_path):
     assert len(found) == audit.AUDIT_SHOWN and found[0][1]["user"] == f"u{audit.AUDIT_SHOWN + 4}"
     rest, more2, _ = await audit.search(aredis, first, last, before=more)
     assert [f["user"] for _i, f in rest] == [f"u{i}" for i in range(4, -1, -1)] and not more2
+
+
+async def test_a_phone_number_typed_as_the_user_name_is_masked(aredis, tmp_path, caplog):
+    server = await serve(aredis, tmp_path)
+    try:
+        caplog.set_level("INFO", logger="console.audit")
+        session, _, ok = await sign_in(server, "13812345678", "whatever")
+        assert not ok
+        await session.close()
+        (got,) = await entries(aredis)
+        assert got["action"] == "signin.fail" and "12345678" not in got["user"]
+        assert "13812345678" not in caplog.text and "signin.fail" in caplog.text
+    finally:
+        await server.close()

@@ -156,3 +156,15 @@ def test_a_viewer_may_search_but_not_read_the_audit(signed_in, gateway):
     _header_search(page, REJECTED_ITEM, 1366)
     assert "1 条评价" in page.inner_text("main")
     assert USERS["li"][0] == "viewer"
+
+
+def test_between_phone_and_wide_screen_the_header_links_to_the_search(signed_in, gateway):
+    page = signed_in(viewport=(1024, 768))
+    _fits(page, 1024)
+    assert not page.locator("header .top-search").is_visible()
+    page.click("header a.top-search-link")
+    page.wait_for_url("**/console/search")
+    page.fill("main input[name=q]", REJECTED_ITEM)
+    page.click("main button:has-text('查找')")
+    assert "1 条评价" in page.inner_text("main")
+    _fits(page, 1024)
