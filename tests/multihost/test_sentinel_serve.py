@@ -59,6 +59,11 @@ async def test_hcp_serve_on_sentinel_accepts_and_submits(sentinel_set, served, s
     replica = sentinels.data[1].client()
     assert replica.info("replication")["role"] == "slave"
     assert primary.client().keys(f"*{ev_id}*") and replica.keys(f"*{ev_id}*")
+    sync = redis_connect.sync_client(sentinels.url, socket_timeout=2)  # scripts' client
+    try:
+        assert sync.exists(f"{{hcp}}:ev:{ev_id}") == 1
+    finally:
+        sync.close()
     # an operator's command finds the primary as a plain URL
     done = subprocess.run([sys.executable, "-m", "gateway.running"], cwd=ROOT, env=gw.env(),
                           capture_output=True, text=True, timeout=30)
