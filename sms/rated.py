@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timezone
+from functools import partial
 
 from aiohttp import web
 
@@ -39,6 +40,8 @@ from sms import keys
 log = logging.getLogger(__name__)
 
 CHANNEL_MAX = 32
+# readable UTF-8 in JSON answers, not \uXXXX escapes (aiohttp's default json.dumps)
+_dumps = partial(json.dumps, ensure_ascii=False)
 
 
 class RatedCheck:
@@ -111,12 +114,13 @@ def add_rated_elsewhere_routes(app: web.Application, check: RatedCheck, reminder
             field = getattr(exc, "field", "body")
             message = getattr(exc, "message", "body is not JSON")
             return web.json_response({"error": "invalid", "field": field, "message": message},
-                                     status=400)
+                                     status=400, dumps=_dumps)
         first = await check.mark(item_id, channel, rated_at)
         cancelled = await reminders.cancel(f"i:{item_id}")
         log.info("sms.rated_elsewhere", extra={"item_id": item_id, "channel": channel,
                                                "reminder_cancelled": cancelled})
         return web.json_response({"item_id": item_id, "recorded": first,
-                                  "reminder_cancelled": cancelled}, status=201 if first else 200)
+                                  "reminder_cancelled": cancelled}, status=201 if first else 200,
+                                 dumps=_dumps)
 
     app.router.add_post("/v1/items/rated-elsewhere", post_rated_elsewhere)
