@@ -1,6 +1,6 @@
 """The Redis primary killed under load on Sentinel: failover, and what "accepted" kept.
 
-Three runs, each a fresh Sentinel set and ``hcp serve`` on its ``redis+sentinel://``
+Four runs, each a fresh Sentinel set and ``hcp serve`` on its ``redis+sentinel://``
 URL, 8 clients posting 240 ratings (retried with the same Idempotency-Key until
 201; ``HCP_CHAOS_LONG=1``: 32 clients, 3000 ratings):
 
@@ -17,6 +17,9 @@ URL, 8 clients posting 240 ratings (retried with the same Idempotency-Key until
    replica (``WAIT 1``) and answers 503 when it does not come; the clients retry;
    once the old primary is back (as a replica of the new one) the retries are
    accepted. Ledger: 0 lost, 0 stored twice.
+4. **two replicas, ``redis.min_replicas_acked`` 1, the primary killed** (the
+   deployment docs/operations.md recommends): a replica that acked is promoted,
+   the other follows it, the intake goes on with the old primary still dead.
 
 The replica is stopped (SIGSTOP) while its link is cut so it cannot reconnect and
 catch up from the backlog before the kill; it is resumed right after.
@@ -138,3 +141,33 @@ async def test_min_replicas_acked_closes_the_window(sentinel_set, served, store)
     assert ledger.lost == 0 and ledger.stored_twice == 0 and not ledger.forgotten
     assert ledger.accepted == RATINGS
     assert load.answers[503] > 0  # the window's accepts were refused, not acknowledged
+
+
+async def test_two_replicas_and_one_acked_keep_the_intake_going(sentinel_set, served, store):
+    """The deployment docs/operations.md recommends: two replicas, min_replicas_acked 1.
+    A primary killed under load: the sentinels promote a replica that acked, the other
+    follows it, the intake goes on without the old primary back; 0 lost."""
+    sentinels = sentinel_set(replicas=2)
+    gw = await served(sentinels.url, HCP_CONSOLE_ENABLED="0",
+                      HCP_REDIS_MIN_REPLICAS_ACKED="1",
+                      HCP_REDIS_REPLICA_ACK_TIMEOUT_S="0.5").start()
+    store.latency(0.01)
+    load = FailoverLoad(gw, "T", RATINGS, CLIENTS)
+    posting = asyncio.create_task(load.run())
+    await load.until_accepted(RATINGS // 3)
+    gaps = IntakeGaps(load).start()
+    old = sentinels.primary()
+    sentinels.kill(old)
+    new = await in_thread(sentinels.wait_for_failover, old)
+    await posting  # the old primary stays dead
+    paused = await gaps.stop()
+    ledger = await take("sentinel: primary kill -9, two replicas (min_replicas_acked 1)",
+                        gw, store, load.accepted)
+    ledger.notes.update({"promoted": new.name, "intake paused s": round(paused, 1),
+                         "503 answers": load.answers[503],
+                         "409 naming the client's own id": load.own_409})
+    assert await gw.stop() == 0
+    print("\n" + ledger.line())
+    assert not ledger.problems, ledger.problems
+    assert ledger.lost == 0 and ledger.stored_twice == 0 and not ledger.forgotten
+    assert ledger.accepted == RATINGS and sentinels.replicas_in_sync(new) == 1
