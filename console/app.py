@@ -8,6 +8,7 @@ flow definitions seen, and runs the funnel aggregator in the background.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -22,6 +23,7 @@ from console import (audit, auth, errors, flow_catalog, pages_cases, pages_flows
 from console import settings as console_settings
 from console.html import e, page
 from flows.loader import SHIPPED_DIR
+from ivr.context import ContextMapping
 from ivr.prompts import PromptLibrary
 from ratings import cases as case_mod
 from ratings.cases import Cases
@@ -124,8 +126,8 @@ def make_app(redis, users: dict[str, tuple[str, str]], *, data_dir: str | Path,
              session_ttl_s: int = 8 * 3600, carrier=None, health=None,
              ivr_metrics_urls: tuple[str, ...] = (), metrics_registry=None,
              find_carrier=None, secure_cookie: bool = False,
-             trusted_proxies: tuple = (), sms_signature: str = DEFAULT_SIGNATURE
-             ) -> web.Application:
+             trusted_proxies: tuple = (), sms_signature: str = DEFAULT_SIGNATURE,
+             sim_context: ContextMapping | None = None) -> web.Application:
     app = web.Application(middlewares=[errors.readable_errors, auth.require_session])
     app["secure_cookie"] = secure_cookie
     app["sms_signature"] = sms_signature  # of the 已整改 text (console.feedback)
@@ -145,6 +147,7 @@ def make_app(redis, users: dict[str, tuple[str, str]], *, data_dir: str | Path,
     app["ivr_metrics_urls"] = tuple(ivr_metrics_urls)
     app["metrics_registry"] = metrics_registry  # the gateway's (IVR pool gauge)
     app["simulators"] = OrderedDict()
+    app["sim_context"] = sim_context or ContextMapping()  # how the IVR reads an INVITE
     app["prompts"] = PromptLibrary(Path(data_dir) / "prompts", SHIPPED_DIR)  # the IVR's cache
     app["retry_script"] = redis.register_script(pages_ops.RETRY_LUA)
     r = app.router
@@ -213,6 +216,14 @@ def _sms_signature(config) -> str:
         return DEFAULT_SIGNATURE
 
 
+def _context_map(config) -> ContextMapping:
+    """The IVR workers' context map for the simulator (``console.ivr_context_map``)."""
+    path = console_settings.setting(config, "console.ivr_context_map")
+    if not path:
+        return ContextMapping()
+    return ContextMapping.from_dict(json.loads(Path(path).read_text("utf-8")))
+
+
 class ConsoleComponent:
     """Mounts /console on the gateway's HTTP app; runs the funnel aggregator."""
 
@@ -236,7 +247,8 @@ class ConsoleComponent:
                                                                    "console.secure_cookie"),
                             trusted_proxies=console_settings.setting(config,
                                                                      "console.trusted_proxies"),
-                            sms_signature=_sms_signature(config))
+                            sms_signature=_sms_signature(config),
+                            sim_context=_context_map(config))
         ctx.http_app.add_subapp("/console/", self.app)
         self.aggregator = FunnelAggregator(
             ctx.redis, f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")

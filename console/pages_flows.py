@@ -18,7 +18,8 @@ from flows.simulate import Simulator, SimulatorError
 SIM_LIMIT = 200  # simulator sessions kept in memory (oldest dropped)
 # The call context fields of the simulator (issue 13 point 7): what a PBX hands the IVR
 # in the INVITE. The console writes them into an INVITE as those headers and reads it
-# back with the IVR's own ivr.context (default mapping, as hcp serve's IVR pool uses):
+# back with the IVR's own ivr.context (console.ivr_context_map, else the default mapping
+# hcp serve's IVR pool uses):
 # the same spellings of a language, the same refusal of phone-like ids.
 SIM_HEADERS = (("ticket", "X-Ticket-Id"), ("agent", "X-Agent-Id"), ("lang", "X-Language"))
 SIM_FIELD = re.compile(r"^[\w.:/@+\-\u4e00-\u9fff]{0,64}$")
@@ -220,7 +221,7 @@ async def simulate_api(request: web.Request) -> web.Response:
     try:
         if data.get("action") == "start":
             try:
-                context = call_context(data)
+                context = call_context(data, request.app["sim_context"])
             except ValueError as exc:
                 return web.json_response({"error": str(exc)}, status=400)
             lang = context.get("lang")
@@ -251,9 +252,10 @@ async def simulate_api(request: web.Request) -> web.Response:
                               "ended": sim.ended})
 
 
-def call_context(data: dict) -> dict[str, str]:
-    """The flow's context for a simulated call, as the IVR builds it from an INVITE
-    carrying the form's ticket, agent and language, sent to the trunk's number."""
+def call_context(data: dict, mapping: ContextMapping | None = None) -> dict[str, str]:
+    """The flow's context for a simulated call, as the IVR builds it (with ``mapping``,
+    ``console.ivr_context_map``) from an INVITE carrying the form's ticket, agent and
+    language, sent to the trunk's number."""
     values = {}
     for name in ("ticket", "agent", "lang", "trunk"):
         value = data.get(name) or ""
@@ -264,7 +266,7 @@ def call_context(data: dict) -> dict[str, str]:
     raw = "".join([f"INVITE sip:{dialled}@console-simulator SIP/2.0\r\n"]
                   + [f"{header}: {values[name]}\r\n" for name, header in SIM_HEADERS
                      if values[name]] + ["\r\n"])
-    context = context_from_invite(raw, ContextMapping())
+    context = context_from_invite(raw, mapping or ContextMapping())
     if context.get(AGENT):  # the flows call the agent the staff member (ivr.worker)
         context.setdefault("staff_id", context[AGENT])
     if values["trunk"]:

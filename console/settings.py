@@ -33,6 +33,28 @@ def networks(raw: Any) -> tuple[Network, ...]:
     return tuple(out)
 
 
+def context_map(raw: Any) -> str:
+    """The path of an IVR context map (the JSON ``hcp ivr worker --context-map`` reads),
+    checked now: a file that ``ivr.context.ContextMapping.from_dict`` takes."""
+    import json
+    from pathlib import Path
+
+    from ivr.context import ContextMapping
+
+    if not isinstance(raw, str):
+        raise ValueError("expected the path of a JSON file")
+    if not raw.strip():
+        return ""
+    try:
+        data = json.loads(Path(raw).read_text("utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        ContextMapping.from_dict(data)
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        raise ValueError(f"not an IVR context map: {raw} ({exc})") from None
+    return raw
+
+
 SETTINGS = (
     ("console.secure_cookie", "HCP_CONSOLE_SECURE_COOKIE", "bool", False,
      "Mark the console's cookies Secure even on plain HTTP to the gateway (a "
@@ -41,6 +63,11 @@ SETTINGS = (
      "Reverse proxies whose X-Forwarded-Proto (https: Secure cookies) and X-Forwarded-For "
      "(the client address the sign-in throttle counts) the console believes; from any "
      "other peer both headers are ignored."),
+    ("console.ivr_context_map", "HCP_CONSOLE_IVR_CONTEXT_MAP", context_map, "",
+     "The IVR workers' context map (the JSON file of `hcp ivr worker --context-map`), so "
+     "the simulator reads its ticket, agent, language and trunk fields as those workers "
+     "read an INVITE (the trunk's dialled number -> language, default_lang); empty: the "
+     "default mapping, as the IVR pool of hcp serve uses."),
 )
 DEFAULTS = {name: default for name, _env, _parser, default, _doc in SETTINGS}
 
