@@ -168,7 +168,7 @@ class SmppCarrier:
             try:
                 alive = await _bounded(client.is_alive(), 1.0)
             except asyncio.TimeoutError:
-                alive = False
+                continue  # a slow answer on a busy loop is no proof of death: ask again
             if not alive:
                 return
 
