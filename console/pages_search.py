@@ -230,7 +230,8 @@ async def search_page(request: web.Request) -> web.Response:
     for entry_id, f in found["calls"][:SHOWN]:
         ids = {evaluation_id(f.get("call_id", ""), t, 1) for t in ("item", "staff")}
         call_evs |= ids
-        rows.append(["来电 call", e(_when(_entry_time(entry_id).isoformat())),
+        rows.append([f'<a href="/console/calls/{e(entry_id)}">来电 call</a>',
+                     e(_when(_entry_time(entry_id).isoformat())),
                      e(f.get("ticket") or "—"), CHANNEL_LABELS["hotline"],
                      e(OUTCOME_LABELS.get(f.get("outcome", ""), f.get("outcome", ""))),
                      e(", ".join(json.loads(f.get("submitted") or "[]")) or "—"), "—",
@@ -241,7 +242,8 @@ async def search_page(request: web.Request) -> web.Response:
         if len(rows) >= SHOWN:
             break
         ctx = ev.get("context") or {}
-        rows.append(["评价 rating", e(_when(ev.get("assessed_at", ""))),
+        rows.append([f'<a href="/console/evaluations/{e(ev["_id"])}">评价 rating</a>',
+                     e(_when(ev.get("assessed_at", ""))),
                      e(ctx.get("ticket") or (ev.get("target") or {}).get("id") or "—"),
                      CHANNEL_LABELS.get(ev.get("channel"), e(ev.get("channel"))),
                      grade_badge(ev.get("grade", "satisfied")), "—",
