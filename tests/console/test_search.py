@@ -175,3 +175,20 @@ async def test_the_search_reads_within_its_bounds(aredis, monkeypatch):
     monkeypatch.setattr(pages_search, "EVS_READ", 2)
     found = await pages_search.search(aredis, q, today - timedelta(days=4), today)
     assert found["read_evs"] == 2 and found["cut"] and not found["evs"]
+
+
+async def test_an_unrated_call_has_a_timeline_without_ratings(aredis, tmp_path):
+    await seed(aredis, tmp_path)
+    server = await serve(aredis, tmp_path)
+    try:
+        sup, csrf = await sign_in(server, "sup")
+        async with sup.post("/console/search", data={"_csrf": csrf, "q": "GD-OTHER"}) as resp:
+            html = await resp.text()
+        assert "找到 1 通来电、0 条评价" in html and "未评价" in html
+        href = re.search(r'href="(/console/calls/[0-9-]+)"', html).group(1)
+        async with sup.get(href) as resp:
+            html = await resp.text()
+        assert resp.status == 200 and "这通来电没有受理的评价" in html
+        await sup.close()
+    finally:
+        await server.close()
