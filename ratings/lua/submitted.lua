@@ -11,9 +11,14 @@
 local n = #KEYS - 1
 local outbox = KEYS[n + 1]
 for i = 1, n do
-  redis.call('HSET', KEYS[i], 'status', 'submitted', 'submitted_at', ARGV[1])
-  redis.call('HINCRBY', KEYS[i], 'attempts', 1)
-  redis.call('EXPIRE', KEYS[i], ARGV[2])
+  -- only a status that exists: after a Redis failover the promoted replica may lack an
+  -- evaluation the old primary accepted and the store took; creating its status here
+  -- would answer the client's retry "already evaluated" under its own id
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('HSET', KEYS[i], 'status', 'submitted', 'submitted_at', ARGV[1])
+    redis.call('HINCRBY', KEYS[i], 'attempts', 1)
+    redis.call('EXPIRE', KEYS[i], ARGV[2])
+  end
 end
 redis.call('XACK', outbox, ARGV[3], unpack(ARGV, 4))
 return redis.call('XDEL', outbox, unpack(ARGV, 4))

@@ -111,8 +111,9 @@ async def test_acknowledged_writes_lost_with_an_asynchronous_replica(sentinel_se
     assert await gw.stop() == 0
     print("\n" + ledger.line())
     assert ledger.stored_twice == 0
-    # acknowledged, gone from the Redis that now serves, never at the exchange
-    assert window > 0 and ledger.lost == len(ledger.forgotten) > 0
+    # acknowledged, gone from the Redis that now serves, never at the exchange (some
+    # of the forgotten were on their way to the held exchange and are stored late)
+    assert window > 0 and 0 < ledger.lost <= len(ledger.forgotten)
     assert ledger.lost <= window + CLIENTS  # + those in flight when the window opened
 
 
