@@ -237,7 +237,7 @@ class ConsoleComponent:
             WorkCalendar.from_file(config["console.workday_overrides"])))
         # the console's own client: short timeouts, so a page says at once that Redis
         # is away instead of waiting as the intake's client does (console.errors)
-        self.redis = errors.redis_client(ctx.redis_url)
+        self.redis = errors.redis_client(ctx.redis_url, getattr(ctx, "redis_pool", None))
         self.app = make_app(self.redis, users_from_config(config), data_dir=config.data_dir,
                             session_ttl_s=int(config["console.session_ttl"].total_seconds()),
                             health=health, ivr_metrics_urls=config["console.ivr_metrics_urls"],

@@ -42,12 +42,13 @@ HINTS = {400: "请检查输入后重试。", 403: "如需操作，请联系主�
          503: "请稍后重试。"}
 
 
-def redis_client(url: str) -> Redis:
+def redis_client(url: str, pool_factory=None) -> Redis:
     """The console's own Redis client: short timeouts, one reconnect, a bounded pool.
 
     The gateway's shared client retries and waits for Redis (right for the
-    intake); a page must rather say at once that Redis is away."""
-    pool = BlockingConnectionPool.from_url(
+    intake); a page must rather say at once that Redis is away. ``pool_factory``:
+    the gateway's (``Context.redis_pool``, sentinel URLs too), else from_url."""
+    pool = (pool_factory or BlockingConnectionPool.from_url)(
         url, max_connections=16, timeout=COMMAND_TIMEOUT_S,
         socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=COMMAND_TIMEOUT_S,
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)))

@@ -31,6 +31,7 @@ import sys
 from dataclasses import dataclass
 
 import gateway.http_edge  # noqa: F401  (registers the HTTP edge settings before load)
+import gateway.redis_connect  # noqa: F401  (registers the replica-ack settings before load)
 import gateway.sms_settings  # noqa: F401  (registers the SMS settings before load)
 import ivr.pool_config  # registers the IVR pool settings before load
 from gateway.config import Config, ConfigError, all_settings, load

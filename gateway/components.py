@@ -57,6 +57,10 @@ class Context:
     # Call with the exception if a background task of the component dies on its
     # own: the process stops gracefully and exits 1, for a supervisor to restart.
     fail: Callable[[BaseException], None] | None = None
+    # Builds a connection pool for redis_url, like BlockingConnectionPool.from_url(url,
+    # **kwargs) but also for a redis+sentinel:// URL (gateway.redis_connect): for a
+    # component that opens a client of its own. None: use from_url (no sentinel).
+    redis_pool: Callable[..., Any] | None = None
 
 
 ComponentFactory = Callable[[Context], Component]

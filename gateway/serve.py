@@ -288,7 +288,7 @@ class Gateway:
             await self._start_submitter()
             app = self._build_http_app()
             ctx = Context(self.config, self.redis, self.redis_url, self.intake, self.store,
-                          self.metrics, app, self.fail)
+                          self.metrics, app, self.fail, redis_connect.blocking_pool)
             for factory in self.extra:
                 await self.components.start(factory(ctx))
             await self._start_http(app)

@@ -73,11 +73,6 @@ async def test_hcp_serve_on_sentinel_accepts_and_submits(sentinel_set, served, s
     assert PASSWORD not in gw.log_text() and "***@" in gw.log_text()
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason=(
-    "console/errors.redis_client builds its pool with BlockingConnectionPool.from_url("
-    "ctx.redis_url), which knows no redis+sentinel://; the console may not import the "
-    "gateway, so the gateway must hand it gateway.redis_connect.blocking_pool (a debt: "
-    "remove this mark when the console takes the pool factory)"))
 async def test_the_console_on_a_sentinel_url(sentinel_set, served):
     sentinels = sentinel_set(replicas=1)
     gw = await served(sentinels.url).start()
