@@ -106,7 +106,8 @@ async def json_errors_middleware(request: web.Request, handler):
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+        codes = {404: "not_found", 405: "method_not_allowed", 408: "body_timeout",
+                 413: "body_too_large"}
         response = error_response(exc.status, codes.get(exc.status, "http_error"), exc.reason)
         if "Allow" in exc.headers:  # a 405 names the methods it allows (RFC 9110)
             response.headers["Allow"] = exc.headers["Allow"]

@@ -195,6 +195,7 @@ async def test_a_trickled_body_gets_408_within_the_body_bound_and_is_closed(
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     error = json.loads(answer.split(b"\r\n\r\n", 1)[1])
     assert error["message"] == f"the body did not arrive within {BODY_TIMEOUT:g} s"
+    assert error["error"] == "body_timeout"
     assert BODY_TIMEOUT * 0.5 < took < BODY_TIMEOUT + SLACK
     assert closed
     async with aiohttp.ClientSession() as session:  # the gateway serves on
