@@ -29,9 +29,11 @@ Privacy: a phone number is never in a URL (the search is a POST; a full number t
 is refused and not echoed), pages show numbers masked, and the voice comment plays for
 supervisors only (a viewer gets 403, as on the case page).
 
-Prompts played: the summary does not list them; the page replays the recorded keys on
-the flow version the call ran (``flows.simulate``) and says that it is a replay (a
-time-out or an invalid key between two presses is not in the summary).
+Prompts played: the IVR's summary lists them with their times (``prompts``: id,
+language, from, to, seconds since the call began at ``began_at``), merged here with the
+keys by time. A summary written before it did so has only the keys: then the page
+replays them on the flow version the call ran (``flows.simulate``) and says that it is
+a replay (a time-out or an invalid key between two presses is not in the summary).
 """
 
 from __future__ import annotations
@@ -380,7 +382,20 @@ async def call_timeline(request: web.Request) -> web.Response:
                    f"</code> <code>{e(f.get('flow_version', '')[:12])}</code>"
                    + (" · <span class='pill warn'>无工单上下文 context missing</span>"
                       if f.get("context_missing") == "true" else ""))]
-    replay = await _replay(redis, f)
+    recorded = json.loads(f.get("prompts") or "[]")
+    replay = [] if recorded else await _replay(redis, f)
+    if f.get("began_at"):
+        steps[0] = steps[0].replace('"t">+0.0 s<', f'"t">{e(_when(f["began_at"]))}<', 1)
+    timed = sorted([(p[2], 0, p) for p in recorded] + [(d[2], 1, d) for d in digits
+                                                       if recorded and len(d) > 2])
+    for at, kind, item in timed:
+        if kind == 0:
+            steps.append(_step(f"+{at:.1f} s", "播放 prompt",
+                               f"<code>{e(item[0])}</code> {e(item[1])} · 听了 heard "
+                               f"{item[3] - item[2]:.1f} s"))
+        else:
+            steps.append(_step(f"+{at:.1f} s", f"按键 key <b>{e(item[0])}</b> "
+                                               f"({e(item[1])})"))
     presses = iter(digits)
     for line in replay:
         if line.startswith("> "):
@@ -392,7 +407,7 @@ async def call_timeline(request: web.Request) -> web.Response:
             prompt = line.split(":", 1)
             steps.append(_step("", "播放 prompt", e(prompt[1].strip() if len(prompt) > 1
                                                     else line)))
-    if not replay:
+    if not replay and not recorded:
         steps += [_step(f"+{d[2]:.1f} s" if len(d) > 2 else "", f"按键 key <b>{e(d[0])}</b>")
                   for d in digits]
     ev_steps = []

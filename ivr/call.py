@@ -66,6 +66,10 @@ class CallFacts:
     lang: str = "zh"
     digits: list[tuple[str, str, float]] = field(default_factory=list)
     submitted: list[str] = field(default_factory=list)  # results: accepted/duplicate/…
+    # what the caller heard: (prompt id, language, from, to) in seconds since the call
+    # began, and when it began (ISO 8601 UTC): the console's call timeline
+    prompts: list[tuple[str, str, float, float]] = field(default_factory=list)
+    began_at: str = ""
 
 
 class CallTask:
@@ -88,6 +92,7 @@ class CallTask:
         self.hung_up = False
         self.media_ready = False
         self.began = clock()
+        facts.began_at = facts.began_at or utcnow().isoformat()
         self.deadline = self.began + settings.max_call_s
         self.session = None
         self._answer_key_at: float | None = None
@@ -232,6 +237,8 @@ class CallTask:
         self.media.stop_play()
         # the call's timeline, as the caller hears it (docs/ivr.md, "Listening")
         stopped = self.clock()
+        self.facts.prompts.append((play.prompt_id, play.lang or self.facts.lang,
+                                   round(started - self.began, 3), round(stopped - self.began, 3)))
         log.info("call %s prompt %s/%s %.2fs played +%.3f..+%.3fs%s", self.facts.call_id,
                  play.prompt_id, play.lang or self.facts.lang, audio.seconds,
                  started - self.began, stopped - self.began,

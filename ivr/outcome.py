@@ -266,6 +266,7 @@ class Outcomes:
             "flow_version": getattr(session, "flow_version", "") or "",
             "status": getattr(session, "status", "") or "",
             "digits": json.dumps(facts.digits), "submitted": json.dumps(facts.submitted),
+            "prompts": json.dumps(facts.prompts), "began_at": facts.began_at,
         }
         try:
             await self.redis.xadd(CALLS_STREAM, fields, maxlen=STREAM_MAXLEN, approximate=True)

@@ -71,6 +71,8 @@ def test_a_real_call_is_found_by_its_ticket_with_its_timeline(served, browser):
         keys = re.findall(r"按键 key (\d)", text)
         assert keys == ["4", "1", "1", "2"], text
         assert text.count("播放 prompt") >= 4  # grade, reason, staff offer, staff grade …
+        # as the IVR recorded them, with their times: not a replay of the keys
+        assert "听了 heard" in text and "replayed" not in text, text
         assert TICKET in text and "A77" in text
         assert "不满意" in text and "满意" in text and "efficiency" in text
         assert text.count("已提交核心库") == 2 and "attempts: 1" in text
