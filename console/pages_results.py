@@ -81,7 +81,7 @@ async def results_page(request: web.Request) -> web.Response:
                    charts.stacked_bars(r.by_task, NONE_LABEL, width=480)
                    + _grade_table(r.by_task, NONE_LABEL))
             + "</div>"
-            + card("按工作人员 By staff member",
+            + card("按工作人员 By staff member（仅对工作人员的评价 staff ratings only）",
                    charts.stacked_bars(r.by_staff, NONE_LABEL, width=1000)
                    + _grade_table(r.by_staff, NONE_LABEL)))
     return page(request, "评价结果 Results", body, "/console/results")

@@ -10,7 +10,8 @@ them). One Lua script, atomically:
 * ``HSETNX`` the evaluation id into the guard hash ``seen(day)``; if it was there the
   evaluation was counted already (a re-delivery after a crash) and nothing else happens;
 * ``HINCRBY`` the day hash ``day(YYYY-MM-DD)`` (China local day of the
-  evaluation) on ``c|<channel>|<grade>``, ``t|<task>|<grade>``, ``s|<staff>|<grade>``;
+  evaluation) on ``c|<channel>|<grade>`` and ``t|<task>|<grade>`` for a rating of the
+  service, ``s|<staff>|<grade>`` for a rating of a staff member (``count_fields``);
 * for a bad grade (``Grade.is_bad``), first evaluation or follow-up (追加评价) alike,
   writes the case hash and indexes it (``ratings.cases`` owns the case itself).
 
@@ -53,7 +54,7 @@ from ratings.funnel import (  # noqa: F401 - re-exported
     load_funnel,
 )
 from ratings.grades import Grade
-from ratings.model import CHINA, Evaluation
+from ratings.model import CHINA, Evaluation, TargetKind
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +103,17 @@ def staff_of(ev: Evaluation) -> str:
 
 
 def count_fields(ev: Evaluation) -> list[str]:
+    """The day-hash fields one evaluation is counted under. A rating of a staff member
+    (seed art. 10) counts for that person only, and a rating of the service (item,
+    batch, theme, call) for the channel and task only: the agent who took a call is not
+    charged with the caller's 问题未解决 about the item, and a staff rating does not
+    move the service's figures (issue 10 point 7)."""
     g = ev.grade.id
     if ev.assess_number == 2:  # 追加评价: counted apart, the item was counted once already
         return [f"f|{g}"]
-    return [f"c|{ev.channel.value}|{g}", f"t|{task_of(ev)}|{g}", f"s|{staff_of(ev)}|{g}"]
+    if ev.target.kind is TargetKind.STAFF:
+        return [f"s|{staff_of(ev)}|{g}"]
+    return [f"c|{ev.channel.value}|{g}", f"t|{task_of(ev)}|{g}"]
 
 
 _RECORD_LUA = """

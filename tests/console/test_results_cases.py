@@ -32,10 +32,17 @@ async def test_each_evaluation_counts_once_however_often_delivered(aredis):
     assert not await results.record_accepted(aredis, e, T0)  # re-delivery
     await results.record_accepted(aredis, ev(Grade.VERY_SATISFIED, "P2", Channel.SMS), T0)
     await results.record_accepted(aredis, ev(Grade.SATISFIED, "P1", assess=2), T0)
+    # the agent of that call rated apart (seed art. 10): counted for the agent only
+    staff = Evaluation(target=Target(TargetKind.STAFF, "CALL-1", staff_id="S-9"),
+                       channel=Channel.HOTLINE, grade=Grade.DISSATISFIED, assessed_at=T0,
+                       reasons=("R02",), context={"task_code": "T-1"})
+    await results.record_accepted(aredis, staff, T0)
     r = await results.load_results(aredis, T0.date(), T0.date())
     assert r.by_channel["hotline"] == {"satisfied": 1}
     assert r.by_channel["sms"] == {"very_satisfied": 1}
-    assert r.by_task["T-1"]["satisfied"] == 1 and r.by_staff["S-9"]["very_satisfied"] == 1
+    assert r.by_task["T-1"] == {"satisfied": 1, "very_satisfied": 1}  # no staff rating
+    # the agent is not charged with the service's ratings, nor the service with the agent's
+    assert dict(r.by_staff) == {"S-9": {"dissatisfied": 1}}
     assert r.follow_ups == {"satisfied": 1}
     assert sum(r.total.values()) == 2 and r.satisfaction() == 1.0
 
