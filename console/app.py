@@ -13,7 +13,6 @@ import logging
 import os
 import secrets
 import socket
-from collections import OrderedDict
 from pathlib import Path
 
 from aiohttp import web
@@ -146,7 +145,6 @@ def make_app(redis, users: dict[str, tuple[str, str]], *, data_dir: str | Path,
     app["health"] = health or _no_health
     app["ivr_metrics_urls"] = tuple(ivr_metrics_urls)
     app["metrics_registry"] = metrics_registry  # the gateway's (IVR pool gauge)
-    app["simulators"] = OrderedDict()
     app["sim_context"] = sim_context or ContextMapping()  # how the IVR reads an INVITE
     app["prompts"] = PromptLibrary(Path(data_dir) / "prompts", SHIPPED_DIR)  # the IVR's cache
     app["retry_script"] = redis.register_script(pages_ops.RETRY_LUA)

@@ -30,6 +30,16 @@ def flowdefs(flow_id: str) -> str:
     return f"{PREFIX}:flowdefs:{flow_id}"
 
 
+SIMULATOR_TTL_S = 3600  # a simulator session idle this long is forgotten
+
+
+def simulator(token: str, flow_id: str) -> str:
+    """string (JSON): one signed-in user's simulator session of one flow: its inputs
+    (console.pages_flows.SimState); the session cookie only as a hash."""
+    digest = hashlib.sha256(f"{token}\0{flow_id}".encode()).hexdigest()[:40]
+    return f"{PREFIX}:sim:{digest}"
+
+
 def signin_throttle(client: str, user: str) -> str:
     """hash {fails, next_at}: failed sign-ins of one user name from one client address
     (both hashed: no address or name in a key)."""

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
-import time
-from collections import OrderedDict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 from aiohttp import web
 
-from console import flow_catalog
+from console import flow_catalog, keys
 from console.html import card, e, page, table, url
 from flows import effects as fx
 from ivr.context import AGENT, ContextMapping, context_from_invite
 from flows.simulate import Simulator, SimulatorError
 
-SIM_LIMIT = 200  # simulator sessions kept in memory (oldest dropped)
+# A simulator session is its inputs, kept in Redis (console.keys.simulator): each request
+# rebuilds the simulator by replaying them (the engine and the simulator's clock are
+# deterministic), so a session works whichever gateway process answers (issue 15).
+SIM_INPUTS_MAX = 200  # input lines of one session; a longer one starts again
 # The call context fields of the simulator (issue 13 point 7): what a PBX hands the IVR
 # in the INVITE. The console writes them into an INVITE as those headers and reads it
 # back with the IVR's own ivr.context (console.ivr_context_map, else the default mapping
@@ -134,20 +138,43 @@ class ConsoleSimulator(Simulator):
     def __post_init__(self):
         super().__post_init__()
         self.plays: list[fx.Play] = []
-        self.touched = time.monotonic()
 
-    def _run(self, effects):
-        self.new_plays = [x for x in effects if isinstance(x, fx.Play)]
-        self.plays.extend(self.new_plays)
-        return super()._run(effects)
+    def _seen(self, effects):  # also the prompts after a submission's answer
+        self.plays.extend(x for x in effects if isinstance(x, fx.Play))
 
 
-def _sims(request) -> OrderedDict:
-    return request.app["simulators"]
+@dataclass
+class SimState:
+    """What a simulator session is: the flow version it ran, its language and context,
+    and every input line fed so far."""
+
+    version: str
+    lang: str | None
+    context: dict[str, str]
+    shown: dict[str, str]
+    inputs: list[str]
+
+    def replay(self, flow) -> ConsoleSimulator:
+        sim = ConsoleSimulator(flow, _grammar(), lang=self.lang, context=self.context)
+        sim.begin()
+        for line in self.inputs:
+            sim.feed(line)
+        return sim
 
 
-def _sim_key(request, flow_id: str) -> tuple[str, str]:
-    return (request.cookies.get("hcp_console", ""), flow_id)
+def _sim_key(request, flow_id: str) -> str:
+    return keys.simulator(request.cookies.get("hcp_console", ""), flow_id)
+
+
+async def _load_sim(request, flow_id: str) -> SimState | None:
+    raw = await request.app["redis"].get(_sim_key(request, flow_id))
+    return SimState(**json.loads(raw)) if raw else None
+
+
+async def _save_sim(request, flow_id: str, state: SimState) -> None:
+    await request.app["redis"].set(_sim_key(request, flow_id),
+                                   json.dumps(asdict(state), ensure_ascii=False),
+                                   ex=keys.SIMULATOR_TTL_S)
 
 
 async def simulate_page(request: web.Request) -> web.Response:
@@ -216,8 +243,7 @@ async def simulate_api(request: web.Request) -> web.Response:
     found = (await flow_catalog.ashipped()).get(flow_id)
     if found is None:
         return web.json_response({"error": "没有这个流程 (no such flow)"}, status=404)
-    sims = _sims(request)
-    key = _sim_key(request, flow_id)
+    flow, version = found
     try:
         if data.get("action") == "start":
             try:
@@ -225,25 +251,31 @@ async def simulate_api(request: web.Request) -> web.Response:
             except ValueError as exc:
                 return web.json_response({"error": str(exc)}, status=400)
             lang = context.get("lang")
-            if lang not in found[0].languages:
+            if lang not in flow.languages:
                 lang = None
             shown = {k: v for k, v in context.items() if k not in SIM_DISPLAY}
-            sim = ConsoleSimulator(found[0], _grammar(), lang=lang, context=context)
-            sims[key] = sim
-            while len(sims) > SIM_LIMIT:
-                sims.popitem(last=False)
+            state = SimState(version, lang, context, shown, [])
+            sim = ConsoleSimulator(flow, _grammar(), lang=lang, context=context)
             start_at = 0
             lines = ["context: " + (" ".join(f"{k}={v}" for k, v in sorted(shown.items()))
                                     or "(none: context_missing)")] + sim.begin()
         else:
-            sim = sims.get(key)
-            if sim is None:
-                return web.json_response({"error": "先点击开始 start first"}, status=409)
-            sims.move_to_end(key)
+            state = await _load_sim(request, flow_id)
+            if state is None or state.version != version:
+                why = "先点击开始 start first" if state is None else \
+                    "流程已更新，请重新开始 the flow changed: start again"
+                return web.json_response({"error": why}, status=409)
+            if len(state.inputs) >= SIM_INPUTS_MAX:
+                return web.json_response({"error": "输入过多，请重新开始 too many inputs: "
+                                                   "start again"}, status=409)
+            sim = await asyncio.to_thread(state.replay, flow)
             start_at = len(sim.plays)
-            lines = sim.feed(str(data.get("text", ""))[:500])
+            line = str(data.get("text", ""))[:500]
+            lines = sim.feed(line)
+            state.inputs.append(line)
     except SimulatorError as exc:
         return web.json_response({"error": str(exc)}, status=400)
+    await _save_sim(request, flow_id, state)
     audio = [f"/console/api/simulate/audio/{e(flow_id)}/{n}"
              for n in range(start_at, len(sim.plays))]
     return web.json_response({"lines": lines, "audio": audio,
@@ -276,7 +308,11 @@ def call_context(data: dict, mapping: ContextMapping | None = None) -> dict[str,
 
 async def simulate_audio(request: web.Request) -> web.StreamResponse:
     flow_id, n = request.match_info["flow_id"], int(request.match_info["n"])
-    sim = _sims(request).get(_sim_key(request, flow_id))
+    found = (await flow_catalog.ashipped()).get(flow_id)
+    state = await _load_sim(request, flow_id)
+    sim = None
+    if found is not None and state is not None and state.version == found[1]:
+        sim = await asyncio.to_thread(state.replay, found[0])
     if sim is None or not 0 <= n < len(sim.plays):
         raise web.HTTPNotFound(text="没有这段提示音：请重新开始模拟。")
     play = sim.plays[n]

@@ -151,9 +151,13 @@ class Simulator:
         self.session, effects = resume(self.session, event, self.now, grammar=self.grammar)
         return self._run(effects)
 
+    def _seen(self, effects: list[fx.Effect]) -> None:
+        """Every batch of effects the engine gave (a subclass may keep some)."""
+
     def _run(self, effects: list[fx.Effect]) -> list[str]:
         out = []
         while True:
+            self._seen(effects)
             out += [describe(e) for e in effects]
             self.waiting = effects[-1] if effects and effects[-1].WAITS else None
             self.wait_since = self.now
