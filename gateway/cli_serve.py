@@ -67,6 +67,7 @@ class Listener:
     host: str  # "" = every address
     kind: socket.SocketKind
     worker: int | None = None  # IVR worker index
+    shared: bool = False  # bound with SO_REUSEPORT (http.reuse_port): others may hold it
 
     @property
     def env(self) -> str:
@@ -88,7 +89,8 @@ def listeners(config: Config) -> list[Listener]:
     out = []
     if config.http_port:
         out.append(Listener("http.port", config.http_port, config.http_port,
-                            config.http_host, socket.SOCK_STREAM))
+                            config.http_host, socket.SOCK_STREAM,
+                            shared=config.http_reuse_port))
     if ivr.pool_config.pool_enabled_in(config):
         bind = config["ivr.bind"]
         for i in range(config["ivr.workers"]):
@@ -102,6 +104,8 @@ def listeners(config: Config) -> list[Listener]:
 
 
 def _in_use(listener: Listener) -> bool:
+    """True if another socket holds the port (one sharing it by SO_REUSEPORT does not,
+    for a listener that shares it too: the kernel lets both bind)."""
     host = listener.host or None
     try:
         addresses = socket.getaddrinfo(host, listener.port, type=listener.kind,
@@ -112,6 +116,8 @@ def _in_use(listener: Listener) -> bool:
         with socket.socket(family, kind, proto) as sock:
             if kind == socket.SOCK_STREAM:  # as aiohttp and pjsua: TIME_WAIT is no owner
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if listener.shared:  # held by another gateway sharing the port: not in use
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             try:
                 sock.bind(address)
             except OSError as exc:

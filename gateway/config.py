@@ -66,6 +66,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Address the HTTP API listens on."),
     Setting("http.port", "HCP_HTTP_PORT", parsers.port, 8080,
             "TCP port of the HTTP API (0 picks a free port and logs it)."),
+    Setting("http.reuse_port", "HCP_HTTP_REUSE_PORT", parsers.bool, False,
+            "Share http.port with other hcp serve processes on this host (SO_REUSEPORT: "
+            "the kernel spreads connections over them). Each needs its own data_dir and "
+            "the same redis.url, http.tokens and intake.phone_secret."),
     Setting("http.max_body_bytes", "HCP_HTTP_MAX_BODY_BYTES", parsers.positive_int, 65536,
             "Largest request body accepted; bigger bodies get 413."),
     Setting("http.tokens", "HCP_HTTP_TOKENS", parsers.tokens, (),
@@ -202,6 +206,7 @@ class Config:
     data_dir: Path
     http_host: str
     http_port: int
+    http_reuse_port: bool
     http_max_body_bytes: int
     http_tokens: tuple[str, ...]
     redis_url: str | None

@@ -252,7 +252,7 @@ class Gateway:
         async def start():
             await runner.setup()
             site = web.TCPSite(runner, self.config.http_host, self.config.http_port,
-                               reuse_address=True)
+                               reuse_address=True, reuse_port=self.config.http_reuse_port)
             try:
                 await site.start()
             except BaseException:  # e.g. the port is taken: release the app
