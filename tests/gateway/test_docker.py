@@ -29,16 +29,22 @@ def test_compose_runs_gateway_with_redis7():
     gateway = services["gateway"]
     assert gateway["build"]["dockerfile"] == "docker/Dockerfile"
     env = gateway["environment"]
-    assert env["HCP_REDIS_URL"] == "redis://redis:6379/0"
+    # Redis wants a password, never on a command line (issue 14 point 6)
+    assert env["HCP_REDIS_URL"].startswith("redis://:${HCP_REDIS_PASSWORD:?")
+    redis = services["redis"]
+    assert "requirepass" in " ".join(redis["command"]) and "$$REDIS_PASSWORD" in \
+        " ".join(redis["command"]) and "HCP_REDIS_PASSWORD" in redis["environment"][
+            "REDIS_PASSWORD"]
     assert set(env) <= KNOWN_ENV
 
 
 def test_compose_environment_is_a_valid_config(tmp_path):
     """What compose passes (unset ${X:-} become empty strings) must load."""
-    env = {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v))
+    env = {k: re.sub(r"\$\{[A-Z_]+:\?[^}]*\}", "pw", re.sub(
+               r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v)))
            for k, v in COMPOSE["services"]["gateway"]["environment"].items()}
     config = load(env=env, cwd=tmp_path)
-    assert config.redis_url == "redis://redis:6379/0"
+    assert config.redis_url == "redis://:pw@redis:6379/0"
     assert config.core_url is None and config.core_hmac_secret is None
     assert config.http_tokens == () and config.intake_phone_secret is None
     assert config.http_host == "0.0.0.0"
