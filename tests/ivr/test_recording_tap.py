@@ -9,8 +9,13 @@ import math
 import struct
 from pathlib import Path
 
+import pytest
+
 from tests.ivr.rtp_pcap import write_pcap
 from tests.ivr.sipp import build_scenario, run_sipp, wait_summaries
+
+# keys timed against prompts rendered on demand (--no-prerender): not beside a flood
+pytestmark = pytest.mark.xdist_group("realtime")
 
 SHORT_FLOW = str(Path(__file__).parent / "flows" / "hotline_short.yaml")
 
