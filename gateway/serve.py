@@ -58,6 +58,7 @@ from gateway.sms_settings import make as sms_channel
 from ivr.context_api import add_call_context_route
 from gateway.submitter_component import SubmitterComponent
 from ivr.pool import component_factories as ivr_pool_factories
+from ratings.corrections import component as corrections_sender
 from ratings.intake import Intake
 from ratings.model import Channel
 from ratings.reason_codes import load_table
@@ -145,8 +146,9 @@ class Gateway:
         self.config = with_secrets(config)
         # the SMS channel always runs (embedded default: file outbox in the data dir);
         # the IVR worker pool joins when ivr.workers (HCP_IVR_WORKERS) asks for one
-        self.extra = [sms_channel, *EXTRA_COMPONENTS, *ivr_pool_factories(self.config),
-                      *(extra or ())]
+        # approved 误评/恶意差评 exclusions are reported to the core store (ratings.corrections)
+        self.extra = [sms_channel, corrections_sender, *EXTRA_COMPONENTS,
+                      *ivr_pool_factories(self.config), *(extra or ())]
         if self.config["console.enabled"]:  # the supervisor console at /console (console/)
             self.extra.append(_console_component)
         self.metrics = Metrics()
