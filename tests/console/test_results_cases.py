@@ -68,14 +68,15 @@ async def test_a_bad_rating_opens_one_case_with_a_working_day_deadline(aredis):
     # Friday 10:00 + 2 working days = Tuesday 10:00 (China)
     deadline = datetime.fromisoformat(c["deadline"])
     assert deadline.weekday() == 1 and deadline.hour == 10
-    assert c["next"] == [case_mod.CALLED_BACK, case_mod.MISTAKEN, case_mod.MALICIOUS]
+    assert c["next"] == [case_mod.CALLED_BACK]  # excluded only after a callback (issue 10)
 
 
 async def test_case_walks_its_statuses_and_keeps_history(aredis):
     e = ev(Grade.DISSATISFIED)
     await results.record_accepted(aredis, e, T0)
     cases = Cases(aredis)
-    await cases.move(e.id, case_mod.PENDING, case_mod.CALLED_BACK, "zhang", "已电话联系")
+    await cases.move(e.id, case_mod.PENDING, case_mod.CALLED_BACK, "zhang", "已电话联系",
+                     verification=case_mod.TRUE)
     with pytest.raises(CaseError) as stale:
         await cases.move(e.id, case_mod.PENDING, case_mod.CALLED_BACK, "li")
     assert stale.value.code == "stale"
@@ -96,11 +97,15 @@ async def test_excluding_a_rating_moves_its_counts_and_records_why(aredis):
     e = ev(Grade.DISSATISFIED)
     await results.record_accepted(aredis, e, T0)
     cases = Cases(aredis)
+    await cases.move(e.id, case_mod.PENDING, case_mod.CALLED_BACK, "wang", "回访：号码反复差评",
+                     verification=case_mod.UNTRUE)
     with pytest.raises(CaseError) as no_note:
-        await cases.move(e.id, case_mod.PENDING, case_mod.MALICIOUS, "wang")
+        await cases.move(e.id, case_mod.CALLED_BACK, case_mod.MALICIOUS, "wang")
     assert no_note.value.code == "note_required"
-    rec = await cases.move(e.id, case_mod.PENDING, case_mod.MALICIOUS, "wang", "同号码反复差评")
-    assert rec["excluded_by"] == "wang" and rec["excluded_why"] == "同号码反复差评"
+    await cases.move(e.id, case_mod.CALLED_BACK, case_mod.MALICIOUS, "wang", "同号码反复差评")
+    rec = await cases.move(e.id, case_mod.EXCLUSION_REQUESTED, case_mod.MALICIOUS, "li",
+                           "同意")  # a second supervisor approves
+    assert rec["excluded_by"] == "li" and rec["excluded_why"] == "同号码反复差评"
     r = await results.load_results(aredis, T0.date(), T0.date())
     assert sum(r.total.values()) == 0 and r.excluded == {"dissatisfied": 1}
     assert not r.by_task.get("T-1") and not r.by_staff.get("S-9")

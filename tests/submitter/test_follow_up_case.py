@@ -42,8 +42,11 @@ async def test_excluding_a_follow_up_case_moves_only_the_follow_up_count(aredis)
     assert await results.record_accepted(aredis, follow, ASSESSED)
     before = await results.load_results(aredis, ASSESSED.date(), ASSESSED.date())
     assert before.follow_ups == {"dissatisfied": 1}
-    await Cases(aredis).move(follow.id, case_mod.PENDING, case_mod.MISTAKEN, "li",
-                             "回访核实：误按")
+    cases = Cases(aredis)
+    await cases.move(follow.id, case_mod.PENDING, case_mod.CALLED_BACK, "li", "回访核实：误按",
+                     verification=case_mod.UNTRUE)
+    await cases.move(follow.id, case_mod.CALLED_BACK, case_mod.MISTAKEN, "li", "回访核实：误按")
+    await cases.move(follow.id, case_mod.EXCLUSION_REQUESTED, case_mod.MISTAKEN, "zhang")
     after = await results.load_results(aredis, ASSESSED.date(), ASSESSED.date())
     assert after.by_channel == before.by_channel  # the first evaluation's count untouched
     assert after.follow_ups.get("dissatisfied", 0) == 0
