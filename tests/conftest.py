@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from hypothesis import settings
 
 from adapters.redis_server import RedisServer
+from tests.support.corestore import LoopbackCoreStore
 
 # The test command gives the same examples every run, so a green main stays green; an
 # exploring run (HYPOTHESIS_PROFILE=explore scripts/test tests/sms_grammar) draws new
@@ -37,3 +38,10 @@ async def aredis(redis_url):
     client = aioredis.Redis.from_url(redis_url)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def store():
+    """The loopback exchange (tests/support/corestore.py) on a free loopback port."""
+    async with LoopbackCoreStore() as exchange:
+        yield exchange

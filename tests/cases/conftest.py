@@ -12,7 +12,7 @@ from ratings import results
 from ratings.cases import Cases
 from ratings.grades import Grade
 from ratings.model import Channel, Evaluation, Target, TargetKind
-from tests.support.corestore import DEFAULT_SECRET, LoopbackCoreStore
+from tests.support.corestore import DEFAULT_SECRET
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=timezone.utc)  # a Friday, 10:00 in China
 
@@ -43,12 +43,6 @@ async def called_back(cases: Cases, case_id: str, verification: str = C.UNTRUE) 
 async def totals(redis):
     day = T0.astimezone(results.CHINA).date()
     return await results.load_results(redis, day, day)
-
-
-@pytest.fixture
-async def store():
-    async with LoopbackCoreStore() as s:
-        yield s
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import os
 import pytest
 
 from tests.chaos.harness import LONG_ENV, gateway
-from tests.support.corestore import LoopbackCoreStore
 
 
 def pytest_addoption(parser):
@@ -23,12 +22,6 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     if config.getoption("--chaos-long", default=False):
         os.environ[LONG_ENV] = "1"
-
-
-@pytest.fixture
-async def store():
-    async with LoopbackCoreStore() as exchange:
-        yield exchange
 
 
 @pytest.fixture

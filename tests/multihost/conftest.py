@@ -9,13 +9,6 @@ import pytest
 
 from tests.chaos.harness import gateway
 from tests.multihost.sentinel import SentinelSet
-from tests.support.corestore import LoopbackCoreStore
-
-
-@pytest.fixture
-async def store():
-    async with LoopbackCoreStore() as exchange:
-        yield exchange
 
 
 @pytest.fixture

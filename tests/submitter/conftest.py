@@ -14,7 +14,7 @@ from ratings import keys
 from ratings.grades import Grade
 from ratings.model import Channel, Evaluation, Target, TargetKind
 from ratings.submitter import Submitter
-from tests.support.corestore import DEFAULT_SECRET, LoopbackCoreStore
+from tests.support.corestore import DEFAULT_SECRET
 
 ASSESSED = datetime(2026, 3, 1, 2, 30, 5, tzinfo=timezone.utc)  # 10:30:05 in Shanghai
 
@@ -64,12 +64,6 @@ async def wait_for(predicate, timeout: float = 20.0, every: float = 0.02):
 async def outbox_empty(r) -> bool:
     pending = await r.xpending(keys.OUTBOX, keys.OUTBOX_GROUP)
     return await r.xlen(keys.OUTBOX) == 0 and pending["pending"] == 0
-
-
-@pytest.fixture
-async def store():
-    async with LoopbackCoreStore() as s:
-        yield s
 
 
 @pytest.fixture
