@@ -67,7 +67,7 @@ async def test_extra_components_get_the_context_and_run_between(tmp_path, redis_
     await gw.start()
     try:
         assert gw.components.names == ["redis-client", "core-store", "submitter", "sms",
-                                       "ivr-pool", "console", "http"]
+                                       "corrections", "ivr-pool", "console", "http"]
         assert seen == [("start", redis_url, "MeteredIntake", "LocalCoreStore")]
         assert gw.http_port and gw.http_port > 0
         async with aiohttp.ClientSession() as session:
