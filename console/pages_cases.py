@@ -32,7 +32,13 @@ def no_such_case(case_id: str) -> web.HTTPNotFound:
 def case_error_text(exc: CaseError) -> str:
     """A refused status change, in Chinese (``ratings.cases`` words it for logs)."""
     now = str(exc).rsplit(" ", 1)[-1] if exc.code == "stale" else ""
-    return {"note_required": "标记为误评或恶意差评时，须在备注中写明理由。",
+    return {"note_required": "须在备注中写明理由或核实情况（误评/恶意差评、核实结果、不属实办结、"
+                             "驳回剔除都需要）。",
+            "verification_required": "这一步需要相应的核实结果：整改须先记录“属实”或“部分属实”，"
+                                     "剔除或办结须先记录“不属实”。",
+            "same_supervisor": "剔除须由另一位主管审批或驳回，申请人不能审批自己的申请。",
+            "bad_verification": "请选择核实结果：属实、部分属实或不属实。",
+            "bad_deadline": "整改期限须为 1–250 个工作日。",
             "stale": f"该工单已被他人处理（现为“{now}”）；请查看最新状态后再操作。",
             "bad_transition": "当前状态下不能进行这个操作。",
             }.get(exc.code, "操作未能完成。")
@@ -170,8 +176,22 @@ async def case_detail(request: web.Request) -> web.Response:
         ("状态 Status", _status_pill(rec)),
         ("流程 Flow", f'{e(rec["flow_id"])} <code>{e(rec["flow_version"][:12])}</code>'),
     ]
+    if rec.get("verification"):
+        facts.append(("核实结果 Verification", f'{e(rec["verification_label"])}：'
+                      f'{e(rec.get("verification_note", ""))}（{e(rec.get("verified_by", ""))}）'))
+    if rec.get("rectify_deadline"):
+        late = rec.get("overdue_kind") == "rectification"
+        facts.append(("整改期限 Rectify by", e(_local(rec["rectify_deadline"]))
+                      + f'（{e(rec.get("rectify_days", ""))} 个工作日）'
+                      + (' <span class="pill bad">整改超期 overdue</span>' if late else "")))
+    if rec.get("exclusion_requested_by"):
+        facts.append(("剔除申请 Exclusion asked", f'{e(rec["exclusion_requested_by"])}：'
+                      f'{e(C.LABELS.get(rec.get("exclusion_kind", ""), ""))} '
+                      f'{e(rec.get("exclusion_finding", ""))}'))
     if rec.get("excluded_by"):
         facts.append(("剔除 Excluded", f'{e(rec["excluded_by"])}：{e(rec["excluded_why"])}'))
+    if rec.get("correction_status"):
+        facts.append(("更正 Correction", e(rec["correction_status"])))
     if rec.get("feedback"):
         facts.append(("短信反馈 SMS feedback", f'{e(rec["feedback"])} · '
                       f'{e(_local(rec["feedback_at"]))}'))
@@ -184,18 +204,30 @@ async def case_detail(request: web.Request) -> web.Response:
     elif rec.get("voice"):  # a citizen's voice is evaluator data (seed art. 4)
         voice = card("语音留言 Voice comment", "<p>有语音留言；仅主管账号可收听。</p>")
     actions = ""
-    if rec["next"] and request["user"].may_act:
+    steps = list(rec["next"])
+    if rec["status"] == C.CALLED_BACK:  # record (or correct) the verification result
+        steps.insert(0, C.CALLED_BACK)
+    if steps and request["user"].may_act:
         buttons = "".join(
             f'<button name="to" value="{e(s)}" class="button '
-            f'{"danger" if s in C.EXCLUDING else ""}">{e(C.LABELS[s])}</button>'
-            for s in rec["next"])
+            f'{"danger" if s in C.EXCLUDING else ""}">{e(_step_label(rec, s))}</button>'
+            for s in steps)
+        if rec["status"] in (C.PENDING, C.CALLED_BACK):
+            options = "".join(f'<option value="{k}">{v}</option>'
+                              for k, v in C.VERIFICATION.items())
+            buttons = (f'<label>核实结果 Verification <select name="verification">'
+                       f'<option value="">—</option>{options}</select></label>' + buttons)
+        if C.RECTIFYING in steps:
+            buttons = ('<label>整改期限（工作日）Working days <input name="days" type="number" '
+                       f'min="1" max="250" placeholder="{C.SETTINGS.rectify_working_days}">'
+                       '</label>' + buttons)
         actions = card("处理 Act", f"""
 <form method="post" action="/console/cases/{e(case_id)}/move" class="act">
 {csrf_field(request)}<input type="hidden" name="from" value="{e(rec["status"])}">
-<label>备注 Note（误评/恶意差评须写明理由 why; 已整改的备注会发给评价人）
+<label>备注 Note（核实情况、剔除理由须写明 why; 剔除须另一位主管审批; 已整改的备注会发给评价人）
 <textarea name="note" rows="3" maxlength="1000"></textarea></label>
 <div class="buttons">{buttons}</div></form>""" + _feedback_preview(request, rec))
-    elif rec["next"]:
+    elif steps:
         actions = card("处理 Act", '<p class="hint">只读账号 Read-only account.</p>')
     hrows = [[e(_local(h["at"])), e(h["by"]), e(C.LABELS.get(h["from"], h["from"]) or "—"),
               e(C.LABELS.get(h["to"], h["to"])), e(h["note"])] for h in history]
@@ -239,6 +271,17 @@ async def feedback_preview(request: web.Request) -> web.Response:
                               "html": _preview_html(p)})
 
 
+def _step_label(rec: dict, to: str) -> str:
+    """A button's words: the same target status means different steps (art. 15)."""
+    if rec["status"] == C.CALLED_BACK and to == C.CALLED_BACK:
+        return "记录核实结果 Record verification"
+    if rec["status"] == C.CALLED_BACK and to in C.EXCLUDING:
+        return f"申请{C.LABELS[to]} Request"
+    if rec["status"] == C.EXCLUSION_REQUESTED:
+        return "驳回剔除 Reject" if to == C.CALLED_BACK else f"批准{C.LABELS[to]} Approve"
+    return C.LABELS[to]
+
+
 async def case_move(request: web.Request) -> web.Response:
     case_id = request.match_info["case_id"]
     form = await request.post()
@@ -246,8 +289,12 @@ async def case_move(request: web.Request) -> web.Response:
     note = str(form.get("note", ""))
     cases: C.Cases = request.app["cases"]
     try:
+        days = str(form.get("days", "")).strip()
         rec = await cases.move(case_id, str(form.get("from", "")), str(form.get("to", "")),
-                               user.name, note)
+                               user.name, note,
+                               verification=str(form.get("verification", "")) or None,
+                               via=f"console {request.remote or ''}",
+                               working_days=int(days) if days.isdigit() else None)
     except CaseError as exc:
         if exc.code == "not_found":
             raise no_such_case(case_id) from None
@@ -292,7 +339,8 @@ async def case_voice(request: web.Request) -> web.StreamResponse:
 
 CSV_COLUMNS = ("id", "status_label", "grade_label", "channel", "task", "staff", "phone_masked",
                "reasons", "comment", "assessed_at", "deadline", "overdue", "excluded_by",
-               "excluded_why", "feedback")
+               "excluded_why", "feedback", "verification_label", "rectify_deadline",
+               "overdue_kind", "exclusion_requested_by", "correction_status")
 
 
 def csv_bytes(recs: list[dict]) -> bytes:
@@ -300,14 +348,15 @@ def csv_bytes(recs: list[dict]) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["编号", "状态", "评价", "渠道", "事项", "人员", "号码(脱敏)", "原因",
-                     "文字评价", "评价时间", "回访期限", "超期", "剔除人", "剔除理由", "短信反馈"])
+                     "文字评价", "评价时间", "回访期限", "超期", "剔除人", "剔除理由", "短信反馈",
+                     "核实结果", "整改期限", "超期类别", "剔除申请人", "更正报送"])
     for rec in recs:
         row = []
         for col in CSV_COLUMNS:
             v = rec.get(col, "")
             if col == "reasons":
                 v = "|".join(v)
-            elif col in ("assessed_at", "deadline"):
+            elif col in ("assessed_at", "deadline", "rectify_deadline"):
                 v = _local(v)
             elif col == "overdue":
                 v = "是" if v else ""
