@@ -25,7 +25,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 TOKEN = "console-test-token-0123456789"
-USERS = {"zhang": ("supervisor", "zhang-password-1"), "li": ("viewer", "li-password-22")}
+USERS = {"zhang": ("supervisor", "zhang-password-1"), "li": ("viewer", "li-password-22"),
+         "wang": ("supervisor", "wang-password-3")}  # a second supervisor approves exclusions
 REJECTED_ITEM = "REJECTME-0001"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 

@@ -97,7 +97,7 @@ async def test_posts_need_the_csrf_token_and_a_supervisor(aredis, tmp_path):
                         ("rectifying", "rectified")):
             async with sup.post(f"/console/cases/{ev.id}/move", allow_redirects=False,
                                 data={"_csrf": csrf, "from": frm, "to": to,
-                                      "note": "已核实并整改"}) as resp:
+                                      "note": "已核实并整改", "verification": "true"}) as resp:
                 assert resp.status == 303
         sent = [json.loads(p.read_text()) for p in (tmp_path / "sms-outbox").glob("*.json")]
         assert len(sent) == 1 and sent[0]["to"] == "+8613912345678"

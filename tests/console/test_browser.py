@@ -145,6 +145,7 @@ def test_bad_rating_moves_through_its_statuses_and_the_evaluator_is_told(signed_
     voice = page.request.get(gateway.base + href + "/voice")
     assert voice.status == 200 and voice.body()[:4] == b"RIFF"
     page.fill("textarea[name=note]", "已电话联系评价人，核实情况")
+    page.select_option("select[name=verification]", "true")  # 属实: to be rectified
     page.click("button[value=called_back]")
     page.wait_for_selector("text=已电话联系评价人")
     page.click("button[value=rectifying]")
@@ -176,12 +177,24 @@ def test_marking_a_malicious_rating_needs_a_reason_and_excludes_it(signed_in, ga
     page = signed_in()
     page.goto(gateway.base + "/console/cases?status=pending_callback")
     page.locator("tbody tr a").first.click()
+    assert page.locator("button[value=malicious]").count() == 0  # not before a callback
+    page.fill("textarea[name=note]", "回访：市民称未办理该事项")
+    page.select_option("select[name=verification]", "untrue")
+    page.click("button[value=called_back]")
+    page.wait_for_selector("button[value=malicious]")
     page.click("button[value=malicious]")  # no note: refused, status unchanged
     assert "须在备注中写明理由" in page.inner_text(".flash.bad")
     page.fill("textarea[name=note]", "同一号码一小时内对不同事项连续差评")
-    page.click("button[value=malicious]")
-    page.wait_for_selector("text=剔除 Excluded")
-    assert "zhang：同一号码一小时内" in page.content()
+    page.click("button[value=malicious]")  # the request
+    page.wait_for_selector("text=剔除待审批")
+    case_url = page.url.split("?")[0]
+    page.click("button[value=malicious]")  # the requester cannot approve it
+    assert "另一位主管" in page.inner_text(".flash.bad")
+    other = signed_in("wang")  # a second supervisor approves
+    other.goto(case_url)
+    other.click("button[value=malicious]")
+    other.wait_for_selector("text=剔除 Excluded")
+    assert "同一号码一小时内" in other.content() and "wang" in other.content()
     page.goto(gateway.base + "/console/results")
     excluded = page.locator(".stat", has=page.locator("text=已剔除")).locator(".v")
     assert int(excluded.inner_text()) >= 1

@@ -56,8 +56,13 @@ async def test_a_refused_status_change_is_explained_in_chinese(aredis, tmp_path)
         session, csrf = await sign_in(server, "sup")
         async with session.post(f"/console/cases/{ev.id}/move", data={
                 "_csrf": csrf, "from": "pending_callback", "to": "malicious"}) as resp:
+            text = await resp.text()  # excluded only after a callback (issue 10)
+        assert "当前状态下不能进行这个操作" in text and "not allowed" not in text
+        async with session.post(f"/console/cases/{ev.id}/move", data={
+                "_csrf": csrf, "from": "pending_callback", "to": "called_back",
+                "verification": "untrue"}) as resp:
             text = await resp.text()
-        assert "须在备注中写明理由" in text and "needs" not in text
+        assert "须在备注中写明理由" in text and "needs" not in text  # untrue: say why
         async with session.post(f"/console/cases/{ev.id}/move", data={
                 "_csrf": csrf, "from": "pending_callback", "to": "called_back"}) as resp:
             assert resp.status == 200

@@ -69,7 +69,8 @@ async def test_the_text_sent_is_the_preview_with_the_configured_signature(aredis
         note = "已对窗口人员进行培训。"
         for frm, to in (("pending_callback", "called_back"), ("called_back", "rectifying")):
             async with session.post(f"/console/cases/{ev.id}/move", data={
-                    "_csrf": csrf, "from": frm, "to": to, "note": "x"}) as resp:
+                    "_csrf": csrf, "from": frm, "to": to, "note": "x",
+                    "verification": "true"}) as resp:
                 page = await resp.text()
         assert 'class="fb-preview"' in page and "【某市政务服务】" in page
         async with session.get(f"/console/api/cases/{ev.id}/feedback",
