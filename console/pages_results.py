@@ -99,7 +99,9 @@ async def overview_page(request: web.Request) -> web.Response:
             + stat("满意率 Satisfied", pct(r.satisfaction()))
             + stat("待处理差评 Open cases", open_cases,
                    '<a href="/console/cases?status=open">查看 view</a>')
-            + stat("超期未回访 Overdue", counts["overdue"], "超过回访期限",
+            + stat("超期 Overdue", counts["overdue"],
+                   f'未回访 {counts.get("overdue_callback", counts["overdue"])} · '
+                   f'整改超期 {counts.get("overdue_rectification", 0)}',
                    "bad" if counts["overdue"] else "")
             + "</div>")
     body = (head + card("近14天评价分布 Grades, last 14 days",
