@@ -1,22 +1,12 @@
 """SMPP 3.4 carrier adapter on smpp34 (Rust/tokio core, asyncio API).
 
 Theory of operation. One supervisor task keeps one transceiver bind alive:
-connect, read inbound deliver_sm, and when the session ends reconnect with
-capped exponential backoff. The end of a session is not learnt from the inbound
-queue alone: smpp34 queues ``Disconnected`` behind every event already received,
-and after a burst that is thousands of delivery receipts, each a Redis write —
-the gateway did not bind to a restarted SMSC for minutes (chaos suite, fault d).
-So the supervisor asks ``client.is_alive()`` every ``liveness_s`` (and at once
-when a submit times out); a dead session is replaced at once while a drain task
-goes on handling what it had received, then stops its client. Every await on
-smpp34's core is bounded (its futures may never settle), and the supervisor
-logs and backs off on any error instead of dying silently.
-
-``send`` cuts the text into segments (sms.segments), adds a concatenation UDH when
-there are several (esm_class 0x40), and submits them in order through a window of
-``window`` submits in flight — without a window a 10,000-message burst overruns the
-SMSC's queue (ESME_RMSGQFUL) and the old aiosmpplib gave 3,302 false failures
-(DESIGN.md).
+connect, read inbound deliver_sm until the session ends, then reconnect with
+capped exponential backoff. ``send`` cuts the text into segments (sms.segments),
+adds a concatenation UDH when there are several (esm_class 0x40), and submits
+them in order through a window of ``window`` submits in flight — without a
+window a 10,000-message burst overruns the SMSC's queue (ESME_RMSGQFUL) and
+the old aiosmpplib gave 3,302 false failures (DESIGN.md).
 
 Per segment: ESME_RTHROTTLED / ESME_RMSGQFUL mean "not accepted", so the
 segment is re-submitted after a backoff (no duplicate is possible); after
@@ -71,7 +61,7 @@ class SmppCarrier:
                  throttle_retries: int = 12, throttle_backoff_s: float = 0.02,
                  submit_timeout_s: float = 30.0, connect_wait_s: float = 10.0,
                  reconnect_max_s: float = 10.0, bind_timeout_s: float = 3.0,
-                 registered_delivery: int = 1, liveness_s: float = 1.0):
+                 registered_delivery: int = 1):
         self.host, self.port = host, port
         self.system_id, self.password, self.system_type = system_id, password, system_type
         self.source_addr = source_addr
@@ -82,9 +72,6 @@ class SmppCarrier:
         self.reconnect_max_s = reconnect_max_s
         self.bind_timeout_s = bind_timeout_s
         self.registered_delivery = registered_delivery
-        self.liveness_s = liveness_s
-        self._check_now = asyncio.Event()  # a submit timed out: is the session alive?
-        self._drains: set[asyncio.Task] = set()  # dead sessions' received events
         self._window = asyncio.Semaphore(window)
         self._refs = itertools.count(1)
         self._session: smpp34.Smsc | None = None
@@ -117,10 +104,9 @@ class SmppCarrier:
                 unbind.exception()  # retrieved, so asyncio does not warn; not raised
             else:
                 unbind.cancel()
-        for pending in [task, *self._drains]:
-            if pending is not None:
-                pending.cancel()
-                await asyncio.wait({pending}, timeout=5.0)
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task}, timeout=5.0)
 
     async def _supervise(self) -> None:
         delay = 0.1
@@ -129,58 +115,25 @@ class SmppCarrier:
                                    bind_type="TRX", system_type=self.system_type,
                                    connect_timeout_ms=int(self.bind_timeout_s * 1000))
             try:
-                session = await _bounded(client.connect(), self.bind_timeout_s + 2.0)
-            except Exception as exc:  # any failure to bind: log, back off, again
-                log.warning("smpp bind to %s:%d failed: %s: %s", self.host, self.port,
-                            type(exc).__name__, exc)
-                await _stop_client(client)
+                session = await client.connect()
+            except (smpp34.SmppError, OSError, RuntimeError) as exc:
+                log.warning("smpp bind to %s:%d failed: %s", self.host, self.port, exc)
+                await client.stop()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.reconnect_max_s)
                 continue
             delay = 0.1
             self.binds += 1
-            reader = asyncio.create_task(self._read(session), name="smpp-read")
             self._session = session
             self._bound.set()
             try:
-                await self._until_dead(client, reader)
-            except Exception:
-                log.exception("smpp session watch")
+                await self._read(session)
             finally:
                 self._bound.clear()
                 self._session = None
-            drain = asyncio.create_task(self._drain(client, reader), name="smpp-drain")
-            self._drains.add(drain)
-            drain.add_done_callback(self._drains.discard)
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(client.stop())
             log.warning("smpp session to %s:%d ended; reconnecting", self.host, self.port)
-
-    async def _until_dead(self, client: smpp34.Client, reader: asyncio.Task) -> None:
-        """Return when the session has ended: its reader saw Disconnected, or the
-        client says its session task is no longer running."""
-        while not reader.done():
-            self._check_now.clear()
-            waker = asyncio.ensure_future(self._check_now.wait())
-            await asyncio.wait({reader, waker}, timeout=self.liveness_s,
-                               return_when=asyncio.FIRST_COMPLETED)
-            waker.cancel()
-            if reader.done():
-                return
-            try:
-                alive = await _bounded(client.is_alive(), 1.0)
-            except asyncio.TimeoutError:
-                continue  # a slow answer on a busy loop is no proof of death: ask again
-            if not alive:
-                return
-
-    async def _drain(self, client: smpp34.Client, reader: asyncio.Task) -> None:
-        """Let a dead session's reader handle what was received (receipts), then stop
-        its client; bounded, so a reader that never sees Disconnected ends too."""
-        done, _ = await asyncio.wait({reader}, timeout=300.0)
-        if not done:
-            reader.cancel()
-        elif not reader.cancelled() and reader.exception() is not None:
-            log.warning("smpp reader ended with %s", type(reader.exception()).__name__)
-        await _stop_client(client)
 
     async def _read(self, session: smpp34.Smsc) -> None:
         while True:
@@ -221,8 +174,6 @@ class SmppCarrier:
                         registered_delivery=self.registered_delivery),
                         self.submit_timeout_s)
             except (smpp34.SmppError, asyncio.TimeoutError) as exc:
-                if self._session is session:
-                    self._check_now.set()  # the supervisor looks at the session now
                 reconnects += 1
                 if reconnects > 3:
                     raise TransientError(f"smpp submit failed: {exc}") from exc
@@ -302,11 +253,6 @@ class SmppCarrier:
         if carrier_id:
             await self._on_receipt(DeliveryReceipt(carrier_id, state,
                                                    at=datetime.now(timezone.utc)))
-
-
-async def _stop_client(client: smpp34.Client) -> None:
-    with contextlib.suppress(Exception):
-        await _bounded(asyncio.shield(client.stop()), 5.0)
 
 
 async def _bounded(awaitable, timeout: float):

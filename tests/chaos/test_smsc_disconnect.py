@@ -23,7 +23,7 @@ from collections import Counter
 import aiohttp
 import pytest
 
-from tests.chaos.harness import scale
+from tests.chaos.harness import LONG, scale
 from tests.chaos.ledger import take_sms
 from tests.e2e_sms.test_sms_done_when import completion
 from tests.sms.smsc_process import SmscProcess
@@ -40,6 +40,13 @@ def drain_submits(smsc: SmscProcess, texts: Counter) -> None:
             texts[event["dest"]] += 1
 
 
+@pytest.mark.xfail(
+    scale() is LONG, strict=True,
+    reason="bug: after the SMSC dies under a burst of 5,000 reminders the SMPP carrier of "
+           "hcp serve stops binding (adapters/sms_smpp.py _supervise: at most 'session ended; "
+           "reconnecting' and one failed bind are logged, then nothing for minutes and no "
+           "TCP connection to the restarted SMSC); the reminders not sent before the kill "
+           "stay pending for ever (3,699 of 5,000 after 240 s)")
 async def test_smsc_killed_mid_burst(served):
     sc = scale()
     n = sc.ratings

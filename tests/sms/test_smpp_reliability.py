@@ -79,6 +79,13 @@ async def test_smsc_killed_mid_burst_every_reminder_sent(aredis, clock, intake):
 
 
 @pytest.mark.slow  # ~10 s on the shared machine
+@pytest.mark.xfail(strict=True, reason=(
+    "bug (chaos suite, fault d, long version): smpp34 queues Disconnected behind every "
+    "receipt already received, so the supervisor reads the dead session for as long as "
+    "the receipts take and binds to a restarted SMSC late (no second bind in 30 s here). "
+    "A fix that asks client.is_alive() and replaces the session at once passed this test "
+    "and the long chaos run (5000/5000), but lost 1-10 of 300 reminders in the short "
+    "chaos run 1 time in 2-4 (sends deferred > 45 s): reverted; see the issue 14 note"))
 async def test_a_dead_session_is_replaced_while_its_receipts_are_still_being_handled():
     """Found by the chaos suite (fault d, 5,000 reminders): smpp34 queues Disconnected
     behind every receipt already received, and each receipt costs a Redis write, so the
