@@ -79,7 +79,8 @@ async def test_smsc_killed_mid_burst_every_reminder_sent(aredis, clock, intake):
 
 
 @pytest.mark.slow  # ~10 s on the shared machine
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=False, reason=(  # not strict: how long the old session's
+    # receipts take decides whether the rebind misses the 15 s bound, and CI must not flake
     "bug (chaos suite, fault d, long version): smpp34 queues Disconnected behind every "
     "receipt already received, so the supervisor reads the dead session for as long as "
     "the receipts take and binds to a restarted SMSC late (no second bind in 30 s here). "
