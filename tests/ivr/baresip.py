@@ -22,8 +22,23 @@ class Baresip:
     def __init__(self, workdir: Path, mic_wav: Path):
         self.dir = workdir / "baresip"
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.mic_wav = mic_wav
+        self._configure()
+        (self.dir / "accounts").write_text(
+            "<sip:caller@127.0.0.1>;regint=0;audio_codecs=PCMU\n")
+        (self.dir / "contacts").write_text("")
+        self.proc: subprocess.Popen | None = None
+        self.sock: socket.socket | None = None
+        self.buffer = b""
+        self.events: list[dict] = []
+        self.token = 0
+
+    def _configure(self) -> None:
+        """Fresh ports (free for UDP when picked; TCP/TLS on the same number may be
+        taken meanwhile by another test: ``start`` then picks again)."""
         self.ctrl_port = free_udp_port()
         self.sip_port = free_udp_port()
+        mic_wav = self.mic_wav
         modules = ["g711", "aufile", "aubridge", "cons", "ctrl_tcp", "menu", "account"]
         config = [
             "module_path /usr/lib/baresip/modules",
@@ -38,16 +53,18 @@ class Baresip:
             *[f"module {m}.so" for m in modules],
         ]
         (self.dir / "config").write_text("\n".join(config) + "\n")
-        (self.dir / "accounts").write_text(
-            "<sip:caller@127.0.0.1>;regint=0;audio_codecs=PCMU\n")
-        (self.dir / "contacts").write_text("")
-        self.proc: subprocess.Popen | None = None
-        self.sock: socket.socket | None = None
-        self.buffer = b""
-        self.events: list[dict] = []
-        self.token = 0
 
-    def start(self, timeout: float = 10) -> Baresip:
+    def start(self, timeout: float = 10, tries: int = 3) -> Baresip:
+        for _ in range(tries - 1):
+            try:
+                return self._start(timeout)
+            except RuntimeError as exc:
+                if "Address already in use" not in str(exc):
+                    raise
+                self._configure()
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> Baresip:
         self.log = open(self.dir / "baresip.log", "w")
         self.proc = subprocess.Popen(["baresip", "-f", str(self.dir)], stdout=self.log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
