@@ -260,14 +260,20 @@ class LoopbackCoreStore:
                 "faults_pending": len(self._faults)}
 
     # -- the store -------------------------------------------------------
-    async def _handle_record(self, request: web.Request) -> web.StreamResponse:
+    async def _signed_post(self, request: web.Request, *, latency_and_rate: bool
+                           ) -> tuple[str, object, Fault | None] | web.StreamResponse:
+        """What every POST to the exchange goes through first: a hang, a queued fault,
+        the signature, the Idempotency-Key and a JSON body. (key, payload, the fault
+        that acts after storing), or the answer that ends the request. Ratings also
+        meet the latency and the fail rate."""
         self.requests += 1
         body = await request.read()
         await self._wait_while_hanging()
-        if self._latency:
+        if latency_and_rate and self._latency:
             await asyncio.sleep(self._latency)
         fault = self._faults.popleft() if self._faults else None
-        if fault is None and self._fail_rate and self._rng.random() < self._fail_rate:
+        if fault is None and latency_and_rate and self._fail_rate and \
+                self._rng.random() < self._fail_rate:
             fault = Fault("5xx", status=503)
         if fault is not None:
             self.faults_served[fault.kind] += 1
@@ -281,9 +287,25 @@ class LoopbackCoreStore:
             return web.json_response({"error": f"{IDEMPOTENCY_HEADER} header required"},
                                      status=400)
         try:
-            payload = json.loads(body)
+            return key, json.loads(body), fault
         except ValueError:
             return web.json_response({"error": "body is not JSON"}, status=400)
+
+    async def _after_store(self, request: web.Request, fault: Fault | None,
+                           answer: web.StreamResponse) -> web.StreamResponse:
+        """A fault that acts once the record is stored: a slow answer, or none at all."""
+        if fault is not None and fault.after_store:
+            if fault.kind == "slow":
+                await asyncio.sleep(fault.seconds)
+            elif fault.kind == "reset":
+                return self._reset(request)
+        return answer
+
+    async def _handle_record(self, request: web.Request) -> web.StreamResponse:
+        admitted = await self._signed_post(request, latency_and_rate=True)
+        if isinstance(admitted, web.StreamResponse):
+            return admitted
+        key, payload, fault = admitted
         for substring, (reason, status) in self._reject_keys.items():
             if substring in key:
                 return web.json_response({"error": reason}, status=status)
@@ -301,12 +323,7 @@ class LoopbackCoreStore:
             self.records[key] = payload
             self.slots[slot] = key
             answer = web.json_response({"stored": key}, status=201)
-        if fault is not None and fault.after_store:
-            if fault.kind == "slow":
-                await asyncio.sleep(fault.seconds)
-            elif fault.kind == "reset":
-                return self._reset(request)
-        return answer
+        return await self._after_store(request, fault, answer)
 
     async def _fault_before_store(self, request: web.Request,
                                   fault: Fault) -> web.StreamResponse | None:
@@ -359,25 +376,10 @@ class LoopbackCoreStore:
 
     async def _handle_correction(self, request: web.Request) -> web.StreamResponse:
         """A correction of a stored rating (误评/恶意差评), once per corrected slot."""
-        self.requests += 1
-        body = await request.read()
-        await self._wait_while_hanging()
-        fault = self._faults.popleft() if self._faults else None
-        if fault is not None:
-            self.faults_served[fault.kind] += 1
-            early = await self._fault_before_store(request, fault)
-            if early is not None:
-                return early
-        if not signature_ok(self.secret, body, request.headers.get(SIGNATURE_HEADER)):
-            return web.json_response({"error": "bad signature"}, status=401)
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if not key:
-            return web.json_response({"error": f"{IDEMPOTENCY_HEADER} header required"},
-                                     status=400)
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return web.json_response({"error": "body is not JSON"}, status=400)
+        admitted = await self._signed_post(request, latency_and_rate=False)
+        if isinstance(admitted, web.StreamResponse):
+            return admitted
+        key, payload, fault = admitted
         if not isinstance(payload, dict) or payload.get("correctionType") not in (1, 2) \
                 or not str(payload.get("reason") or "").strip():
             return web.json_response({"error": "correctionType (1|2) and reason required"},
@@ -397,12 +399,7 @@ class LoopbackCoreStore:
         self.corrections[key] = payload
         self.correction_slots[slot] = key
         answer = web.json_response({"stored": key}, status=201)
-        if fault is not None and fault.after_store:
-            if fault.kind == "slow":
-                await asyncio.sleep(fault.seconds)
-            elif fault.kind == "reset":
-                return self._reset(request)
-        return answer
+        return await self._after_store(request, fault, answer)
 
     async def _handle_corrections(self, request: web.Request) -> web.Response:
         return web.json_response(self.corrections, dumps=_dumps)
