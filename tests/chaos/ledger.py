@@ -121,22 +121,30 @@ def _resent(store) -> int:
     return int(stats.get("duplicates", 0))
 
 
-async def take(fault: str, gw: GatewayProcess, store, accepted: dict[str, tuple[str, ...]],
-               drain_timeout: float = 60.0) -> Ledger:
-    """Wait for the drain, then count. ``gw`` must be running (its API and Redis)."""
+async def drained(gw: GatewayProcess, ids, drain_timeout: float,
+                  final: tuple[str, ...] = ("submitted", "dead")
+                  ) -> tuple[float, list[str], dict[str, dict], dict]:
+    """Poll the statuses of ``ids`` until each is in ``final`` or the time is up:
+    (seconds waited, ids still pending, every status, the submitter's counters)."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        pending = list(accepted)
+        pending = list(ids)
         while True:
             now = await statuses(session, gw, pending)
-            pending = [i for i, s in now.items() if s.get("status") not in ("submitted", "dead")]
+            pending = [i for i, s in now.items() if s.get("status") not in final]
             if not pending or loop.time() - started > drain_timeout:
                 break
             await asyncio.sleep(0.2)
         drain_s = loop.time() - started
-        final = await statuses(session, gw, list(accepted))
-        outcomes = await submitter_outcomes(session, gw)
+        return (drain_s, pending, await statuses(session, gw, list(ids)),
+                await submitter_outcomes(session, gw))
+
+
+async def take(fault: str, gw: GatewayProcess, store, accepted: dict[str, tuple[str, ...]],
+               drain_timeout: float = 60.0) -> Ledger:
+    """Wait for the drain, then count. ``gw`` must be running (its API and Redis)."""
+    drain_s, pending, final, outcomes = await drained(gw, accepted, drain_timeout)
 
     client = aioredis.Redis.from_url(redis_url(gw), decode_responses=True)
     try:

@@ -26,11 +26,10 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-import aiohttp
 
 from gateway.api_request import evaluation_id_for
 from tests.chaos.harness import Load, rating
-from tests.chaos.ledger import Ledger, statuses, submitter_outcomes
+from tests.chaos.ledger import Ledger, drained
 from tests.support.corestore import slot_of
 
 
@@ -101,20 +100,9 @@ class IntakeGaps:
 
 async def take(fault: str, gw, store, accepted: dict[str, tuple[str, ...]],
                drain_timeout: float = 40.0) -> Ledger:
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        pending = list(accepted)
-        while True:
-            now = await statuses(session, gw, pending)
-            pending = [i for i, s in now.items()
-                       if s.get("status") not in ("submitted", "dead", "HTTP 404")]
-            if not pending or loop.time() - started > drain_timeout:
-                break
-            await asyncio.sleep(0.2)
-        drain_s = loop.time() - started
-        final = await statuses(session, gw, list(accepted))
-        outcomes = await submitter_outcomes(session, gw)
+    # a status the promoted replica never had (HTTP 404) is final too
+    drain_s, pending, final, outcomes = await drained(
+        gw, accepted, drain_timeout, ("submitted", "dead", "HTTP 404"))
     records = store.records
     ours = {k: v for k, v in records.items() if not k.startswith("foreign:")}
     expected = {f"{ev_id}:{item}" for ev_id, items in accepted.items() for item in items}
